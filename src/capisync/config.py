@@ -1,0 +1,248 @@
+"""The project file (`capisync.yml`): pydantic models, `${ENV}` interpolation, one error report.
+
+A project file holds one or more syncs. Every problem in it is reported at once, each naming
+the file, the sync, the field and what is expected (ConfigError, exit code 2). Secrets are read
+from the environment through `${VAR}` references and kept as SecretStr: they are never printed,
+logged, stored, or written back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from capisync.errors import ConfigError
+
+DEFAULT_PROJECT_FILE = "capisync.yml"
+DEFAULT_API_VERSION = "v25.0"
+META_GRAPH_URL = "https://graph.facebook.com"
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """Where the model runs: a DuckDB file (the embedded default) or any SQLAlchemy URL."""
+
+    duckdb: str | None = Field(None, description="path to a DuckDB file, relative to the project")
+    url: SecretStr | None = Field(None, description="a SQLAlchemy URL, e.g. postgresql+psycopg://...")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceConfig:
+        if (self.duckdb is None) == (self.url is None):
+            raise ValueError("give exactly one of 'duckdb: <path>' or 'url: <SQLAlchemy URL>'")
+        return self
+
+
+class DestinationConfig(_Strict):
+    dataset_id: str = Field(description="the dataset (pixel) ID from Events Manager")
+    access_token: SecretStr
+    api_version: str = DEFAULT_API_VERSION
+    base_url: str = META_GRAPH_URL
+    test_event_code: str | None = None
+    app_secret: SecretStr | None = None
+
+    @field_validator("dataset_id")
+    @classmethod
+    def _digits(cls, v: str) -> str:
+        if not v.strip().isdigit():
+            raise ValueError("expected the numeric dataset ID shown in Events Manager")
+        return v.strip()
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not re.fullmatch(r"v\d+\.0", v):
+            raise ValueError(f"expected a Graph API version like '{DEFAULT_API_VERSION}'")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"https?://", v):
+            raise ValueError("expected an http(s) URL, e.g. https://graph.facebook.com")
+        return v.rstrip("/")
+
+
+class DeliveryConfig(_Strict):
+    batch_size: int = Field(1000, ge=1, le=1000)
+    concurrency: int = Field(4, ge=1, le=64)
+    timeout: float = Field(30.0, gt=0)
+    max_attempts: int = Field(6, ge=1, le=20)
+    max_retry_seconds: float = Field(300.0, gt=0)
+
+
+class SyncConfig(_Strict):
+    source: SourceConfig
+    model: str = Field(description="inline SQL, or a path to a .sql file relative to the project")
+    identifier: str = Field(description="the column that identifies a row (one event)")
+    mapping: dict[str, str] = Field(default_factory=dict)
+    static: dict[str, Any] = Field(default_factory=dict)
+    destination: DestinationConfig
+    event_id: str | None = Field(None, description="a template such as '{event_name}:{order_id}'")
+    default_country: str | None = None
+    timezone: str = "UTC"
+    dob_order: Literal["mdy", "dmy", "ymd"] = "mdy"
+    hash_external_id: bool = True
+    first_run: Literal["backfill", "skip_existing"] = "backfill"
+    on_locked: Literal["fail", "wait"] = "fail"
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)  # type: ignore[arg-type]
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone name such as 'UTC' or 'Europe/Paris'")
+        return v
+
+
+class StateConfig(_Strict):
+    path: str = ".capisync/state.db"
+    url: SecretStr | None = None
+
+
+class ProjectConfig(_Strict):
+    version: Literal[1] = 1
+    state: StateConfig = Field(default_factory=StateConfig)  # type: ignore[arg-type]
+    syncs: dict[str, SyncConfig] = Field(min_length=1)
+
+
+class Project:
+    """A loaded project file: its folder (relative paths resolve against it) and its syncs."""
+
+    def __init__(self, path: Path, config: ProjectConfig) -> None:
+        self.path = path
+        self.root = path.parent
+        self.config = config
+
+    @property
+    def syncs(self) -> dict[str, SyncConfig]:
+        return self.config.syncs
+
+    def sync(self, name: str) -> SyncConfig:
+        if name not in self.config.syncs:
+            known = ", ".join(sorted(self.config.syncs))
+            raise ConfigError([f"no sync named '{name}' (the file defines: {known})"], str(self.path))
+        return self.config.syncs[name]
+
+    def resolve(self, relative: str) -> Path:
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def model_sql(self, name: str) -> str:
+        model = self.sync(name).model.strip()
+        if model.endswith(".sql") and "\n" not in model:
+            sql_path = self.resolve(model)
+            if not sql_path.is_file():
+                raise ConfigError(
+                    [f"syncs.{name}.model: file '{model}' not found (looked at {sql_path})"],
+                    str(self.path),
+                )
+            return sql_path.read_text(encoding="utf-8")
+        return model
+
+    def state_location(self) -> str:
+        state = self.config.state
+        if state.url is not None:
+            return state.url.get_secret_value()
+        return str(self.resolve(state.path))
+
+
+def load_project(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Project:
+    """Read, interpolate and validate a project file; raise ConfigError listing every problem."""
+    file = Path(path or DEFAULT_PROJECT_FILE)
+    if not file.is_file():
+        hint = "run `capisync init` to create one, or pass --config PATH"
+        raise ConfigError([f"project file not found ({hint})"], str(file))
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"], str(file))
+    if not isinstance(raw, dict):
+        raise ConfigError(["expected a mapping with a 'syncs:' key at the top"], str(file))
+    problems: list[str] = []
+    data = _interpolate(raw, env if env is not None else os.environ, (), problems)
+    try:
+        config = ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_describe(err) for err in exc.errors())
+        config = None
+    if problems:
+        raise ConfigError(problems, str(file))
+    assert config is not None
+    return Project(file.resolve(), config)
+
+
+def _interpolate(node: Any, env: Mapping[str, str], where: tuple[Any, ...], problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, (*where, k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, (*where, i), problems) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(
+            f"{_dotted(where)}: environment variable {name} is not set "
+            f"(export {name}=... before running, or write ${{{name}:-default}})"
+        )
+        return ""
+
+    return _ENV_REF.sub(substitute, node)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _describe(err: Any) -> str:
+    loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+    where = _dotted(loc)
+    kind = err["type"]
+    if kind == "missing":
+        return f"{where}: required field is missing"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _KNOWN_FIELDS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "see `capisync init` for an example"
+        return f"{where}: unknown field ({hint})"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {msg}"
+
+
+_KNOWN_FIELDS = sorted(
+    {
+        name
+        for model in (SourceConfig, DestinationConfig, DeliveryConfig, SyncConfig, StateConfig,
+                      ProjectConfig)
+        for name in model.model_fields
+    }
+)

@@ -1,0 +1,7 @@
+"""Sources: run a SQL model in a warehouse and stream its rows in bounded batches."""
+
+from __future__ import annotations
+
+from capisync.sources.base import Row, Source, open_source, wrap_model
+
+__all__ = ["Row", "Source", "open_source", "wrap_model"]

@@ -1,0 +1,18 @@
+"""State: the ledger of what each sync sent, its run history, and the one-run-at-a-time lock."""
+
+from __future__ import annotations
+
+from capisync.state.ledger import (
+    BASELINE,
+    EXPIRED,
+    REJECTED,
+    SENT,
+    SETTLED,
+    Entry,
+    Ledger,
+    Rejected,
+    RunRecord,
+)
+
+__all__ = ["BASELINE", "EXPIRED", "REJECTED", "SENT", "SETTLED", "Entry", "Ledger", "Rejected",
+           "RunRecord"]

@@ -1,0 +1,246 @@
+"""The ledger: what each sync sent, rejected or let expire, its runs, and the one-run lock.
+
+SQLite in `.capisync/` by default; any SQLAlchemy URL (PostgreSQL beside the model) works the
+same. Every write is one transaction, made after Meta acknowledged a batch, so a crash loses at
+most the batches in flight; those are resent with the same event_id on the next run.
+Only identifiers, event_ids, hashes, reason codes and Meta's messages are stored: never a raw
+customer value, never a token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from capisync.errors import LedgerError
+from capisync.state.schema import LEDGER, LOCKS, RUNS, metadata
+
+SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
+# states a later run never sends again (a rejected row is re-evaluated every run)
+SETTLED = frozenset({SENT, EXPIRED, BASELINE})
+_LOOKUP_CHUNK = 900  # below SQLite's bound-parameter limit on old builds
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    state: str
+    fingerprint: str | None
+    by_meta: bool  # rejected by Meta itself (not by our validation)
+    reasons: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    identifier: str
+    reasons: list[dict[str, Any]]  # [{"code", "key", "message"}], codes may carry Meta's code/subcode
+    fingerprint: str | None = None
+    by_meta: bool = False
+
+
+@dataclass
+class RunRecord:
+    id: int
+    sync: str
+    started_at: float
+    ended_at: float | None
+    status: str
+    dry_run: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+COUNT_FIELDS = ("read", "new", "retried", "already", "baseline", "sent", "rejected", "expired",
+                "pending", "requests")
+
+
+class Ledger:
+    def __init__(self, location: str) -> None:
+        self.location = location
+        url = location if "://" in location else _sqlite_url(Path(location))
+        try:
+            self.engine = sa.create_engine(url)
+            if self.engine.dialect.name == "sqlite":
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+            raise LedgerError(f"cannot open the ledger at {shown}: {exc.__class__.__name__}: "
+                              f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}") from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"ledger write failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}") from exc
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def lookup(self, sync: str, identifiers: Sequence[str]) -> dict[str, Entry]:
+        found: dict[str, Entry] = {}
+        cols = (LEDGER.c.identifier, LEDGER.c.state, LEDGER.c.fingerprint, LEDGER.c.by_meta,
+                LEDGER.c.reasons)
+        with self.engine.connect() as conn:
+            for start in range(0, len(identifiers), _LOOKUP_CHUNK):
+                chunk = identifiers[start:start + _LOOKUP_CHUNK]
+                query = sa.select(*cols).where(
+                    LEDGER.c.sync == sync, LEDGER.c.identifier.in_(chunk)
+                )
+                for ident, state, fp, by_meta, reasons in conn.execute(query):
+                    found[ident] = Entry(state, fp, bool(by_meta), json.loads(reasons or "[]"))
+        return found
+
+    def mark_sent(self, sync: str, run_id: int, items: Iterable[tuple[str, str]],
+                  fbtrace_id: str | None, now: float) -> None:
+        rows = [dict(sync=sync, identifier=i, state=SENT, event_id=e, run_id=run_id,
+                     updated_at=now, fbtrace_id=fbtrace_id, fingerprint=None, by_meta=False,
+                     reasons=None) for i, e in items]
+        self._upsert(rows)
+
+    def mark_rejected(self, sync: str, run_id: int, items: Iterable[Rejected], now: float) -> None:
+        rows = [dict(sync=sync, identifier=r.identifier, state=REJECTED, event_id=None,
+                     run_id=run_id, updated_at=now, fbtrace_id=None, fingerprint=r.fingerprint,
+                     by_meta=r.by_meta, reasons=json.dumps(r.reasons)) for r in items]
+        self._upsert(rows)
+
+    def mark(self, sync: str, run_id: int, identifiers: Iterable[str], state: str,
+             now: float) -> None:
+        rows = [dict(sync=sync, identifier=i, state=state, event_id=None, run_id=run_id,
+                     updated_at=now, fbtrace_id=None, fingerprint=None, by_meta=False,
+                     reasons=None) for i in identifiers]
+        self._upsert(rows)
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        insert = _dialect_insert(self.engine)(LEDGER)
+        keys = ("state", "event_id", "run_id", "updated_at", "fbtrace_id", "fingerprint",
+                "by_meta", "reasons")
+        stmt = insert.on_conflict_do_update(
+            index_elements=[LEDGER.c.sync, LEDGER.c.identifier],
+            set_={k: insert.excluded[k] for k in keys},
+        )
+        with self._tx() as conn:
+            conn.execute(stmt, rows)
+
+    def has_history(self, sync: str) -> bool:
+        with self.engine.connect() as conn:
+            q = sa.select(RUNS.c.id).where(RUNS.c.sync == sync, RUNS.c.status != "running",
+                                           RUNS.c.dry_run.is_(False)).limit(1)
+            return conn.execute(q).first() is not None
+
+    def state_counts(self, sync: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            q = (sa.select(LEDGER.c.state, sa.func.count()).where(LEDGER.c.sync == sync)
+                 .group_by(LEDGER.c.state))
+            return {state: n for state, n in conn.execute(q)}
+
+    def rejections(self, sync: str, limit: int = 1000) -> list[tuple[str, float, list[dict[str, Any]]]]:
+        with self.engine.connect() as conn:
+            q = (sa.select(LEDGER.c.identifier, LEDGER.c.updated_at, LEDGER.c.reasons)
+                 .where(LEDGER.c.sync == sync, LEDGER.c.state == REJECTED)
+                 .order_by(LEDGER.c.identifier).limit(limit))
+            return [(i, t, json.loads(r or "[]")) for i, t, r in conn.execute(q)]
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(self, sync: str, *, dry_run: bool, now: float) -> int:
+        with self._tx() as conn:
+            # a run still marked running here was killed: its lock is already ours
+            conn.execute(RUNS.update().where(RUNS.c.sync == sync, RUNS.c.status == "running")
+                         .values(status="interrupted", ended_at=now,
+                                 error="the process stopped before the run finished"))
+            result = conn.execute(RUNS.insert().values(
+                sync=sync, started_at=now, status="running", dry_run=dry_run))
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, *, status: str, counts: dict[str, int], now: float,
+                   error: str | None = None, details: dict[str, Any] | None = None) -> None:
+        values = {k: counts.get(k, 0) for k in COUNT_FIELDS}
+        with self._tx() as conn:
+            conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
+                status=status, ended_at=now, error=error,
+                details=json.dumps(details or {}), **values))
+
+    def runs(self, sync: str | None = None, limit: int = 20) -> list[RunRecord]:
+        q = sa.select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
+        if sync is not None:
+            q = q.where(RUNS.c.sync == sync)
+        with self.engine.connect() as conn:
+            return [_run_record(row._mapping) for row in conn.execute(q)]
+
+    # -- one run at a time ------------------------------------------------------------------
+
+    def try_lock(self, sync: str, owner: str, now: float, *, stale_after: float,
+                 is_dead: Any) -> str | None:
+        """Take the sync's lock; return None on success, else who holds it."""
+        with self._tx() as conn:
+            held = conn.execute(sa.select(LOCKS).where(LOCKS.c.sync == sync)
+                                .with_for_update()).first()
+            if held is not None:
+                m = held._mapping
+                stale = now - m["heartbeat_at"] > stale_after or is_dead(m["owner"])
+                if not stale:
+                    return str(m["owner"])
+                conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync,
+                                                  LOCKS.c.owner == m["owner"]))
+            try:
+                with conn.begin_nested():
+                    conn.execute(LOCKS.insert().values(sync=sync, owner=owner, acquired_at=now,
+                                                       heartbeat_at=now))
+            except sa.exc.IntegrityError:
+                return "another process"
+        return None
+
+    def heartbeat(self, sync: str, owner: str, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(LOCKS.update().where(LOCKS.c.sync == sync, LOCKS.c.owner == owner)
+                         .values(heartbeat_at=now))
+
+    def unlock(self, sync: str, owner: str) -> None:
+        with self._tx() as conn:
+            conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync, LOCKS.c.owner == owner))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _run_record(m: Any) -> RunRecord:
+    return RunRecord(
+        id=m["id"], sync=m["sync"], started_at=m["started_at"], ended_at=m["ended_at"],
+        status=m["status"], dry_run=bool(m["dry_run"]),
+        counts={k: int(m[k] or 0) for k in COUNT_FIELDS}, error=m["error"],
+        details=json.loads(m["details"] or "{}"),
+    )
+
+
+def _dialect_insert(engine: sa.Engine) -> Any:
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {engine.dialect.name}")
+    return insert
+
+
+def _sqlite_url(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (dashboard, `runs`) never block the run
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
