@@ -43,7 +43,9 @@ class SourceConfig(_Strict):
     """Where the model runs: a DuckDB file (the embedded default) or any SQLAlchemy URL."""
 
     duckdb: str | None = Field(None, description="path to a DuckDB file, relative to the project")
-    url: SecretStr | None = Field(None, description="a SQLAlchemy URL, e.g. postgresql+psycopg://...")
+    url: SecretStr | None = Field(
+        None, description="a SQLAlchemy URL, e.g. postgresql+psycopg://..."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceConfig:
@@ -114,7 +116,9 @@ class SyncConfig(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("expected an IANA time zone name such as 'UTC' or 'Europe/Paris'")
+            raise ValueError(
+                "expected an IANA time zone name such as 'UTC' or 'Europe/Paris'"
+            ) from None
         return v
 
 
@@ -144,7 +148,9 @@ class Project:
     def sync(self, name: str) -> SyncConfig:
         if name not in self.config.syncs:
             known = ", ".join(sorted(self.config.syncs))
-            raise ConfigError([f"no sync named '{name}' (the file defines: {known})"], str(self.path))
+            raise ConfigError(
+                [f"no sync named '{name}' (the file defines: {known})"], str(self.path)
+            )
         return self.config.syncs[name]
 
     def resolve(self, relative: str) -> Path:
@@ -181,7 +187,8 @@ def load_project(path: str | Path | None = None, env: Mapping[str, str] | None =
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"], str(file))
+        problem = f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        raise ConfigError([problem], str(file)) from None
     if not isinstance(raw, dict):
         raise ConfigError(["expected a mapping with a 'syncs:' key at the top"], str(file))
     problems: list[str] = []
@@ -197,7 +204,9 @@ def load_project(path: str | Path | None = None, env: Mapping[str, str] | None =
     return Project(file.resolve(), config)
 
 
-def _interpolate(node: Any, env: Mapping[str, str], where: tuple[Any, ...], problems: list[str]) -> Any:
+def _interpolate(
+    node: Any, env: Mapping[str, str], where: tuple[Any, ...], problems: list[str]
+) -> Any:
     if isinstance(node, dict):
         return {k: _interpolate(v, env, (*where, k), problems) for k, v in node.items()}
     if isinstance(node, list):
@@ -241,8 +250,14 @@ def _describe(err: Any) -> str:
 _KNOWN_FIELDS = sorted(
     {
         name
-        for model in (SourceConfig, DestinationConfig, DeliveryConfig, SyncConfig, StateConfig,
-                      ProjectConfig)
+        for model in (
+            SourceConfig,
+            DestinationConfig,
+            DeliveryConfig,
+            SyncConfig,
+            StateConfig,
+            ProjectConfig,
+        )
         for name in model.model_fields
     }
 )

@@ -1,17 +1,17 @@
 """Every exception capisync raises on purpose.
 
-    CapisyncError                 base; str(e) is safe to show (no raw customer data, no token)
-    ├── ConfigError               the project file is wrong; .problems lists every one (exit 2)
-    ├── SourceError               the warehouse cannot be reached or the model fails (exit 3)
-    │   └── ColumnError           the model lacks a column the mapping needs
-    ├── MappingError              a mapping names an unknown parameter or a missing column
-    ├── LedgerError               the state store cannot be opened or written (exit 3)
-    │   └── SyncLockedError       another run of the same sync holds the lock
-    └── MetaError                 Meta (or the sandbox) answered with an error
-        ├── MetaTransientError    retry with backoff (network, timeout, 5xx, codes 1, 2)
-        ├── MetaThrottledError    wait, then retry (codes 4, 17, 32, 341, 613, 80004, HTTP 429)
-        ├── MetaFatalError        stop the run, rows stay pending (190, 10, 200-299, 368, 100/33)
-        └── MetaInvalidDataError  the batch was rejected for its data: bisect
+CapisyncError                 base; str(e) is safe to show (no raw customer data, no token)
+├── ConfigError               the project file is wrong; .problems lists every one (exit 2)
+├── SourceError               the warehouse cannot be reached or the model fails (exit 3)
+│   └── ColumnError           the model lacks a column the mapping needs
+├── MappingError              a mapping names an unknown parameter or a missing column
+├── LedgerError               the state store cannot be opened or written (exit 3)
+│   └── SyncLockedError       another run of the same sync holds the lock
+└── MetaError                 Meta (or the sandbox) answered with an error
+    ├── MetaTransientError    retry with backoff (network, timeout, 5xx, codes 1, 2)
+    ├── MetaThrottledError    wait, then retry (codes 4, 17, 32, 341, 613, 80004, HTTP 429)
+    ├── MetaFatalError        stop the run, rows stay pending (190, 10, 200-299, 368, 100/33)
+    └── MetaInvalidDataError  the batch was rejected for its data: bisect
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class ConfigError(CapisyncError):
         self.problems = problems
         self.path = path
         where = f"{path}: " if path else ""
-        super().__init__(where + "invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(
+            where + "invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
 
 
 class SourceError(CapisyncError):

@@ -37,7 +37,11 @@ def test_a_rejected_row_later_sent_becomes_sent(ledger: Ledger) -> None:
     ledger.mark_rejected("s", run, [Rejected("x", [reason], "f" * 64, by_meta=True)], 2.0)
     entry = ledger.lookup("s", ["x"])["x"]
     assert (entry.state, entry.fingerprint, entry.by_meta, entry.reasons) == (
-        "rejected", "f" * 64, True, [reason])
+        "rejected",
+        "f" * 64,
+        True,
+        [reason],
+    )
     assert ledger.rejections("s") == [("x", 2.0, [reason])]
     ledger.mark_sent("s", run, [("x", "e")], "t", 3.0)
     assert ledger.lookup("s", ["x"])["x"].state == "sent"
@@ -47,8 +51,13 @@ def test_a_rejected_row_later_sent_becomes_sent(ledger: Ledger) -> None:
 def test_runs_are_recorded_and_a_killed_run_is_marked_interrupted(ledger: Ledger) -> None:
     first = ledger.start_run("s", dry_run=False, now=10.0)  # never finished: the process died
     second = ledger.start_run("s", dry_run=False, now=20.0)
-    ledger.finish_run(second, status="completed", counts={"read": 5, "sent": 4, "rejected": 1},
-                      now=21.0, details={"reasons": {"x": 1}})
+    ledger.finish_run(
+        second,
+        status="completed",
+        counts={"read": 5, "sent": 4, "rejected": 1},
+        now=21.0,
+        details={"reasons": {"x": 1}},
+    )
     runs = ledger.runs("s")
     assert [r.id for r in runs] == [second, first]
     assert runs[0].counts["read"] == 5 and runs[0].counts["sent"] == 4
@@ -65,8 +74,10 @@ def test_lock_is_exclusive_and_a_dead_or_stale_holder_is_replaced(ledger: Ledger
     ledger.heartbeat("s", "h:1:a", 50.0)
     assert ledger.try_lock("s", "h:2:b", 100.0, stale_after=60, is_dead=alive) == "h:1:a"
     assert ledger.try_lock("s", "h:2:b", 111.0, stale_after=60, is_dead=alive) is None  # stale
-    assert ledger.try_lock("s", "h:3:c", 112.0, stale_after=60,
-                           is_dead=lambda owner: owner == "h:2:b") is None  # dead holder
+    assert (
+        ledger.try_lock("s", "h:3:c", 112.0, stale_after=60, is_dead=lambda owner: owner == "h:2:b")
+        is None
+    )  # dead holder
     ledger.unlock("s", "h:3:c")
     assert ledger.try_lock("s", "h:4:d", 113.0, stale_after=60, is_dead=alive) is None
 
@@ -79,12 +90,24 @@ def test_nothing_but_identifiers_codes_and_hashes_is_stored(ledger: Ledger, tmp_
 
         columns = sa.inspect(conn).get_columns("capisync_ledger")
     assert {c["name"] for c in columns} == {
-        "sync", "identifier", "state", "event_id", "run_id", "updated_at", "fbtrace_id",
-        "fingerprint", "by_meta", "reasons"}
+        "sync",
+        "identifier",
+        "state",
+        "event_id",
+        "run_id",
+        "updated_at",
+        "fbtrace_id",
+        "fingerprint",
+        "by_meta",
+        "reasons",
+    }
 
 
 def test_unreachable_postgres_ledger_is_a_clear_error() -> None:
     from capisync.errors import LedgerError
 
-    with pytest.raises(LedgerError, match=r"cannot open the ledger at postgresql\+psycopg://u:\*\*\*@127.0.0.1:5999"):
+    with pytest.raises(
+        LedgerError,
+        match=r"cannot open the ledger at postgresql\+psycopg://u:\*\*\*@127.0.0.1:5999",
+    ):
         Ledger("postgresql+psycopg://u:secret@127.0.0.1:5999/x")

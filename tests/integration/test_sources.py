@@ -21,7 +21,9 @@ def duck(tmp_path: Path) -> Path:
 
 
 def test_duckdb_streams_in_bounded_batches(duck: Path) -> None:
-    source = open_source(duckdb_path=duck, url=None, model_sql="select id, name from t order by id;")
+    source = open_source(
+        duckdb_path=duck, url=None, model_sql="select id, name from t order by id;"
+    )
     assert source.columns() == ["id", "name"]
     sizes = [len(b) for b in source.batches(1000)]
     assert sizes == [1000, 1000, 500]
@@ -42,8 +44,10 @@ def test_duckdb_errors_are_clear(duck: Path, tmp_path: Path) -> None:
 def test_postgres_model_with_casts_percent_and_colons(pg_url: str) -> None:
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE orders AS SELECT g AS id, 'a%%' || g AS note "
-                             "FROM generate_series(1, 1200) g")
+        conn.exec_driver_sql(
+            "CREATE TABLE orders AS SELECT g AS id, 'a%%' || g AS note "
+            "FROM generate_series(1, 1200) g"
+        )
     engine.dispose()
     sql = "select id, note, '12:30'::text as t from orders where note like 'a%' order by id"
     source = open_source(duckdb_path=None, url=pg_url, model_sql=sql)
@@ -55,8 +59,11 @@ def test_postgres_model_with_casts_percent_and_colons(pg_url: str) -> None:
 
 
 def test_unreachable_warehouse_hides_the_password() -> None:
-    source = open_source(duckdb_path=None, url="postgresql+psycopg://u:hunter2@127.0.0.1:5999/x",
-                         model_sql="select 1")
+    source = open_source(
+        duckdb_path=None,
+        url="postgresql+psycopg://u:hunter2@127.0.0.1:5999/x",
+        model_sql="select 1",
+    )
     with pytest.raises(SourceError) as info:
         source.columns()
     assert "hunter2" not in str(info.value) and "cannot connect" in str(info.value)

@@ -38,7 +38,9 @@ def test_env_references_and_defaults(tmp_path: Path) -> None:
 
 
 def test_every_problem_at_once_with_file_sync_and_field(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 syncs:
   purchases:
     source: {duckdb: w.duckdb, url: "postgresql://x"}
@@ -46,14 +48,17 @@ syncs:
     identifer: id
     destination: {dataset_id: abc, access_token: "${MISSING}", api_version: "25"}
     first_run: sometimes
-""")
+""",
+    )
     with pytest.raises(ConfigError) as info:
         load_project(path, env={})
     problems = info.value.problems
     text = str(info.value)
     assert str(path) in text
-    assert any("syncs.purchases.destination.access_token" in p and "MISSING is not set" in p
-               for p in problems)
+    assert any(
+        "syncs.purchases.destination.access_token" in p and "MISSING is not set" in p
+        for p in problems
+    )
     assert any("syncs.purchases.source" in p and "exactly one" in p for p in problems)
     assert any("syncs.purchases.identifier: required" in p for p in problems)
     assert any("identifer" in p and "did you mean 'identifier'" in p for p in problems)

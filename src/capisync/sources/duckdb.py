@@ -40,7 +40,7 @@ class DuckDBSource:
                 raise SourceError(f"the model failed while streaming rows: {exc}") from exc
             if not chunk:
                 return
-            yield [dict(zip(names, values)) for values in chunk]
+            yield [dict(zip(names, values, strict=True)) for values in chunk]
 
     def close(self) -> None:
         self._con.close()

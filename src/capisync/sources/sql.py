@@ -37,7 +37,9 @@ class SqlSource:
                 for part in result.mappings().partitions(size):
                     yield [dict(r) for r in part]
             except SQLAlchemyError as exc:
-                raise SourceError(f"the model failed while streaming rows: {_first_line(exc)}") from exc
+                raise SourceError(
+                    f"the model failed while streaming rows: {_first_line(exc)}"
+                ) from exc
 
     def close(self) -> None:
         self._engine.dispose()

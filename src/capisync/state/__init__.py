@@ -14,5 +14,14 @@ from capisync.state.ledger import (
     RunRecord,
 )
 
-__all__ = ["BASELINE", "EXPIRED", "REJECTED", "SENT", "SETTLED", "Entry", "Ledger", "Rejected",
-           "RunRecord"]
+__all__ = [
+    "BASELINE",
+    "EXPIRED",
+    "REJECTED",
+    "SENT",
+    "SETTLED",
+    "Entry",
+    "Ledger",
+    "Rejected",
+    "RunRecord",
+]

@@ -10,6 +10,7 @@ customer value, never a token.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ class Entry:
 @dataclass(frozen=True, slots=True)
 class Rejected:
     identifier: str
-    reasons: list[dict[str, Any]]  # [{"code", "key", "message"}], codes may carry Meta's code/subcode
+    reasons: list[
+        dict[str, Any]
+    ]  # [{"code", "key", "message"}], codes may carry Meta's code/subcode
     fingerprint: str | None = None
     by_meta: bool = False
 
@@ -57,8 +60,18 @@ class RunRecord:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-COUNT_FIELDS = ("read", "new", "retried", "already", "baseline", "sent", "rejected", "expired",
-                "pending", "requests")
+COUNT_FIELDS = (
+    "read",
+    "new",
+    "retried",
+    "already",
+    "baseline",
+    "sent",
+    "rejected",
+    "expired",
+    "pending",
+    "requests",
+)
 
 
 class Ledger:
@@ -69,11 +82,13 @@ class Ledger:
             self.engine = sa.create_engine(url)
             if self.engine.dialect.name == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            _create_tables(self.engine)
         except SQLAlchemyError as exc:
             shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-            raise LedgerError(f"cannot open the ledger at {shown}: {exc.__class__.__name__}: "
-                              f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}") from exc
+            raise LedgerError(
+                f"cannot open the ledger at {shown}: {exc.__class__.__name__}: "
+                f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+            ) from exc
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
@@ -81,17 +96,24 @@ class Ledger:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise LedgerError(f"ledger write failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}") from exc
+            raise LedgerError(
+                f"ledger write failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+            ) from exc
 
     # -- rows -------------------------------------------------------------------------------
 
     def lookup(self, sync: str, identifiers: Sequence[str]) -> dict[str, Entry]:
         found: dict[str, Entry] = {}
-        cols = (LEDGER.c.identifier, LEDGER.c.state, LEDGER.c.fingerprint, LEDGER.c.by_meta,
-                LEDGER.c.reasons)
+        cols = (
+            LEDGER.c.identifier,
+            LEDGER.c.state,
+            LEDGER.c.fingerprint,
+            LEDGER.c.by_meta,
+            LEDGER.c.reasons,
+        )
         with self.engine.connect() as conn:
             for start in range(0, len(identifiers), _LOOKUP_CHUNK):
-                chunk = identifiers[start:start + _LOOKUP_CHUNK]
+                chunk = identifiers[start : start + _LOOKUP_CHUNK]
                 query = sa.select(*cols).where(
                     LEDGER.c.sync == sync, LEDGER.c.identifier.in_(chunk)
                 )
@@ -99,32 +121,83 @@ class Ledger:
                     found[ident] = Entry(state, fp, bool(by_meta), json.loads(reasons or "[]"))
         return found
 
-    def mark_sent(self, sync: str, run_id: int, items: Iterable[tuple[str, str]],
-                  fbtrace_id: str | None, now: float) -> None:
-        rows = [dict(sync=sync, identifier=i, state=SENT, event_id=e, run_id=run_id,
-                     updated_at=now, fbtrace_id=fbtrace_id, fingerprint=None, by_meta=False,
-                     reasons=None) for i, e in items]
+    def mark_sent(
+        self,
+        sync: str,
+        run_id: int,
+        items: Iterable[tuple[str, str]],
+        fbtrace_id: str | None,
+        now: float,
+    ) -> None:
+        rows = [
+            dict(
+                sync=sync,
+                identifier=i,
+                state=SENT,
+                event_id=e,
+                run_id=run_id,
+                updated_at=now,
+                fbtrace_id=fbtrace_id,
+                fingerprint=None,
+                by_meta=False,
+                reasons=None,
+            )
+            for i, e in items
+        ]
         self._upsert(rows)
 
     def mark_rejected(self, sync: str, run_id: int, items: Iterable[Rejected], now: float) -> None:
-        rows = [dict(sync=sync, identifier=r.identifier, state=REJECTED, event_id=None,
-                     run_id=run_id, updated_at=now, fbtrace_id=None, fingerprint=r.fingerprint,
-                     by_meta=r.by_meta, reasons=json.dumps(r.reasons)) for r in items]
+        rows = [
+            dict(
+                sync=sync,
+                identifier=r.identifier,
+                state=REJECTED,
+                event_id=None,
+                run_id=run_id,
+                updated_at=now,
+                fbtrace_id=None,
+                fingerprint=r.fingerprint,
+                by_meta=r.by_meta,
+                reasons=json.dumps(r.reasons),
+            )
+            for r in items
+        ]
         self._upsert(rows)
 
-    def mark(self, sync: str, run_id: int, identifiers: Iterable[str], state: str,
-             now: float) -> None:
-        rows = [dict(sync=sync, identifier=i, state=state, event_id=None, run_id=run_id,
-                     updated_at=now, fbtrace_id=None, fingerprint=None, by_meta=False,
-                     reasons=None) for i in identifiers]
+    def mark(
+        self, sync: str, run_id: int, identifiers: Iterable[str], state: str, now: float
+    ) -> None:
+        rows = [
+            dict(
+                sync=sync,
+                identifier=i,
+                state=state,
+                event_id=None,
+                run_id=run_id,
+                updated_at=now,
+                fbtrace_id=None,
+                fingerprint=None,
+                by_meta=False,
+                reasons=None,
+            )
+            for i in identifiers
+        ]
         self._upsert(rows)
 
     def _upsert(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         insert = _dialect_insert(self.engine)(LEDGER)
-        keys = ("state", "event_id", "run_id", "updated_at", "fbtrace_id", "fingerprint",
-                "by_meta", "reasons")
+        keys = (
+            "state",
+            "event_id",
+            "run_id",
+            "updated_at",
+            "fbtrace_id",
+            "fingerprint",
+            "by_meta",
+            "reasons",
+        )
         stmt = insert.on_conflict_do_update(
             index_elements=[LEDGER.c.sync, LEDGER.c.identifier],
             set_={k: insert.excluded[k] for k in keys},
@@ -134,21 +207,32 @@ class Ledger:
 
     def has_history(self, sync: str) -> bool:
         with self.engine.connect() as conn:
-            q = sa.select(RUNS.c.id).where(RUNS.c.sync == sync, RUNS.c.status != "running",
-                                           RUNS.c.dry_run.is_(False)).limit(1)
+            q = (
+                sa.select(RUNS.c.id)
+                .where(RUNS.c.sync == sync, RUNS.c.status != "running", RUNS.c.dry_run.is_(False))
+                .limit(1)
+            )
             return conn.execute(q).first() is not None
 
     def state_counts(self, sync: str) -> dict[str, int]:
         with self.engine.connect() as conn:
-            q = (sa.select(LEDGER.c.state, sa.func.count()).where(LEDGER.c.sync == sync)
-                 .group_by(LEDGER.c.state))
+            q = (
+                sa.select(LEDGER.c.state, sa.func.count())
+                .where(LEDGER.c.sync == sync)
+                .group_by(LEDGER.c.state)
+            )
             return {state: n for state, n in conn.execute(q)}
 
-    def rejections(self, sync: str, limit: int = 1000) -> list[tuple[str, float, list[dict[str, Any]]]]:
+    def rejections(
+        self, sync: str, limit: int = 1000
+    ) -> list[tuple[str, float, list[dict[str, Any]]]]:
         with self.engine.connect() as conn:
-            q = (sa.select(LEDGER.c.identifier, LEDGER.c.updated_at, LEDGER.c.reasons)
-                 .where(LEDGER.c.sync == sync, LEDGER.c.state == REJECTED)
-                 .order_by(LEDGER.c.identifier).limit(limit))
+            q = (
+                sa.select(LEDGER.c.identifier, LEDGER.c.updated_at, LEDGER.c.reasons)
+                .where(LEDGER.c.sync == sync, LEDGER.c.state == REJECTED)
+                .order_by(LEDGER.c.identifier)
+                .limit(limit)
+            )
             return [(i, t, json.loads(r or "[]")) for i, t, r in conn.execute(q)]
 
     # -- runs -------------------------------------------------------------------------------
@@ -156,20 +240,43 @@ class Ledger:
     def start_run(self, sync: str, *, dry_run: bool, now: float) -> int:
         with self._tx() as conn:
             # a run still marked running here was killed: its lock is already ours
-            conn.execute(RUNS.update().where(RUNS.c.sync == sync, RUNS.c.status == "running")
-                         .values(status="interrupted", ended_at=now,
-                                 error="the process stopped before the run finished"))
-            result = conn.execute(RUNS.insert().values(
-                sync=sync, started_at=now, status="running", dry_run=dry_run))
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.sync == sync, RUNS.c.status == "running")
+                .values(
+                    status="interrupted",
+                    ended_at=now,
+                    error="the process stopped before the run finished",
+                )
+            )
+            result = conn.execute(
+                RUNS.insert().values(sync=sync, started_at=now, status="running", dry_run=dry_run)
+            )
             return int(result.inserted_primary_key[0])
 
-    def finish_run(self, run_id: int, *, status: str, counts: dict[str, int], now: float,
-                   error: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        counts: dict[str, int],
+        now: float,
+        error: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         values = {k: counts.get(k, 0) for k in COUNT_FIELDS}
         with self._tx() as conn:
-            conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
-                status=status, ended_at=now, error=error,
-                details=json.dumps(details or {}), **values))
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.id == run_id)
+                .values(
+                    status=status,
+                    ended_at=now,
+                    error=error,
+                    details=json.dumps(details or {}),
+                    **values,
+                )
+            )
 
     def runs(self, sync: str | None = None, limit: int = 20) -> list[RunRecord]:
         q = sa.select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
@@ -180,31 +287,40 @@ class Ledger:
 
     # -- one run at a time ------------------------------------------------------------------
 
-    def try_lock(self, sync: str, owner: str, now: float, *, stale_after: float,
-                 is_dead: Any) -> str | None:
+    def try_lock(
+        self, sync: str, owner: str, now: float, *, stale_after: float, is_dead: Any
+    ) -> str | None:
         """Take the sync's lock; return None on success, else who holds it."""
         with self._tx() as conn:
-            held = conn.execute(sa.select(LOCKS).where(LOCKS.c.sync == sync)
-                                .with_for_update()).first()
+            held = conn.execute(
+                sa.select(LOCKS).where(LOCKS.c.sync == sync).with_for_update()
+            ).first()
             if held is not None:
                 m = held._mapping
                 stale = now - m["heartbeat_at"] > stale_after or is_dead(m["owner"])
                 if not stale:
                     return str(m["owner"])
-                conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync,
-                                                  LOCKS.c.owner == m["owner"]))
+                conn.execute(
+                    LOCKS.delete().where(LOCKS.c.sync == sync, LOCKS.c.owner == m["owner"])
+                )
             try:
                 with conn.begin_nested():
-                    conn.execute(LOCKS.insert().values(sync=sync, owner=owner, acquired_at=now,
-                                                       heartbeat_at=now))
+                    conn.execute(
+                        LOCKS.insert().values(
+                            sync=sync, owner=owner, acquired_at=now, heartbeat_at=now
+                        )
+                    )
             except sa.exc.IntegrityError:
                 return "another process"
         return None
 
     def heartbeat(self, sync: str, owner: str, now: float) -> None:
         with self._tx() as conn:
-            conn.execute(LOCKS.update().where(LOCKS.c.sync == sync, LOCKS.c.owner == owner)
-                         .values(heartbeat_at=now))
+            conn.execute(
+                LOCKS.update()
+                .where(LOCKS.c.sync == sync, LOCKS.c.owner == owner)
+                .values(heartbeat_at=now)
+            )
 
     def unlock(self, sync: str, owner: str) -> None:
         with self._tx() as conn:
@@ -216,11 +332,29 @@ class Ledger:
 
 def _run_record(m: Any) -> RunRecord:
     return RunRecord(
-        id=m["id"], sync=m["sync"], started_at=m["started_at"], ended_at=m["ended_at"],
-        status=m["status"], dry_run=bool(m["dry_run"]),
-        counts={k: int(m[k] or 0) for k in COUNT_FIELDS}, error=m["error"],
+        id=m["id"],
+        sync=m["sync"],
+        started_at=m["started_at"],
+        ended_at=m["ended_at"],
+        status=m["status"],
+        dry_run=bool(m["dry_run"]),
+        counts={k: int(m[k] or 0) for k in COUNT_FIELDS},
+        error=m["error"],
         details=json.loads(m["details"] or "{}"),
     )
+
+
+def _create_tables(engine: sa.Engine) -> None:
+    # two processes starting at once may both find a table missing; the loser's CREATE
+    # fails with "already exists", and a second pass (checkfirst) then sees the table
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            return
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            if attempt == 2:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _dialect_insert(engine: sa.Engine) -> Any:

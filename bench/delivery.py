@@ -1,0 +1,141 @@
+"""Delivery throughput of MetaClient against the sandbox with added latency per request.
+
+    .venv/bin/python bench/delivery.py                 # 200,000 events, 150 ms, c = 1, 4, 16
+    .venv/bin/python bench/delivery.py --events 50000 --latency-ms 50
+
+Events are prebuilt (`valid_event` with distinct event_ids) and serialized once, as the sync
+engine hands them over. The sandbox runs in its own process (it validates every event in
+Python, ~13 ms per 1,000, and must not share the client's interpreter lock). The ceiling of a
+concurrency c is c full batches per latency: c * 1000 / latency. Concurrency 1 sends fewer
+events (a tenth) so the run stays short; the table says how many.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+
+import orjson
+
+from capisync.meta import BatchResult, ClientSettings, MetaClient
+from capisync.sandbox import SandboxConfig, SandboxServer
+from capisync.sandbox.examples import valid_event
+
+BATCH = 1000
+DATASET = "1234567890"
+TOKEN = "sandbox-token"
+
+
+def build_events(count: int) -> list[bytes]:
+    return [orjson.dumps(valid_event(event_id=f"Purchase:bench-{n}")) for n in range(count)]
+
+
+def _serve(conn: Connection, latency_ms: float) -> None:
+    config = SandboxConfig(latency_ms=latency_ms, keep_events=False)
+    with SandboxServer(config) as sandbox:
+        conn.send(sandbox.url)
+        conn.recv()  # any message: stop
+
+
+@contextmanager
+def sandbox_process(latency_ms: float) -> Iterator[str]:
+    """A SandboxServer in a child process; yields its URL."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(child, latency_ms), daemon=True)
+    process.start()
+    try:
+        yield parent.recv()
+    finally:
+        parent.send("stop")
+        process.join(timeout=10)
+
+
+def client_for(url: str, concurrency: int) -> MetaClient:
+    settings = ClientSettings(
+        base_url=url, dataset_id=DATASET, access_token=TOKEN, concurrency=concurrency
+    )
+    return MetaClient(settings)
+
+
+async def deliver(url: str, events: Sequence[bytes], concurrency: int) -> tuple[float, int]:
+    """Send every event in batches of 1,000, all batches queued at once; (seconds, requests)."""
+    batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+    async with client_for(url, concurrency) as client:
+        await client.send(batches[0][:1])  # open a connection before the clock starts
+        started = time.perf_counter()
+        results = await asyncio.gather(*(client.send(b) for b in batches))
+        seconds = time.perf_counter() - started
+    _check_all_accepted(results, len(events))
+    return seconds, sum(r.requests for r in results)
+
+
+def _check_all_accepted(results: Sequence[BatchResult], expected: int) -> None:
+    accepted = sum(len(r.accepted) for r in results)
+    if accepted != expected or any(r.fatal or r.rejected or r.pending for r in results):
+        raise SystemExit(f"delivery failed: {accepted} of {expected} accepted")
+
+
+async def one_batch(url: str, batch: list[bytes], concurrency: int) -> tuple[int, float]:
+    async with client_for(url, concurrency) as client:
+        await client.send(batch[:1])  # warm connection (its event is valid either way)
+        started = time.perf_counter()
+        result = await client.send(batch)
+        seconds = time.perf_counter() - started
+    return result.requests, seconds
+
+
+def throughput_table(url: str, events: list[bytes], latency_ms: float) -> None:
+    print(f"\nDelivery: MetaClient -> sandbox (+{latency_ms:.0f} ms per request), "
+          f"batches of {BATCH}")
+    print(f"{'concurrency':>11} {'events':>8} {'requests':>8} {'seconds':>8} {'events/s':>9} "
+          f"{'ceiling':>9} {'% ceiling':>9}")
+    for concurrency in (1, 4, 16):
+        sample = events[: len(events) // 10] if concurrency == 1 else events
+        seconds, requests = asyncio.run(deliver(url, sample, concurrency))
+        rate = len(sample) / seconds
+        ceiling = concurrency * BATCH / (latency_ms / 1000)
+        print(f"{concurrency:>11} {len(sample):>8,} {requests:>8} {seconds:>8.2f} {rate:>9,.0f} "
+              f"{ceiling:>9,.0f} {100 * rate / ceiling:>8.1f}%")
+
+
+def bisection_table(url: str, events: list[bytes], repeats: int = 3) -> None:
+    clean = events[:BATCH]
+    one_bad = list(clean)
+    bad = orjson.loads(one_bad[BATCH // 2])
+    bad["user_data"]["em"] = "not.hashed@example.com"  # Meta: 100/2804016
+    one_bad[BATCH // 2] = orjson.dumps(bad)
+    print(f"\nBisection: one bad event in a batch of {BATCH} (median of {repeats} runs)")
+    print(f"{'concurrency':>11} {'batch':>10} {'requests':>8} {'seconds':>8} {'x clean':>8}")
+    for concurrency in (1, 4):
+        clean_runs = [asyncio.run(one_batch(url, clean, concurrency)) for _ in range(repeats)]
+        bad_runs = [asyncio.run(one_batch(url, one_bad, concurrency)) for _ in range(repeats)]
+        clean_s = statistics.median(s for _, s in clean_runs)
+        bad_s = statistics.median(s for _, s in bad_runs)
+        print(f"{concurrency:>11} {'clean':>10} {clean_runs[0][0]:>8} {clean_s:>8.2f} {1:>8.1f}")
+        print(f"{concurrency:>11} {'1 bad':>10} {bad_runs[0][0]:>8} {bad_s:>8.2f} "
+              f"{bad_s / clean_s:>8.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--latency-ms", type=float, default=150.0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    events = build_events(args.events)
+    print(f"built and serialized {len(events):,} events in {time.perf_counter() - started:.1f}s "
+          f"({sum(map(len, events)) / len(events):.0f} bytes each)")
+    with sandbox_process(args.latency_ms) as url:
+        throughput_table(url, events, args.latency_ms)
+        bisection_table(url, events)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""`capisync check`: config, source, mapping, a sample of built events, and the connection.
+
+The local equivalent of Meta's Payload Helper: it shows exactly what would be sent for a
+sample of the model's rows, and why the others would not be, without sending anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from capisync.capi.event import EventBuilder, Rejection
+from capisync.capi.mapping import resolve_mapping
+from capisync.config import Project
+from capisync.errors import MetaError
+from capisync.meta import MetaClient
+from capisync.sync import SyncContext, build_options, client_settings, mapping_args, open_source_for
+
+
+@dataclass
+class CheckResult:
+    sync: str
+    columns: list[str]
+    mapping: list[tuple[str, str]]  # (parameter, "column x" or "static value")
+    counts: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    reason_messages: dict[str, str] = field(default_factory=dict)
+    warnings: Counter[str] = field(default_factory=Counter)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    connection: str = "not tested (--offline)"
+    ok: bool = True
+
+
+def check_sync(
+    project: Project, name: str, *, sample: int, connect: bool, now: float | None = None
+) -> CheckResult:
+    ctx = SyncContext(name, project.sync(name), project)
+    source = open_source_for(ctx)
+    try:
+        columns = source.columns()
+        mapping = resolve_mapping(columns, **mapping_args(ctx.config))
+        rows = [row for batch in source.batches(min(sample, 1000), limit=sample) for row in batch]
+    finally:
+        source.close()
+    shown = [
+        (f.key, f"column {f.column}" if f.column is not None else f"static {f.static!r}")
+        for f in mapping.fields
+    ]
+    result = CheckResult(name, columns, shown)
+    _try_sample(
+        result,
+        EventBuilder(mapping, build_options(ctx.config)),
+        rows,
+        int(now if now is not None else time.time()),
+    )
+    if connect:
+        result.connection, result.ok = asyncio.run(_test_connection(ctx))
+    return result
+
+
+def _try_sample(
+    result: CheckResult, builder: EventBuilder, rows: list[dict[str, Any]], now: int
+) -> None:
+    for row in rows:
+        outcome = builder.build(row, now=now)
+        result.counts["read"] += 1
+        result.warnings.update(w.code for w in outcome.warnings)
+        if isinstance(outcome, Rejection):
+            result.counts["expired" if outcome.expired else "rejected"] += 1
+            for reason in outcome.reasons:
+                result.reasons[reason.code] += 1
+                result.reason_messages.setdefault(reason.code, reason.message)
+        else:
+            result.counts["sent"] += 1
+            if len(result.payloads) < 5:
+                result.payloads.append(outcome.event)
+
+
+async def _test_connection(ctx: SyncContext) -> tuple[str, bool]:
+    settings = client_settings(ctx)
+    async with MetaClient(settings) as client:
+        try:
+            info = await client.check_dataset()
+        except MetaError as exc:
+            return f"FAILED: {exc}", False
+    label = f" ({info['name']})" if info.get("name") else ""
+    return (
+        f"ok: the token reaches dataset {settings.dataset_id}{label} at {settings.base_url}",
+        True,
+    )

@@ -1,0 +1,270 @@
+"""The `capisync` command: a thin layer over the library; every command has an example."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from capisync import __version__, report
+from capisync.config import DEFAULT_PROJECT_FILE, Project, load_project
+from capisync.errors import CapisyncError, ConfigError
+
+app = typer.Typer(
+    name="capisync",
+    help="Sync conversion events from a SQL model to Meta's Conversions API.\n\n"
+    "Example: capisync init && capisync check && capisync run",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+# piped into a log, lines are not cut at 80 columns
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
+P = ParamSpec("P")
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config", "-c", envvar="CAPISYNC_CONFIG", help="the project file (default: capisync.yml)"
+    ),
+]
+
+
+def _project(path: Path) -> Project:
+    return load_project(path)
+
+
+def _guarded(command: Callable[P, None]) -> Callable[P, None]:
+    """Turn capisync's own errors into a clear message and their exit code (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except CapisyncError as exc:
+            err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: rows not yet acknowledged stay pending and are sent next run")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="print the version")] = False,
+) -> None:
+    if version:
+        out.print(f"capisync {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+@_guarded
+def init(
+    directory: Annotated[Path, typer.Argument(help="where to create the project")] = Path("."),
+    force: Annotated[
+        bool, typer.Option("--force", help="overwrite an existing project file")
+    ] = False,
+) -> None:
+    """Scaffold a project file and an example model over a demo DuckDB warehouse.
+
+    Example: capisync init my-project && cd my-project && capisync check
+    """
+    from capisync.demo import write_demo_project
+
+    if (directory / DEFAULT_PROJECT_FILE).exists() and not force:
+        raise ConfigError(
+            [
+                f"{directory / DEFAULT_PROJECT_FILE} already exists "
+                "(use --force to overwrite it, or pick another folder)"
+            ]
+        )
+    demo = write_demo_project(directory)
+    out.print(
+        f"Created {demo.config}, {demo.root / 'models' / 'purchases.sql'} and the demo "
+        f"warehouse {demo.warehouse}."
+    )
+    out.print(
+        "Next: start the sandbox in another terminal with `capisync sandbox`, then run "
+        "`capisync check` and `capisync run` in that folder."
+    )
+
+
+@app.command()
+@_guarded
+def check(
+    sync: Annotated[str | None, typer.Argument(help="the sync to check (default: all)")] = None,
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    sample: Annotated[int, typer.Option(help="how many model rows to try")] = 200,
+    payloads: Annotated[int, typer.Option(help="how many built payloads to show")] = 2,
+    offline: Annotated[bool, typer.Option("--offline", help="skip the connection test")] = False,
+) -> None:
+    """Validate the config, run the model on a sample, show the mapping and built payloads.
+
+    Example: capisync check purchases --sample 500
+    """
+    from capisync.checks import check_sync
+
+    project = _project(config)
+    names = [sync] if sync else list(project.syncs)
+    healthy = True
+    for name in names:
+        result = check_sync(project, name, sample=sample, connect=not offline)
+        report.print_check(out, result, payloads=payloads)
+        healthy = healthy and result.ok
+    if not healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_guarded
+def run(
+    syncs: Annotated[list[str] | None, typer.Argument(help="syncs to run (default: all)")] = None,
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="build and validate, send nothing")
+    ] = False,
+    test_event_code: Annotated[
+        str | None,
+        typer.Option(
+            "--test-event-code", help="send as test events (Events Manager > Test Events)"
+        ),
+    ] = None,
+) -> None:
+    """Run syncs now: send new rows, report what was sent, rejected and why, and expired.
+
+    Exit code 0 when every run completed (rejected rows are reported, not a failure).
+    Example: capisync run purchases --test-event-code TEST12345
+    """
+    from capisync.sync import ensure_syncs, run_sync
+
+    project = _project(config)
+    failed = 0
+    for name in ensure_syncs(project, list(syncs or [])):
+        with report.RunProgress(err, name) as progress:
+            result = run_sync(
+                project,
+                name,
+                dry_run=dry_run,
+                test_event_code=test_event_code,
+                progress=progress.update,
+            )
+        report.print_run(out, result)
+        failed += not result.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_guarded
+def runs(
+    sync: Annotated[str | None, typer.Argument(help="only this sync")] = None,
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    limit: Annotated[int, typer.Option(help="how many runs to list")] = 20,
+) -> None:
+    """Show the run history, newest first.
+
+    Example: capisync runs purchases --limit 5
+    """
+    from capisync.state import Ledger
+
+    project = _project(config)
+    if sync is not None:
+        project.sync(sync)
+    ledger = Ledger(project.state_location())
+    try:
+        report.print_runs(out, ledger.runs(sync, limit=limit))
+    finally:
+        ledger.close()
+
+
+@app.command()
+@_guarded
+def rejections(
+    sync: Annotated[str, typer.Argument(help="the sync")],
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    limit: Annotated[int, typer.Option(help="how many rows to list per reason")] = 10,
+) -> None:
+    """List the rows currently rejected, grouped by reason, with how to fix each.
+
+    Example: capisync rejections purchases
+    """
+    from capisync.state import Ledger
+
+    project = _project(config)
+    project.sync(sync)
+    ledger = Ledger(project.state_location())
+    try:
+        report.print_rejections(out, ledger.rejections(sync), limit=limit)
+    finally:
+        ledger.close()
+
+
+@app.command()
+@_guarded
+def sandbox(
+    port: Annotated[int, typer.Option(help="TCP port")] = 8765,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    access_token: Annotated[str, typer.Option(help="the one token it accepts")] = "sandbox-token",
+    app_secret: Annotated[str | None, typer.Option(help="require appsecret_proof")] = None,
+    latency_ms: Annotated[float, typer.Option(help="added latency per events request")] = 0.0,
+    error_rate: Annotated[float, typer.Option(help="share of requests answered with a 5xx")] = 0.0,
+    throttle_after: Annotated[
+        int | None, typer.Option(help="throttle after N requests a window")
+    ] = None,
+    token_expired: Annotated[bool, typer.Option(help="answer every call with code 190")] = False,
+) -> None:
+    """Serve the local Graph API sandbox: Meta's validation and errors, on your machine.
+
+    Example: capisync sandbox --port 8765 --latency-ms 150
+    """
+    from capisync.sandbox import SandboxConfig, serve
+
+    cfg = SandboxConfig(
+        access_token=access_token,
+        app_secret=app_secret,
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        throttle_after=throttle_after,
+        token_expired=token_expired,
+    )
+    err.print(
+        f"capisync sandbox on http://{host}:{port}  (token: the one given with "
+        "--access-token; inspect at /_sandbox/events)"
+    )
+    serve(cfg, host=host, port=port)
+
+
+@app.command()
+@_guarded
+def quickstart(
+    directory: Annotated[Path, typer.Argument(help="where to create the demo project")] = Path(
+        "capisync-quickstart"
+    ),
+) -> None:
+    """Create the demo project, serve the sandbox, and run a real sync three times.
+
+    Run 1 sends the demo orders, run 2 sends nothing new, run 3 sends the one order added
+    between them. Example: capisync quickstart /tmp/demo
+    """
+    from capisync.quickstart import run_quickstart
+
+    run_quickstart(directory, out)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,285 @@
+"""Turn any Graph API answer (or a failure to get one) into one verdict.
+
+A verdict is either `Accepted` or one of the `MetaError` subclasses; the class *is* the
+decision the client acts on:
+
+    Accepted               2xx (with `events_received` when events were posted)
+    MetaTransientError     network error, timeout, 5xx, `is_transient`, codes 1 and 2: retry
+    MetaThrottledError     codes 4, 17, 32, 341, 613, 80004 or HTTP 429: wait, then retry
+    MetaFatalError         token, permission, block, missing dataset, wrong server or path,
+                           app secret mismatch: stop the run (no retry can fix it)
+    MetaInvalidDataError   any other 4xx with a Graph error body: the data was refused, bisect
+
+Messages are written for the user, say what to do, and are scrubbed of secrets and e-mail
+addresses (Meta echoes a malformed token in its message).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from capisync.errors import (
+    MetaError,
+    MetaFatalError,
+    MetaInvalidDataError,
+    MetaThrottledError,
+    MetaTransientError,
+)
+
+TOKEN_CODES = frozenset({102, 104, 190})
+PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
+BLOCKED_CODE = 368
+DATASET_MISSING = (100, 33)
+REQUEST_SHAPE_CODES = frozenset({2500, 2635})  # unknown path, deprecated API version
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 80004})
+TRANSIENT_CODES = frozenset({1, 2})
+USAGE_HEADERS = ("x-business-use-case-usage", "x-app-usage", "x-ad-account-usage")
+
+RENEW_TOKEN = (
+    "renew the access token in Events Manager > Settings > Conversions API (Generate access "
+    "token) and update capisync's configuration; the rows stay pending and the next run sends them"
+)
+GRANT_PERMISSION = (
+    "give the token's system user full control of the dataset (Business settings > Users > "
+    "System users > Assign assets) or generate the token from the dataset's own settings; "
+    "the rows stay pending"
+)
+WAIT_FOR_UNBLOCK = (
+    "Meta has temporarily blocked this sender (policy); check Business Support Home, wait, "
+    "and run again later; the rows stay pending"
+)
+CHECK_DATASET = (
+    "check the dataset ID (Events Manager > Data sources > your dataset > Settings) and that "
+    "the token's system user has access to it; the rows stay pending"
+)
+CHECK_APP_SECRET = (
+    "the app secret does not match the app that issued the token: fix or remove app_secret "
+    "in the configuration; the rows stay pending"
+)
+CHECK_BASE_URL = "check base_url and api_version in the configuration; the rows stay pending"
+CHECK_VERSION = (
+    "the request itself is wrong, not the events: check base_url, api_version (use a current "
+    "version such as v25.0) and dataset_id in the configuration; the rows stay pending"
+)
+
+_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
+_META_TOKEN = re.compile(r"\bEA[A-Za-z0-9]{20,}")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A 2xx answer: what Meta acknowledged and the trace ID to quote to Meta support."""
+
+    events_received: int | None
+    fbtrace_id: str | None
+    body: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+Verdict = Accepted | MetaError
+
+
+def classify(
+    outcome: httpx.Response | Exception,
+    *,
+    secrets: Iterable[str] = (),
+    expect_events: bool = True,
+) -> Verdict:
+    """The one place that decides what an answer means. `secrets` are scrubbed from messages."""
+    scrub = _scrubber(secrets)
+    if isinstance(outcome, Exception):
+        return _classify_exception(outcome, scrub)
+    if outcome.is_success:
+        return _classify_success(outcome, expect_events)
+    return _classify_error(outcome, scrub)
+
+
+def _scrubber(secrets: Iterable[str]) -> _Scrub:
+    return _Scrub(tuple(s for s in secrets if s))
+
+
+@dataclass(frozen=True)
+class _Scrub:
+    secrets: tuple[str, ...]
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        text = _META_TOKEN.sub("[redacted token]", text)
+        return _EMAIL.sub("[redacted e-mail]", text)
+
+
+def _classify_exception(exc: Exception, scrub: _Scrub) -> Verdict:
+    if isinstance(exc, httpx.TimeoutException):
+        return MetaTransientError(f"no answer from Meta in time ({type(exc).__name__}); will retry")
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return MetaFatalError(f"cannot reach the Graph API: {scrub(str(exc))}; {CHECK_BASE_URL}")
+    if isinstance(exc, httpx.HTTPError):
+        detail = scrub(str(exc)) or type(exc).__name__
+        return MetaTransientError(f"network error talking to Meta ({detail}); will retry")
+    raise exc  # a bug, not an answer: let it surface
+
+
+def _classify_success(response: httpx.Response, expect_events: bool) -> Verdict:
+    body = _json_object(response.content)
+    received = body.get("events_received") if body is not None else None
+    if body is None or (expect_events and not isinstance(received, int)):
+        return MetaTransientError(
+            f"HTTP {response.status_code} without the expected Graph API answer; will retry",
+            status=response.status_code,
+        )
+    trace = body.get("fbtrace_id") or response.headers.get("x-fb-trace-id")
+    return Accepted(received if isinstance(received, int) else None, trace, body)
+
+
+def _classify_error(response: httpx.Response, scrub: _Scrub) -> MetaError:
+    body = _json_object(response.content)
+    error = body.get("error") if body is not None else None
+    if not isinstance(error, dict):
+        return _bare_status_error(response)
+    fields = _error_fields(response, error, scrub)
+    code, subcode = fields["code"], fields["subcode"]
+    meta_message = fields.pop("meta_message")
+    hint = _fatal_hint(code, subcode, meta_message)
+    if hint is not None:
+        return MetaFatalError(_message(meta_message, code, subcode, hint), **fields)
+    if code in THROTTLE_CODES or response.status_code == 429:
+        wait = throttle_wait(response.headers)
+        return MetaThrottledError(
+            _message(meta_message, code, subcode, "rate limited; waiting before retrying"),
+            retry_after=wait, **fields,
+        )
+    if fields["is_transient"] or code in TRANSIENT_CODES or response.status_code >= 500:
+        return MetaTransientError(_message(meta_message, code, subcode, "will retry"), **fields)
+    return MetaInvalidDataError(_message(meta_message, code, subcode, None), **fields)
+
+
+def _bare_status_error(response: httpx.Response) -> MetaError:
+    """An error status without a Graph error body: a proxy, a gateway or the wrong server."""
+    status = response.status_code
+    if status == 429:
+        return MetaThrottledError(
+            "HTTP 429 Too Many Requests; waiting before retrying",
+            retry_after=throttle_wait(response.headers), status=status,
+        )
+    if status >= 500 or status == 408:
+        return MetaTransientError(f"HTTP {status} from the Graph API; will retry", status=status)
+    return MetaFatalError(
+        f"HTTP {status} without a Graph API error body: this is not the Graph API answering; "
+        + CHECK_BASE_URL,
+        status=status,
+    )
+
+
+def _error_fields(
+    response: httpx.Response, error: Mapping[str, Any], scrub: _Scrub
+) -> dict[str, Any]:
+    user_msg = " ".join(
+        str(error[k]) for k in ("error_user_title", "error_user_msg") if error.get(k)
+    )
+    return {
+        "status": response.status_code,
+        "code": _int_or_none(error.get("code")),
+        "subcode": _int_or_none(error.get("error_subcode")),
+        "fbtrace_id": error.get("fbtrace_id") or response.headers.get("x-fb-trace-id"),
+        "user_message": scrub(user_msg) or None,
+        "is_transient": error.get("is_transient") is True,
+        "meta_message": scrub(str(error.get("message") or "no message")),
+    }
+
+
+def _fatal_hint(code: int | None, subcode: int | None, meta_message: str) -> str | None:
+    if code in TOKEN_CODES:
+        return RENEW_TOKEN
+    if code in PERMISSION_CODES:
+        return GRANT_PERMISSION
+    if code == BLOCKED_CODE:
+        return WAIT_FOR_UNBLOCK
+    if (code, subcode) == DATASET_MISSING:
+        return CHECK_DATASET
+    if "appsecret_proof" in meta_message.lower():
+        return CHECK_APP_SECRET
+    if code in REQUEST_SHAPE_CODES:
+        return CHECK_VERSION
+    return None
+
+
+def _message(meta_message: str, code: int | None, subcode: int | None, hint: str | None) -> str:
+    ids = "no code" if code is None else f"code {code}"
+    if subcode is not None:
+        ids += f"/{subcode}"
+    text = f"Meta: {meta_message} ({ids})"
+    return f"{text}: {hint}" if hint else text
+
+
+def throttle_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds Meta asks us to wait: `Retry-After`, else the usage headers' regain estimate."""
+    waits = [_retry_after(headers.get("retry-after"))]
+    waits += [_regain_seconds(headers.get(name)) for name in USAGE_HEADERS]
+    known = [w for w in waits if w is not None and w > 0]
+    return max(known) if known else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        return _http_date_delay(value)
+
+
+def _http_date_delay(value: str) -> float | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _regain_seconds(value: str | None) -> float | None:
+    """Largest `estimated_time_to_regain_access` (minutes) anywhere in a usage header."""
+    if not value:
+        return None
+    try:
+        usage = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    minutes = [m for m in _find_key(usage, "estimated_time_to_regain_access") if m > 0]
+    return max(minutes) * 60.0 if minutes else None
+
+
+def _find_key(node: Any, key: str) -> list[float]:
+    if isinstance(node, dict):
+        found = [float(v) for k, v in node.items() if k == key and isinstance(v, int | float)]
+        return found + [x for v in node.values() for x in _find_key(v, key)]
+    if isinstance(node, list):
+        return [x for item in node for x in _find_key(item, key)]
+    return []
+
+
+def _json_object(content: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None

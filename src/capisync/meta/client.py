@@ -1,0 +1,253 @@
+"""MetaClient: deliver batches of serialized events to the Conversions API, losing nothing.
+
+    send(events)
+      └─ _deliver(indices)            one (sub-)batch: accepted, rejected, bisected or pending
+           ├─ _retrying(request)       backoff + jitter on transient/throttled, bounded per batch
+           │    └─ _post_once()        one HTTP request inside the shared concurrency slots
+           └─ _bisect(indices)         invalid data: both halves, concurrently, recursively
+
+An event is *accepted* only when Meta acknowledged the request that carried it, *rejected*
+only when Meta refused it standing alone, and *pending* otherwise (the next run resends it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+import orjson
+
+from capisync.capi.params import MAX_EVENTS_PER_REQUEST
+from capisync.errors import (
+    MetaError,
+    MetaFatalError,
+    MetaInvalidDataError,
+    MetaThrottledError,
+    MetaTransientError,
+)
+from capisync.meta.classify import CHECK_DATASET, Accepted, Verdict, classify
+from capisync.meta.retry import RetryBudget
+from capisync.meta.settings import ClientSettings
+
+log = logging.getLogger("capisync.meta")
+
+Sleep = Callable[[float], Awaitable[None]]
+_JSON = {"content-type": "application/json"}
+
+
+@dataclass
+class BatchResult:
+    accepted: list[tuple[int, str | None]] = field(default_factory=list)  # (index, fbtrace_id)
+    rejected: list[tuple[int, MetaError]] = field(default_factory=list)  # (index, Meta's error)
+    pending: list[int] = field(default_factory=list)  # not delivered: the run must stop
+    fatal: MetaError | None = None  # why the run must stop, when it must
+    requests: int = 0  # HTTP requests this batch cost
+
+    @classmethod
+    def all_pending(cls, indices: Sequence[int], why: MetaError, requests: int = 0) -> BatchResult:
+        return cls(pending=list(indices), fatal=why, requests=requests)
+
+    def merge(self, other: BatchResult) -> BatchResult:
+        return BatchResult(
+            accepted=self.accepted + other.accepted,
+            rejected=self.rejected + other.rejected,
+            pending=self.pending + other.pending,
+            fatal=self.fatal or other.fatal,
+            requests=self.requests + other.requests,
+        )
+
+    def in_index_order(self) -> BatchResult:
+        self.accepted.sort(key=lambda item: item[0])
+        self.rejected.sort(key=lambda item: item[0])
+        self.pending.sort()
+        return self
+
+
+class MetaClient:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.fatal: MetaError | None = None  # once set, every later send is all-pending
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._resume_at = float("-inf")  # after a throttle, nobody posts before this
+        self._body_tail = _body_tail(settings)
+        room = settings.concurrency + 1
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=settings.timeout,
+            limits=httpx.Limits(max_connections=room, max_keepalive_connections=room),
+            headers={"user-agent": settings.partner_agent},
+        )
+
+    async def __aenter__(self) -> MetaClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, events: Sequence[bytes]) -> BatchResult:
+        """Deliver one batch of serialized events; see the module docstring for the outcomes."""
+        if len(events) > MAX_EVENTS_PER_REQUEST:
+            raise ValueError(f"a batch holds at most {MAX_EVENTS_PER_REQUEST} events")
+        indices = list(range(len(events)))
+        if not indices:
+            return BatchResult()
+        if self.fatal is not None:
+            return BatchResult.all_pending(indices, self.fatal)
+        budget = RetryBudget(self.settings.retry, self._clock)
+        result = await self._deliver(events, indices, budget)
+        return result.in_index_order()
+
+    async def check_dataset(self) -> dict[str, Any]:
+        """Fetch the dataset's id and name: proves the token, the permission and the ID."""
+        budget = RetryBudget(self.settings.retry, self._clock)
+        verdict, _ = await self._retrying(self._get_dataset, budget, abortable=False)
+        if isinstance(verdict, Accepted):
+            return verdict.body
+        if isinstance(verdict, MetaInvalidDataError):
+            raise _as_fatal(verdict, CHECK_DATASET)
+        raise verdict
+
+    async def _deliver(
+        self, events: Sequence[bytes], indices: list[int], budget: RetryBudget
+    ) -> BatchResult:
+        body = self._events_body(events, indices)
+        verdict, cost = await self._retrying(lambda: self._post_once(body), budget)
+        if isinstance(verdict, Accepted):
+            _warn_if_short(verdict, len(indices))
+            return BatchResult(accepted=[(i, verdict.fbtrace_id) for i in indices], requests=cost)
+        if isinstance(verdict, MetaInvalidDataError):
+            if len(indices) == 1:
+                return BatchResult(rejected=[(indices[0], verdict)], requests=cost)
+            bisected = await self._bisect(events, indices, budget)
+            bisected.requests += cost
+            return bisected
+        return BatchResult.all_pending(indices, self._stop(verdict), cost)
+
+    async def _bisect(
+        self, events: Sequence[bytes], indices: list[int], budget: RetryBudget
+    ) -> BatchResult:
+        middle = len(indices) // 2
+        left, right = await asyncio.gather(
+            self._deliver(events, indices[:middle], budget),
+            self._deliver(events, indices[middle:], budget),
+        )
+        return left.merge(right)
+
+    async def _retrying(
+        self,
+        request: Callable[[], Awaitable[Verdict]],
+        budget: RetryBudget,
+        *,
+        abortable: bool = True,
+    ) -> tuple[Verdict, int]:
+        """Run `request` until it yields a final verdict or the budget says stop."""
+        attempts = 0
+        while True:
+            if abortable and self.fatal is not None:
+                return self.fatal, attempts  # another batch stopped the run
+            verdict = await request()
+            attempts += 1
+            if not isinstance(verdict, MetaTransientError | MetaThrottledError):
+                return verdict, attempts
+            delay = budget.policy.delay_for(verdict, attempts - 1, self._rng)
+            if not budget.allows(attempts, delay):
+                return budget.exhausted(verdict, attempts, delay), attempts
+            log.warning("Meta request failed, retry %d in %.2fs: %s", attempts, delay, verdict)
+            if isinstance(verdict, MetaThrottledError):
+                self._resume_at = max(self._resume_at, self._clock() + delay)
+            await self._sleep(delay)
+
+    async def _post_once(self, body: bytes) -> Verdict:
+        await self._wait_out_throttle()
+        async with self._slots:
+            try:
+                response = await self._http.post(
+                    self.settings.events_url, content=body, headers=_JSON
+                )
+            except httpx.HTTPError as exc:
+                return classify(exc, secrets=self.settings.secrets)
+        return classify(response, secrets=self.settings.secrets)
+
+    async def _get_dataset(self) -> Verdict:
+        params = {"fields": "id,name"}
+        if proof := self.settings.appsecret_proof:
+            params["appsecret_proof"] = proof
+        headers = {"authorization": f"Bearer {self.settings.access_token}"}
+        try:
+            response = await self._http.get(
+                self.settings.dataset_url, params=params, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            return classify(exc, secrets=self.settings.secrets)
+        return classify(response, secrets=self.settings.secrets, expect_events=False)
+
+    async def _wait_out_throttle(self) -> None:
+        wait = self._resume_at - self._clock()
+        if wait > 0:
+            await self._sleep(wait)
+
+    def _events_body(self, events: Sequence[bytes], indices: list[int]) -> bytes:
+        # The events are serialized once, upstream; the body is only joined here.
+        return b'{"data":[' + b",".join([events[i] for i in indices]) + b"]," + self._body_tail
+
+    def _stop(self, why: MetaError) -> MetaError:
+        if self.fatal is None:
+            self.fatal = why
+            log.error("stopping delivery: %s", why)
+        return why
+
+
+def _body_tail(settings: ClientSettings) -> bytes:
+    """Everything after `data`, serialized once: `"access_token":...}`."""
+    fields: dict[str, str] = {
+        "access_token": settings.access_token,
+        "partner_agent": settings.partner_agent,
+    }
+    if settings.test_event_code:
+        fields["test_event_code"] = settings.test_event_code
+    if proof := settings.appsecret_proof:
+        fields["appsecret_proof"] = proof
+    return orjson.dumps(fields)[1:]
+
+
+def _as_fatal(error: MetaError, hint: str) -> MetaFatalError:
+    return MetaFatalError(
+        f"{error}: {hint}",
+        status=error.status,
+        code=error.code,
+        subcode=error.subcode,
+        fbtrace_id=error.fbtrace_id,
+        user_message=error.user_message,
+        is_transient=error.is_transient,
+    )
+
+
+def _warn_if_short(verdict: Accepted, sent: int) -> None:
+    if verdict.events_received is not None and verdict.events_received != sent:
+        log.warning(
+            "Meta acknowledged %d of %d events (fbtrace_id %s)",
+            verdict.events_received, sent, verdict.fbtrace_id,
+        )

@@ -1,0 +1,202 @@
+"""What a person sees in the terminal: run summaries, history, rejections, check results.
+
+Only identifiers, counts, reason codes, hashes and Meta's messages are shown: never raw values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from capisync.checks import CheckResult
+    from capisync.state import Rejected, RunRecord
+    from capisync.sync import RunReport
+
+MAX_ROWS_LISTED = 20
+
+
+class RunProgress:
+    """A live line while a run works: rows read, sent, rejected, expired."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self.name = name
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task(f"{name}: starting")
+
+    def __enter__(self) -> RunProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, run: RunReport) -> None:
+        c = run.counts
+        self.progress.update(
+            self.task,
+            description=(
+                f"{self.name}: read {c['read']:,}  sent {c['sent']:,}  rejected {c['rejected']:,}  "
+                f"expired {c['expired']:,}"
+            ),
+        )
+
+
+def print_run(console: Console, run: RunReport) -> None:
+    c = run.counts
+    label = "dry run (nothing sent)" if run.status == "dry-run" else run.status
+    where = f"run {run.run_id}, " if run.run_id is not None else ""
+    console.print(f"\n[bold]{run.sync}[/bold]: {label} ({where}{run.seconds:.1f} s)")
+    table = Table(show_header=True, header_style="bold")
+    for name in ("read", "new", "already sent", "sent", "rejected", "expired", "pending"):
+        table.add_column(name, justify="right")
+    sent_label = "would send" if run.status == "dry-run" else "sent"
+    table.columns[3].header = sent_label
+    table.add_row(
+        *(f"{c[k]:,}" for k in ("read", "new", "already", "sent", "rejected", "expired", "pending"))
+    )
+    console.print(table)
+    if c["baseline"]:
+        console.print(
+            f"first run with first_run: skip_existing: {c['baseline']:,} existing rows "
+            "recorded as a baseline, not sent"
+        )
+    if run.rejections:
+        print_rejected_now(console, run.rejections)
+    if run.reasons.get("event_time_too_old"):
+        console.print(
+            f"expired: {c['expired']:,} rows older than Meta accepts (7 days; 62 for "
+            "physical_store) were not sent. Add `WHERE event_time >= now() - INTERVAL "
+            "7 DAY` to the model to skip them in the warehouse."
+        )
+    if run.warnings:
+        dropped = ", ".join(f"{code} x{n}" for code, n in run.warnings.most_common())
+        console.print(f"values dropped (the events still went): {dropped}")
+    if run.error:
+        console.print(f"[red]run stopped:[/red] {run.error}", markup=True)
+
+
+def print_rejected_now(console: Console, rejected: list[Rejected]) -> None:
+    console.print("rejected rows, by reason:")
+    items = [(r.identifier or "(no identifier)", reason) for r in rejected for reason in r.reasons]
+    _print_reason_groups(console, items, limit=MAX_ROWS_LISTED)
+
+
+def _print_reason_groups(
+    console: Console, items: list[tuple[str, dict[str, Any]]], *, limit: int
+) -> None:
+    """One block per reason code: how many rows, which ones, and how to fix them."""
+    by_code: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for ident, reason in items:
+        by_code[reason["code"]].append((ident, reason))
+    for code, group in sorted(by_code.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        idents = ", ".join(i for i, _ in group[:limit])
+        more = f" and {len(group) - limit:,} more" if len(group) > limit else ""
+        noun = "row" if len(group) == 1 else "rows"
+        console.print(
+            Text.assemble("  ", (code, "bold"), f"  {len(group):,} {noun}: {idents}{more}")
+        )
+        console.print(Padding(Text(_meta_detail(group[0][1]), style="dim"), (0, 0, 0, 4)))
+
+
+def _meta_detail(reason: dict[str, Any]) -> str:
+    message = str(reason["message"])
+    if reason.get("meta_code") is not None:
+        message += f" (Meta code {reason['meta_code']}, subcode {reason.get('meta_subcode')})"
+    return message
+
+
+def print_runs(console: Console, runs: list[RunRecord]) -> None:
+    if not runs:
+        console.print("no runs yet: `capisync run` starts one")
+        return
+    table = Table(
+        show_header=True,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    table.add_column("run", justify="right", no_wrap=True)
+    table.add_column("sync", no_wrap=True)
+    table.add_column("started UTC", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for col in ("read", "sent", "rejected", "expired", "pending"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in runs:
+        took = f"{r.ended_at - r.started_at:.1f}s" if r.ended_at else ""
+        c = r.counts
+        table.add_row(
+            str(r.id),
+            r.sync,
+            _when(r.started_at),
+            took,
+            r.status,
+            *(f"{c[k]:,}" for k in ("read", "sent", "rejected", "expired", "pending")),
+        )
+    console.print(table)
+    for r in runs:
+        if r.error:
+            console.print(Text(f"run {r.id}: {r.error}"))
+
+
+def print_rejections(
+    console: Console, rows: list[tuple[str, float, list[dict[str, Any]]]], *, limit: int
+) -> None:
+    if not rows:
+        console.print("no rejected rows")
+        return
+    console.print(
+        f"{len(rows):,} rows currently rejected, by reason (re-evaluated every run; "
+        "fix them in the warehouse and the next run sends them):"
+    )
+    _print_reason_groups(console, [(i, r) for i, _, reasons in rows for r in reasons], limit=limit)
+
+
+def print_check(console: Console, result: CheckResult, *, payloads: int) -> None:
+    console.print(
+        f"\n[bold]{result.sync}[/bold]: model has {len(result.columns)} columns; "
+        f"sampled {result.counts['read']:,} rows"
+    )
+    table = Table(title="resolved mapping", title_justify="left", header_style="bold")
+    table.add_column("parameter")
+    table.add_column("from")
+    for key, source in result.mapping:
+        table.add_row(key, source)
+    console.print(table)
+    c = result.counts
+    console.print(
+        f"sample: would send {c['sent']:,}, rejected {c['rejected']:,}, expired {c['expired']:,}"
+    )
+    for code, n in result.reasons.most_common():
+        console.print(f"  {code} x{n}: {result.reason_messages[code]}", markup=False)
+    if result.warnings:
+        console.print(
+            "values dropped: " + ", ".join(f"{k} x{n}" for k, n in result.warnings.most_common())
+        )
+    for event in result.payloads[:payloads]:
+        text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
+        console.print(Syntax(text, "json", word_wrap=True))
+    console.print(f"connection: {result.connection}", markup=False)
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%m-%d %H:%M:%S")

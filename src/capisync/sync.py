@@ -1,0 +1,422 @@
+"""run_sync(): the one place that knows the order of steps.
+
+    read a batch of rows ─> plan against the ledger (new? already sent? rejected before?)
+    ─> build events (map, normalize, hash, validate: pure) ─> send in batches of <=1000
+    ─> checkpoint each acknowledged batch in the ledger
+
+Every row read ends the run in exactly one state: already (sent by an earlier run), baseline
+(first run with skip_existing), sent, rejected (with reasons), expired, or pending (not sent
+because the run stopped). The counts always add up to `read`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection, identifier_text
+from capisync.capi.mapping import ResolvedMapping, resolve_mapping
+from capisync.capi.normalize import normalize_country
+from capisync.config import Project, SyncConfig
+from capisync.errors import CapisyncError, ConfigError, MetaError, SyncLockedError
+from capisync.meta import BatchResult, ClientSettings, MetaClient, RetryPolicy
+from capisync.sources import Source, open_source
+from capisync.state import SETTLED, Ledger, Rejected
+
+LOCK_STALE_AFTER = 120.0  # seconds without a heartbeat before another machine may take the lock
+
+
+@dataclass
+class RunReport:
+    sync: str
+    run_id: int | None
+    status: str  # completed | failed | dry-run
+    counts: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)  # rejection and expiry codes
+    warnings: Counter[str] = field(default_factory=Counter)  # dropped values, by code
+    coverage: Counter[str] = field(default_factory=Counter)  # match keys among built events
+    rejections: list[Rejected] = field(default_factory=list)  # this run's, for the summary
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+Progress = Callable[[RunReport], None]
+
+
+@dataclass
+class SyncContext:
+    """Everything one run needs, resolved from the project file."""
+
+    name: str
+    config: SyncConfig
+    project: Project
+    test_event_code: str | None = None
+    dry_run: bool = False
+    clock: Callable[[], float] = time.time
+    progress: Progress | None = None
+    transport: Any = None  # an httpx transport, for tests that need one
+    lock_wait_seconds: float = 600.0
+
+
+def run_sync(
+    project: Project,
+    name: str,
+    *,
+    dry_run: bool = False,
+    test_event_code: str | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.time,
+) -> RunReport:
+    ctx = SyncContext(name, project.sync(name), project, test_event_code, dry_run, clock, progress)
+    return asyncio.run(_run(ctx))
+
+
+async def _run(ctx: SyncContext) -> RunReport:
+    ledger = Ledger(ctx.project.state_location())
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    try:
+        if not ctx.dry_run:
+            await _acquire_lock(ledger, ctx, owner)
+        try:
+            return await _run_locked(ctx, ledger, owner)
+        finally:
+            if not ctx.dry_run:
+                ledger.unlock(ctx.name, owner)
+    finally:
+        ledger.close()
+
+
+async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str) -> RunReport:
+    started = ctx.clock()
+    run_id = None if ctx.dry_run else ledger.start_run(ctx.name, dry_run=False, now=started)
+    report = RunReport(ctx.name, run_id, "dry-run" if ctx.dry_run else "running")
+    source = open_source_for(ctx)
+    try:
+        mapping = resolve_mapping(source.columns(), **mapping_args(ctx.config))
+        baseline = (
+            not ctx.dry_run
+            and ctx.config.first_run == "skip_existing"
+            and not ledger.has_history(ctx.name)
+        )
+        runner = _Runner(ctx, ledger, report, mapping, baseline, owner)
+        await runner.run(source)
+        if report.status == "running":
+            report.status = "completed"
+    except CapisyncError as exc:
+        report.status, report.error = "failed", str(exc)
+    finally:
+        source.close()
+        report.seconds = ctx.clock() - started
+        if run_id is not None:
+            details = {
+                "reasons": dict(report.reasons),
+                "warnings": dict(report.warnings),
+                "coverage": dict(report.coverage),
+            }
+            ledger.finish_run(
+                run_id,
+                status=report.status,
+                counts=dict(report.counts),
+                now=ctx.clock(),
+                error=report.error,
+                details=details,
+            )
+    return report
+
+
+def open_source_for(ctx: SyncContext) -> Source:
+    src = ctx.config.source
+    return open_source(
+        duckdb_path=ctx.project.resolve(src.duckdb) if src.duckdb else None,
+        url=src.url.get_secret_value() if src.url else None,
+        model_sql=ctx.project.model_sql(ctx.name),
+    )
+
+
+def mapping_args(config: SyncConfig) -> dict[str, Any]:
+    return {"identifier": config.identifier, "explicit": config.mapping, "static": config.static}
+
+
+def build_options(config: SyncConfig) -> BuildOptions:
+    country = normalize_country(config.default_country) if config.default_country else None
+    return BuildOptions(
+        default_country=country,
+        event_id_template=config.event_id,
+        naive_timezone=config.timezone,
+        dob_order=config.dob_order,
+        hash_external_id=config.hash_external_id,
+    )
+
+
+def client_settings(ctx: SyncContext) -> ClientSettings:
+    dest, delivery = ctx.config.destination, ctx.config.delivery
+    return ClientSettings(
+        base_url=dest.base_url,
+        api_version=dest.api_version,
+        dataset_id=dest.dataset_id,
+        access_token=dest.access_token.get_secret_value(),
+        app_secret=dest.app_secret.get_secret_value() if dest.app_secret else None,
+        test_event_code=ctx.test_event_code or dest.test_event_code,
+        concurrency=delivery.concurrency,
+        timeout=delivery.timeout,
+        retry=RetryPolicy(max_attempts=delivery.max_attempts, max_total=delivery.max_retry_seconds),
+    )
+
+
+async def _acquire_lock(ledger: Ledger, ctx: SyncContext, owner: str) -> None:
+    deadline = ctx.clock() + (ctx.lock_wait_seconds if ctx.config.on_locked == "wait" else 0)
+    while True:
+        holder = ledger.try_lock(
+            ctx.name, owner, ctx.clock(), stale_after=LOCK_STALE_AFTER, is_dead=_owner_is_dead
+        )
+        if holder is None:
+            return
+        if ctx.clock() >= deadline:
+            raise SyncLockedError(
+                f"sync '{ctx.name}' is already running ({holder}); wait for it to finish, or set "
+                "`on_locked: wait` to queue behind it"
+            )
+        await asyncio.sleep(1.0)
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """A lock held by a process of this machine that no longer exists is left over."""
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(rest.split(":")[0]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
+
+
+@dataclass(slots=True)
+class _Pending:
+    identifier: str
+    event_id: str
+    body: bytes
+
+
+class _Runner:
+    """One run's pipeline: read, plan, build, send, checkpoint."""
+
+    def __init__(
+        self,
+        ctx: SyncContext,
+        ledger: Ledger,
+        report: RunReport,
+        mapping: ResolvedMapping,
+        baseline: bool,
+        owner: str,
+    ) -> None:
+        self.ctx, self.ledger, self.report = ctx, ledger, report
+        self.builder = EventBuilder(mapping, build_options(ctx.config))
+        self.identifier_column = mapping.identifier
+        self.baseline, self.owner = baseline, owner
+        self.batch_size = ctx.config.delivery.batch_size
+        self.seen: set[str] = set()
+        self.outbox: list[_Pending] = []
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.client: MetaClient | None = None
+        self.stopped = False
+
+    async def run(self, source: Source) -> None:
+        async with MetaClient(client_settings(self.ctx), transport=self.ctx.transport) as client:
+            self.client = client
+            rows_iter = iter(source.batches(self.batch_size))
+            while not self.stopped:
+                rows = await asyncio.to_thread(next, rows_iter, None)
+                if rows is None:
+                    break
+                self._plan(rows)
+                await self._dispatch(final=False)
+            await self._dispatch(final=True)
+            await self._drain()
+        if self.stopped:
+            self.report.counts["pending"] += len(self.outbox)
+            self.outbox.clear()
+
+    def _plan(self, rows: list[dict[str, Any]]) -> None:
+        counts, now = self.report.counts, self.ctx.clock()
+        ident_col = self.identifier_column
+        ids = [identifier_text(row.get(ident_col)) for row in rows]
+        known = self.ledger.lookup(self.ctx.name, [i for i in ids if i is not None])
+        rejected: list[Rejected] = []
+        expired: list[str] = []
+        baseline: list[str] = []
+        for ident, row in zip(ids, rows, strict=True):
+            counts["read"] += 1
+            entry = known.get(ident) if ident is not None else None
+            if entry is not None and entry.state in SETTLED:
+                counts["already"] += 1
+                continue
+            counts["retried" if entry is not None else "new"] += 1
+            if ident is not None and ident in self.seen:
+                rejected.append(_duplicate(ident))
+                continue
+            if ident is not None:
+                self.seen.add(ident)
+            outcome = self.builder.build(row, now=int(now))
+            self.report.warnings.update(w.code for w in outcome.warnings)
+            if isinstance(outcome, Rejection):
+                self._classify_rejection(outcome, rejected, expired)
+            elif self.baseline:
+                baseline.append(outcome.identifier)
+            else:
+                self._enqueue(outcome, entry, rejected)
+        self._record_local(rejected, expired, baseline, now)
+
+    def _classify_rejection(
+        self, outcome: Rejection, rejected: list[Rejected], expired: list[str]
+    ) -> None:
+        if outcome.expired:
+            self.report.reasons.update(r.code for r in outcome.reasons)
+            expired.append(outcome.identifier)
+        else:
+            rejected.append(Rejected(outcome.identifier, [r.as_dict() for r in outcome.reasons]))
+
+    def _enqueue(self, built: BuiltEvent, entry: Any, rejected: list[Rejected]) -> None:
+        body = orjson.dumps(built.event)
+        # Meta rejected this exact event before: do not ask again until the row changes
+        if entry is not None and entry.by_meta and entry.fingerprint == _fingerprint(body):
+            rejected.append(
+                Rejected(built.identifier, entry.reasons, entry.fingerprint, by_meta=True)
+            )
+            return
+        self.report.coverage.update(built.match_keys)
+        self.report.coverage["events"] += 1
+        self.outbox.append(_Pending(built.identifier, built.event_id, body))
+
+    def _record_local(
+        self, rejected: list[Rejected], expired: list[str], baseline: list[str], now: float
+    ) -> None:
+        counts = self.report.counts
+        counts["rejected"] += len(rejected)
+        counts["expired"] += len(expired)
+        counts["baseline"] += len(baseline)
+        self._count_rejections(rejected)
+        if self.ctx.dry_run or self.report.run_id is None:
+            return
+        # a row without an identifier cannot be remembered; it is reported, not stored
+        storable = [r for r in rejected if r.identifier]
+        self.ledger.mark_rejected(self.ctx.name, self.report.run_id, storable, now)
+        self.ledger.mark(self.ctx.name, self.report.run_id, expired, "expired", now)
+        self.ledger.mark(self.ctx.name, self.report.run_id, baseline, "baseline", now)
+
+    def _count_rejections(self, rejected: list[Rejected]) -> None:
+        self.report.rejections.extend(rejected)
+        self.report.reasons.update(reason["code"] for r in rejected for reason in r.reasons)
+
+    async def _dispatch(self, *, final: bool) -> None:
+        while len(self.outbox) >= self.batch_size or (final and self.outbox):
+            if self.stopped:
+                return
+            batch = self.outbox[: self.batch_size]
+            del self.outbox[: self.batch_size]
+            if self.ctx.dry_run:
+                self.report.counts["sent"] += len(batch)  # "would send"
+                continue
+            # bounded: never more batches in flight than requests the client may make
+            while len(self.in_flight) >= self.ctx.config.delivery.concurrency:
+                await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(self._send(batch))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        self._notify()
+
+    async def _drain(self) -> None:
+        while self.in_flight:
+            await asyncio.wait(self.in_flight)
+        self._notify()
+
+    async def _send(self, batch: list[_Pending]) -> None:
+        assert self.client is not None and self.report.run_id is not None
+        result = await self.client.send([p.body for p in batch])
+        self._checkpoint(batch, result)
+
+    def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:
+        now, run_id, counts = self.ctx.clock(), self.report.run_id, self.report.counts
+        assert run_id is not None
+        by_trace: dict[str | None, list[tuple[str, str]]] = {}
+        for index, trace in result.accepted:
+            by_trace.setdefault(trace, []).append((batch[index].identifier, batch[index].event_id))
+        for trace, items in by_trace.items():
+            self.ledger.mark_sent(self.ctx.name, run_id, items, trace, now)
+        rejected = [_meta_rejection(batch[i], err) for i, err in result.rejected]
+        self.ledger.mark_rejected(self.ctx.name, run_id, rejected, now)
+        self.ledger.heartbeat(self.ctx.name, self.owner, now)
+        counts["sent"] += len(result.accepted)
+        counts["rejected"] += len(rejected)
+        counts["pending"] += len(result.pending)
+        counts["requests"] += result.requests
+        self._count_rejections(rejected)
+        if result.fatal is not None and not self.stopped:
+            self.stopped = True
+            self.report.status, self.report.error = "failed", str(result.fatal)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.ctx.progress is not None:
+            self.ctx.progress(self.report)
+
+
+def _duplicate(ident: str) -> Rejected:
+    return Rejected(
+        ident,
+        [
+            {
+                "code": "duplicate_identifier",
+                "key": None,
+                "message": "the model returned this identifier more than once in one run; "
+                "make the identifier column unique (one row per event)",
+            }
+        ],
+    )
+
+
+def _meta_rejection(item: _Pending, err: MetaError) -> Rejected:
+    code = "meta_rejected"
+    message = err.user_message or str(err)
+    reason = {
+        "code": code,
+        "key": None,
+        "message": message,
+        "meta_code": err.code,
+        "meta_subcode": err.subcode,
+        "fbtrace_id": err.fbtrace_id,
+    }
+    return Rejected(item.identifier, [reason], _fingerprint(item.body), by_meta=True)
+
+
+def _fingerprint(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def ensure_syncs(project: Project, names: list[str]) -> list[str]:
+    """The syncs to run: those named, or every sync of the project, in file order."""
+    if not names:
+        return list(project.syncs)
+    unknown = [n for n in names if n not in project.syncs]
+    if unknown:
+        known = ", ".join(project.syncs)
+        raise ConfigError(
+            [f"no sync named '{n}' (the file defines: {known})" for n in unknown], str(project.path)
+        )
+    return names

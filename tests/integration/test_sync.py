@@ -1,0 +1,194 @@
+"""End to end: a real DuckDB file, synced over real HTTP to the sandbox on a real socket."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from capisync.config import Project, load_project
+from capisync.demo import (
+    DEMO_EXPECTED,
+    DEMO_ROWS,
+    demo_rows,
+    insert_rows,
+    new_demo_row,
+    write_demo_project,
+)
+from capisync.sandbox import SandboxServer
+from capisync.sync import run_sync
+
+EMAIL_HASH = (
+    "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"  # john_smith@gmail.com
+)
+US_HASH = "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"  # us
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(server: SandboxServer) -> SandboxServer:
+    server.store.reset()
+    return server
+
+
+def project_for(config: Path, sandbox: SandboxServer, **env: str) -> Project:
+    return load_project(config, env={**os.environ, "CAPISYNC_BASE_URL": sandbox.url, **env})
+
+
+@pytest.fixture
+def demo(tmp_path: Path, sandbox: SandboxServer) -> Project:
+    return project_for(write_demo_project(tmp_path).config, sandbox)
+
+
+def test_first_run_sends_valid_rows_rejects_invalid_ones_and_expires_old_ones(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    report = run_sync(demo, "purchases")
+    assert report.status == "completed"
+    for key, value in DEMO_EXPECTED.items():
+        assert report.counts[key] == value, key
+    c = report.counts
+    assert c["read"] == c["already"] + c["sent"] + c["rejected"] + c["expired"] + c["pending"]
+    received = sandbox.store.events()
+    assert len(received) == DEMO_EXPECTED["sent"]
+    ids = {r.event["event_id"] for r in received}
+    assert "Purchase:ord-10002" in ids and len(ids) == len(received)
+    reasons = {r.identifier: {x["code"] for x in r.reasons} for r in report.rejections}
+    assert reasons["ord-10005"] == {"no_customer_keys"}
+    assert reasons["ord-10017"] == {"purchase_missing_value_or_currency"}
+    assert reasons["ord-10029"] == {"website_missing_client_user_agent"}
+    assert reasons["ord-10053"] == {"event_time_in_future"}
+    assert reasons["ord-10065"] == {"invalid_currency"}
+    assert report.reasons["event_time_too_old"] == DEMO_EXPECTED["expired"]
+    rejected_ids = set(reasons) | {"ord-10011"}  # ord-10011 is one of the expired rows
+    assert not any(r.event["event_id"].split(":")[1] in rejected_ids for r in received)
+
+
+def test_second_run_sends_nothing_and_a_new_row_is_sent_alone(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    run_sync(demo, "purchases")
+    before = len(sandbox.store.events())
+    second = run_sync(demo, "purchases")
+    assert (second.counts["sent"], second.counts["already"]) == (0, 279 + 12)
+    assert second.counts["requests"] == 0
+    assert len(sandbox.store.events()) == before
+    insert_rows(demo.resolve("warehouse.duckdb"), [new_demo_row(DEMO_ROWS, datetime.now(UTC))])
+    third = run_sync(demo, "purchases")
+    assert third.counts["sent"] == 1 and third.counts["new"] == 1
+    newest = sandbox.store.events()[before:]
+    assert [e.event["event_id"] for e in newest] == [f"Purchase:ord-{10001 + DEMO_ROWS}"]
+
+
+def test_hashes_on_the_wire_equal_metas_documented_examples(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("""CREATE TABLE t AS SELECT 'o-1' AS order_id, 'Purchase' AS event_name,
+            now() - INTERVAL 1 HOUR AS event_time, 'physical_store' AS action_source,
+            ' John_Smith@gmail.com ' AS email, 'United States' AS country,
+            '(650)555-1212' AS phone, 12.5 AS value, 'usd' AS currency""")
+    config = tmp_path / "capisync.yml"
+    config.write_text("""
+syncs:
+  s:
+    source: {duckdb: w.duckdb}
+    model: select * from t
+    identifier: order_id
+    destination: {dataset_id: "42", access_token: sandbox-token, base_url: "${CAPISYNC_BASE_URL}"}
+""")
+    report = run_sync(project_for(config, sandbox), "s")
+    assert report.counts["sent"] == 1, report
+    event = sandbox.store.events()[0].event
+    user = event["user_data"]
+    assert user["em"] in (EMAIL_HASH, [EMAIL_HASH])
+    assert user["country"] in (US_HASH, [US_HASH])
+    import hashlib
+
+    phone = hashlib.sha256(b"16505551212").hexdigest()
+    assert user["ph"] in (phone, [phone])
+    assert event["custom_data"]["value"] == 12.5
+    assert event["custom_data"]["currency"].upper() == "USD"
+    assert event["event_id"] == "o-1" and event["action_source"] == "physical_store"
+
+
+def test_a_row_fixed_in_the_warehouse_is_sent_on_the_next_run(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    run_sync(demo, "purchases")
+    with duckdb.connect(str(demo.resolve("warehouse.duckdb"))) as con:
+        con.execute("UPDATE orders SET total = 19.99 WHERE order_id = 'ord-10017'")
+    report = run_sync(demo, "purchases")
+    assert report.counts["sent"] == 1 and report.counts["retried"] == 9
+    assert report.counts["rejected"] == 8  # the other eight are still invalid
+    assert sandbox.store.events()[-1].event["event_id"] == "Purchase:ord-10017"
+
+
+def test_dry_run_sends_nothing_and_records_nothing(demo: Project, sandbox: SandboxServer) -> None:
+    report = run_sync(demo, "purchases", dry_run=True)
+    assert report.status == "dry-run" and report.counts["sent"] == DEMO_EXPECTED["sent"]
+    assert sandbox.store.events() == []
+    assert run_sync(demo, "purchases").counts["sent"] == DEMO_EXPECTED["sent"]
+
+
+def test_test_event_code_reaches_meta(demo: Project, sandbox: SandboxServer) -> None:
+    run_sync(demo, "purchases", test_event_code="TEST4242")
+    assert {e.test_event_code for e in sandbox.store.events()} == {"TEST4242"}
+
+
+def test_the_ledger_holds_no_raw_customer_data_and_no_token(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    run_sync(demo, "purchases")
+    dump = "\n".join(sqlite3.connect(demo.state_location()).iterdump()).lower()
+    for row in demo_rows(datetime.now(UTC))[:50]:
+        for column in ("email", "phone", "last_name"):
+            value = row[column]
+            if isinstance(value, str) and len(value.strip()) > 4:
+                assert value.strip().lower() not in dump, column
+    assert "sandbox-token" not in dump
+
+
+def test_skip_existing_records_a_baseline_and_sends_only_later_rows(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_demo_project(tmp_path).config
+    config.write_text(
+        config.read_text().replace(
+            "    identifier: order_id", "    identifier: order_id\n    first_run: skip_existing"
+        )
+    )
+    project = project_for(config, sandbox)
+    first = run_sync(project, "purchases")
+    assert first.counts["sent"] == 0 and first.counts["baseline"] == DEMO_EXPECTED["sent"]
+    assert sandbox.store.events() == []
+    insert_rows(project.resolve("warehouse.duckdb"), [new_demo_row(DEMO_ROWS, datetime.now(UTC))])
+    second = run_sync(project, "purchases")
+    assert second.counts["sent"] == 1 and len(sandbox.store.events()) == 1
+
+
+def test_expired_token_stops_the_run_and_the_next_run_sends_everything(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    sandbox.config.token_expired = True
+    try:
+        failed = run_sync(demo, "purchases")
+    finally:
+        sandbox.config.token_expired = False
+    assert failed.status == "failed" and "token" in (failed.error or "").lower()
+    assert failed.counts["sent"] == 0 and failed.counts["pending"] > 0
+    assert "sandbox-token" not in (failed.error or "")
+    retry = run_sync(demo, "purchases")
+    assert retry.status == "completed" and retry.counts["sent"] == DEMO_EXPECTED["sent"]
+    assert len(sandbox.store.events()) == DEMO_EXPECTED["sent"]

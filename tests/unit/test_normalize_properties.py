@@ -1,0 +1,105 @@
+"""Properties of normalization over generated input (hypothesis)."""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from capisync.capi import normalize as normalize_module
+from capisync.capi import phone
+from capisync.capi.issues import Issue
+from capisync.capi.normalize import NormalizeContext, hash_value, normalize, user_data_value
+from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
+
+settings.register_profile("capisync", max_examples=int(os.environ.get("CAPISYNC_EXAMPLES", "150")), deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("capisync")
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+ALL_KEYS = sorted(USER_DATA_KEYS)
+COUNTRIES = st.sampled_from([None, "us", "gb", "fr", "de", "it", "ru", "br", "ar", "jp", "in",
+                             "ca", "au", "mx", "nl", "ag", "aq"])
+KNOWN_MESSAGES = {f"{key}: {message}" for key in ALL_KEYS
+                  for message in normalize_module._MESSAGES.values()}
+
+# Text that looks like what warehouses hold for each key, plus arbitrary Unicode.
+messy_text = st.text(alphabet=string.ascii_letters + string.digits + " .-()+/@'_,#", max_size=30)
+phone_text = st.from_regex(r"\A(\+|00|011 )?\(?\d{1,4}\)?[ .\-]?\d{2,4}[ .\-]?\d{2,4}"
+                           r"[ .\-]?\d{0,4}( ext\. ?\d{1,4})?\Z")
+date_text = st.from_regex(r"\A\d{1,4}[/.\- ]\d{1,2}[/.\- ]\d{1,4}\Z")
+any_text = st.one_of(st.text(max_size=40), messy_text)
+
+
+@given(key=st.sampled_from(ALL_KEYS), value=any_text, country=COUNTRIES)
+@example(key="ph", value="+1 (650) 555-1212", country=None)
+@example(key="fn", value="İstanbul", country=None)
+def test_no_text_raises_and_every_warning_is_a_known_message(key: str, value: str,
+                                                             country: str | None) -> None:
+    warnings: list[Issue] = []
+    result = user_data_value(key, value, NormalizeContext(country=country), warnings)
+    assert result is None or isinstance(result, str | list)
+    for warning in warnings:
+        assert warning.key == key
+        assert warning.message in KNOWN_MESSAGES  # fixed sentences: no customer data inside
+    if key in HASHED_KEYS and result is not None:
+        for wire in [result] if isinstance(result, str) else result:
+            assert HEX64.fullmatch(wire)
+
+
+def _assert_idempotent(key: str, value: object, country: str | None) -> None:
+    once = normalize(key, value, country=country)
+    if once is not None and not _foreign_phone(key, once, country):
+        assert normalize(key, once, country=country) == once
+
+
+def _foreign_phone(key: str, digits: str, country: str | None) -> bool:
+    """"+20 00000000" in a US row normalizes to 2000000000, which without its "+" is also a
+    US number: the wire format cannot say which, so a foreign number is not re-normalized."""
+    region = phone.region_for_country(country) if key == "ph" and country else None
+    return region is not None and not digits.startswith(region.calling_code)
+
+
+@given(key=st.sampled_from(ALL_KEYS), value=any_text, country=COUNTRIES)
+@example(key="fn", value="e.\u0301", country=None)
+@example(key="zp", value="94035-1234", country=None)
+def test_normalizing_a_normalized_value_changes_nothing(key: str, value: str,
+                                                        country: str | None) -> None:
+    _assert_idempotent(key, value, country)
+
+
+@given(value=phone_text, country=COUNTRIES)
+def test_phone_normalization_is_idempotent(value: str, country: str | None) -> None:
+    _assert_idempotent("ph", value, country)
+    once = normalize("ph", value, country=country)
+    if once is not None:
+        assert once.isdigit() and not once.startswith("0") and 7 <= len(once) <= 15
+
+
+@given(value=date_text, order=st.sampled_from(["mdy", "dmy", "ymd"]))
+def test_dates_of_birth_come_out_as_valid_yyyymmdd(value: str, order: str) -> None:
+    ctx = NormalizeContext(dob_order=order)  # type: ignore[arg-type]
+    warnings: list[Issue] = []
+    wire = user_data_value("db", value, ctx, warnings)
+    assert (wire is None) == bool(warnings)
+    once = normalize("db", value)
+    if once is not None:
+        assert re.fullmatch(r"(19\d\d|20[0-2]\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])", once)
+        assert normalize("db", once) == once
+
+
+@given(digest=st.from_regex(r"\A[0-9a-fA-F]{64}\Z"), key=st.sampled_from(sorted(HASHED_KEYS)))
+def test_a_sha256_hash_is_returned_lowercased_never_rehashed(digest: str, key: str) -> None:
+    assert hash_value(key, digest) == digest.lower()
+    assert user_data_value(key, [digest, digest.upper()], NormalizeContext(), []) == digest.lower()
+
+
+@given(values=st.lists(st.emails(), max_size=6))
+def test_lists_are_deduplicated_in_order(values: list[str]) -> None:
+    result = user_data_value("em", values, NormalizeContext(), [])
+    hashes = [hash_value("em", v) for v in values]
+    expected = list(dict.fromkeys(h for h in hashes if h is not None))
+    assert result == (expected[0] if len(expected) == 1 else expected or None)
