@@ -67,9 +67,12 @@ def run_quickstart(directory: Path, console: Console) -> None:
             highlight=False,
         )
     console.print(
-        f"\nNext: cd {directory} && capisync sandbox &  then  capisync check, capisync run, "
-        "capisync runs. Point destination.base_url at https://graph.facebook.com and set "
-        "META_DATASET_ID and META_ACCESS_TOKEN to send to Meta."
+        f"\nNext, in {directory}/ (with .venv/bin/ on your PATH if you installed with the "
+        "Quickstart command): `capisync sandbox &`, then `capisync check`, `capisync run`, "
+        "`capisync runs`, `capisync rejections purchases`. To send to Meta, set "
+        "destination.base_url to https://graph.facebook.com and export META_DATASET_ID and "
+        "META_ACCESS_TOKEN.",
+        markup=False,
     )
 
 

@@ -5,7 +5,7 @@ Only identifiers, counts, reason codes, hashes and Meta's messages are shown: ne
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -85,11 +85,22 @@ def print_run(console: Console, run: RunReport) -> None:
             "physical_store) were not sent. Add `WHERE event_time >= now() - INTERVAL "
             "7 DAY` to the model to skip them in the warehouse."
         )
+    print_coverage(console, run.coverage)
     if run.warnings:
         dropped = ", ".join(f"{code} x{n}" for code, n in run.warnings.most_common())
         console.print(f"values dropped (the events still went): {dropped}")
     if run.error:
         console.print(f"[red]run stopped:[/red] {run.error}", markup=True)
+
+
+def print_coverage(console: Console, coverage: Counter[str]) -> None:
+    """Share of built events carrying each customer key: what drives Event Match Quality."""
+    events = coverage.get("events", 0)
+    if not events:
+        return
+    shares = [(k, n / events) for k, n in coverage.most_common() if k != "events"]
+    text = ", ".join(f"{k} {share:.0%}" for k, share in shares)
+    console.print(Text(f"match keys on the {events:,} events built: {text}"))
 
 
 def print_rejected_now(console: Console, rejected: list[Rejected]) -> None:

@@ -192,3 +192,34 @@ def test_expired_token_stops_the_run_and_the_next_run_sends_everything(
     retry = run_sync(demo, "purchases")
     assert retry.status == "completed" and retry.counts["sent"] == DEMO_EXPECTED["sent"]
     assert len(sandbox.store.events()) == DEMO_EXPECTED["sent"]
+
+
+def test_events_meta_refuses_are_isolated_recorded_and_not_resent_unchanged(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    refused = {"Purchase:ord-10002", "Purchase:ord-10150", "Purchase:ord-10300"}
+    sandbox.config.reject_event_ids = set(refused)
+    try:
+        first = run_sync(demo, "purchases")
+        assert first.status == "completed"
+        assert first.counts["sent"] == DEMO_EXPECTED["sent"] - 3
+        assert first.counts["rejected"] == DEMO_EXPECTED["rejected"] + 3
+        assert first.counts["requests"] <= 1 + 2 * 9 * 3  # bisection, not one request per event
+        by_meta = {r.identifier: r.reasons[0] for r in first.rejections if r.by_meta}
+        assert set(by_meta) == {"ord-10002", "ord-10150", "ord-10300"}
+        assert {(r["meta_code"], r["meta_subcode"]) for r in by_meta.values()} == {(100, 2804019)}
+        arrived = {e.event["event_id"] for e in sandbox.store.events()}
+        assert not arrived & refused and len(arrived) == DEMO_EXPECTED["sent"] - 3
+
+        requests_before = len(sandbox.store.requests())
+        second = run_sync(demo, "purchases")  # nothing changed: no request to Meta at all
+        assert second.counts["sent"] == 0 and second.counts["requests"] == 0
+        assert second.counts["rejected"] == DEMO_EXPECTED["rejected"] + 3
+        assert len(sandbox.store.requests()) == requests_before
+    finally:
+        sandbox.config.reject_event_ids = set()
+    with duckdb.connect(str(demo.resolve("warehouse.duckdb"))) as con:
+        con.execute("UPDATE orders SET total = total + 1 WHERE order_id = 'ord-10150'")
+    third = run_sync(demo, "purchases")  # the row changed: it is tried again, and goes
+    assert third.counts["sent"] == 1
+    assert sandbox.store.events()[-1].event["event_id"] == "Purchase:ord-10150"

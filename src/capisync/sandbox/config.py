@@ -28,6 +28,9 @@ class SandboxConfig:
     seed: int = 0  # seeds the fault RNG; changing it reseeds
     clock: Callable[[], float] = field(default=time.time, repr=False)
     keep_events: bool = True  # False: count requests but keep no event bodies (long benchmarks)
+    # events whose event_id is listed are refused as invalid data (100/2804019), whole batch,
+    # as Meta refuses an event it will not take: exercises bisection and rejected-row tracking
+    reject_event_ids: set[str] = field(default_factory=set)
 
 
 _FLOAT_FIELDS = ("latency_ms", "throttle_window_s", "hang_s")
@@ -39,7 +42,8 @@ PATCHABLE = frozenset(f.name for f in dataclasses.fields(SandboxConfig)) - {"clo
 def copy_config(config: SandboxConfig) -> SandboxConfig:
     """An independent copy (the dataset set is copied too)."""
     datasets = set(config.datasets) if config.datasets is not None else None
-    return dataclasses.replace(config, datasets=datasets)
+    return dataclasses.replace(config, datasets=datasets,
+                               reject_event_ids=set(config.reject_event_ids))
 
 
 def restore_config(config: SandboxConfig, baseline: SandboxConfig) -> None:
@@ -97,6 +101,10 @@ def _coerce_other(name: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(d, str | int) for d in value):
             raise TypeError("must be a list of dataset ids or null")
         return {str(d) for d in value}
+    if name == "reject_event_ids":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TypeError("must be a list of event_id strings")
+        return set(value)
     if name == "throttle_after":
         if value is None:
             return None
@@ -126,4 +134,5 @@ def public_view(config: SandboxConfig) -> dict[str, Any]:
     view["access_token"] = "***"
     view["app_secret"] = None if config.app_secret is None else "***"
     view["datasets"] = None if config.datasets is None else sorted(config.datasets)
+    view["reject_event_ids"] = sorted(config.reject_event_ids)
     return view

@@ -146,4 +146,17 @@ def _process_body(exchange: _Exchange) -> Response:
     if failure is not None:
         _, bad = failure
         return exchange.fail(errors.invalid_event(bad.subcode, bad.title, bad.message))
+    refused = _refused_on_purpose(events, exchange.state.config.reject_event_ids)
+    if refused is not None:
+        return exchange.fail(refused)
     return exchange.succeed(events)
+
+
+def _refused_on_purpose(events: list[Any], reject_ids: set[str]) -> GraphError | None:
+    if not reject_ids:
+        return None
+    for index, event in enumerate(events):
+        if event.get("event_id") in reject_ids:
+            message = f"data[{index}]: this event was refused (sandbox setting reject_event_ids)"
+            return errors.invalid_event(2804019, "Invalid parameter", message)
+    return None
