@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 
 import pycountry
 
@@ -122,6 +122,7 @@ def _country_index() -> dict[str, str]:
     return index
 
 
+@lru_cache(maxsize=4096)  # called per row for the row's country: repeated values are free
 def country_code(text: str) -> str | None:
     """ISO alpha-2 lowercase for a code, an alpha-3 or numeric code, or a name; None if unknown."""
     key = lookup_key(text)

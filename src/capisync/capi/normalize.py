@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Literal
 
 from capisync.capi import geo, phone
+from capisync.capi.dates import DateError, date_parts, is_calendar_date
 from capisync.capi.issues import Issue
 from capisync.capi.params import PARAMS, USER_DATA_KEYS
 
@@ -45,37 +46,34 @@ class ValueDropped(Exception):
         self.issue = issue
 
 
-_MESSAGES: dict[str, str] = {
-    "email_malformed": "not an email address (expected name@domain.tld); the value was dropped",
+_NO_LETTERS = "no letters left after removing punctuation, digits and spaces"
+_MESSAGES: dict[str, str] = {  # fixed sentences: an Issue never quotes the value
+    "email_malformed": "not an email address (expected name@domain.tld)",
     "phone_malformed": "not a phone number Meta can match (no digits, impossible length or "
-    "unknown country calling code); the value was dropped",
-    "phone_without_country_code": "national phone number and no country known for the row: "
-    "sent as digits without a country code, which rarely matches; map a country column or "
-    "set the sync's default country",
-    "name_malformed": "no letters left after removing punctuation, digits and spaces; "
-    "the value was dropped",
-    "city_malformed": "no letters left after removing punctuation, digits and spaces; "
-    "the value was dropped",
-    "state_unknown": "not a US state or Canadian province (name or 2-letter code), or no letters "
-    "left; the value was dropped",
-    "zip_malformed": "not a postal code (a US ZIP needs 5 digits); the value was dropped",
-    "country_unknown": "not an ISO 3166-1 country code or a country name we know; "
-    "the value was dropped",
-    "gender_unknown": "gender must read as female or male (sent as f or m); the value was dropped",
-    "dob_malformed": "not a date of birth (use a date column, YYYYMMDD, YYYY-MM-DD or "
-    "MM/DD/YYYY); the value was dropped",
-    "dob_out_of_range": "year of birth outside 1900 to the current year; the value was dropped",
-    "ip_malformed": "not a valid IPv4 or IPv6 address; the value was dropped",
-    "fbc_malformed": "not an fbc click ID (fb.{subdomain_index}.{creation_time}.{fbclid}); "
-    "the value was dropped",
-    "fbp_malformed": "not an fbp browser ID (fb.{subdomain_index}.{creation_time}.{random}); "
-    "the value was dropped",
+    "unknown country calling code)",
+    "phone_without_country_code": "national number and no country known for the row: sent "
+    "without a country code, which rarely matches; map a country column or set the sync's "
+    "default country",
+    "name_malformed": _NO_LETTERS,
+    "city_malformed": _NO_LETTERS,
+    "state_unknown": "not a US state or Canadian province (name or 2-letter code), or no letters",
+    "zip_malformed": "not a postal code (a US ZIP needs 5 digits)",
+    "country_unknown": "not an ISO 3166-1 country code or a country name we know",
+    "gender_unknown": "gender must read as female or male (sent as f or m)",
+    "dob_malformed": "not a date of birth (use a date column, YYYYMMDD, YYYY-MM-DD, MM/DD/YYYY)",
+    "dob_out_of_range": "year of birth outside 1900 to the current year",
+    "ip_malformed": "not a valid IPv4 or IPv6 address",
+    "fbc_malformed": "not an fbc click ID (fb.{subdomain_index}.{creation_time}.{fbclid})",
+    "fbp_malformed": "not an fbp browser ID (fb.{subdomain_index}.{creation_time}.{random})",
     "multiple_values": "Meta takes one value for this key: the first valid one was sent",
 }
+_KEPT_CODES = frozenset({"phone_without_country_code", "multiple_values"})
 
 
 def dropped(key: str, code: str) -> ValueDropped:
-    return ValueDropped(Issue(code, f"{key}: {_MESSAGES[code]}", key))
+    """The exception for a dropped value (also builds the two warnings that keep a value)."""
+    tail = "" if code in _KEPT_CODES else "; the value was dropped"
+    return ValueDropped(Issue(code, f"{key}: {_MESSAGES[code]}{tail}", key))
 
 
 # ---- per-key normalizers: (trimmed text, context, warnings) -> normalized text ----
@@ -123,21 +121,16 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _name(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
-    def normalize_name(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-        name = letters(text)
-        if not name:
-            raise dropped(key, "name_malformed")
-        return name
+def _letters_of(key: str, code: str) -> Callable[[str, NormalizeContext, Warnings], str]:
+    """fn, ln, ct: "lowercase only with no punctuation" (Meta), letters of any script kept."""
 
-    return normalize_name
+    def normalize_letters(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+        kept = letters(text)
+        if not kept:
+            raise dropped(key, code)
+        return kept
 
-
-def _city(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    city = letters(text)
-    if not city:
-        raise dropped("ct", "city_malformed")
-    return city
+    return normalize_letters
 
 
 def _state(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
@@ -182,89 +175,17 @@ def _gender(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     return gender
 
 
-_ISO_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[t\s].*)?")
-_TIME_OF_DAY = re.compile(r"[t\s]+\d{1,2}:\d{2}.*$")
-_DATE_TOKENS = re.compile(r"\d+|[^\W\d_]+")
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-           "september", "october", "november", "december")
-_FILLER_WORDS = frozenset({"st", "nd", "rd", "th", "of", "the", "mon", "tue", "wed", "thu",
-                           "fri", "sat", "sun", "monday", "tuesday", "wednesday", "thursday",
-                           "friday", "saturday", "sunday"})
-_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
 def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     """YYYYMMDD from ISO dates, 8 digits, 2/16/1997 (ctx.dob_order) or "Feb 16, 1997"."""
-    year, month, day = _dob_parts(text.lower(), ctx)
+    try:
+        year, month, day = date_parts(text.lower(), ctx.dob_order, ctx.current_year)
+    except DateError as exc:
+        raise dropped("db", exc.code) from None
     if not 1900 <= year <= ctx.current_year:
         raise dropped("db", "dob_out_of_range")
-    if not _is_calendar_date(year, month, day):
+    if not is_calendar_date(year, month, day):
         raise dropped("db", "dob_malformed")
     return f"{year:04d}{month:02d}{day:02d}"
-
-
-def _dob_parts(text: str, ctx: NormalizeContext) -> tuple[int, int, int]:
-    iso = _ISO_DATE.fullmatch(text)
-    if iso:
-        return int(iso.group(1)), int(iso.group(2)), int(iso.group(3))
-    if len(text) == 8 and text.isascii() and text.isdigit():
-        return _eight_digits(text, ctx)
-    tokens = _DATE_TOKENS.findall(_TIME_OF_DAY.sub("", text))
-    words = [t for t in tokens if not t.isdigit() and t not in _FILLER_WORDS]
-    numbers = [t for t in tokens if t.isdigit()]
-    if len(numbers) == 3 and not words:
-        return _three_numbers(numbers, ctx)
-    if len(numbers) == 2 and len(words) == 1:
-        return _month_name_date(words[0], numbers, ctx)
-    raise dropped("db", "dob_malformed")
-
-
-def _eight_digits(text: str, ctx: NormalizeContext) -> tuple[int, int, int]:
-    """19970216, or 02161997 / 16021997 when the first four digits are no year."""
-    ymd = int(text[:4]), int(text[4:6]), int(text[6:])
-    if (1900 <= ymd[0] <= ctx.current_year and _is_calendar_date(*ymd)) or ctx.dob_order == "ymd":
-        return ymd
-    return _three_numbers([text[:2], text[2:4], text[4:]], ctx)
-
-
-def _three_numbers(numbers: list[str], ctx: NormalizeContext) -> tuple[int, int, int]:
-    first, second, third = numbers
-    if len(first) == 4 or ctx.dob_order == "ymd":
-        year_text, month, day = first, int(second), int(third)
-    elif ctx.dob_order == "mdy":
-        year_text, month, day = third, int(first), int(second)
-    else:
-        year_text, month, day = third, int(second), int(first)
-    if month > 12 >= day:  # 16/2/1997 read month-first can only be day-first
-        month, day = day, month
-    return _full_year(year_text, ctx), month, day
-
-
-def _month_name_date(word: str, numbers: list[str], ctx: NormalizeContext) -> tuple[int, int, int]:
-    month = next((i for i, name in enumerate(_MONTHS, 1)
-                  if len(word) >= 3 and name.startswith(word.rstrip("."))), 0)
-    year_first = len(numbers[0]) == 4 or int(numbers[0]) > 31
-    year_text, day_text = (numbers[0], numbers[1]) if year_first else (numbers[1], numbers[0])
-    if month == 0:
-        raise dropped("db", "dob_malformed")
-    return _full_year(year_text, ctx), month, int(day_text)
-
-
-def _full_year(text: str, ctx: NormalizeContext) -> int:
-    """Two-digit years pivot on the current year: 97 -> 1997, 05 -> 2005."""
-    if len(text) == 4:
-        return int(text)
-    if len(text) <= 2:
-        short = int(text)
-        return 2000 + short if short <= ctx.current_year % 100 else 1900 + short
-    raise dropped("db", "dob_malformed")
-
-
-def _is_calendar_date(year: int, month: int, day: int) -> bool:
-    if not (1 <= month <= 12 and 1 <= day <= _DAYS_IN_MONTH[month - 1]):
-        return False
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    return not (month == 2 and day == 29 and not leap)
 
 
 def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
@@ -320,11 +241,11 @@ _SPECS: dict[str, _KeySpec] = {
     for spec in (
         _spec("em", _email),
         _spec("ph", _phone),
-        _spec("fn", _name("fn"), _BY_TEXT),
-        _spec("ln", _name("ln"), _BY_TEXT),
+        _spec("fn", _letters_of("fn", "name_malformed"), _BY_TEXT),
+        _spec("ln", _letters_of("ln", "name_malformed"), _BY_TEXT),
         _spec("ge", _gender, _BY_TEXT),
         _spec("db", _dob, _BY_DOB_SETTINGS),
-        _spec("ct", _city, _BY_TEXT),
+        _spec("ct", _letters_of("ct", "city_malformed"), _BY_TEXT),
         _spec("st", _state, _BY_COUNTRY),
         _spec("zp", _zip, _BY_COUNTRY),
         _spec("country", _country, _BY_TEXT),
@@ -366,7 +287,7 @@ def _unless_placeholder(text: str) -> str | None:
 
 
 def _number_text(value: float | Decimal) -> str | None:
-    if not math.isfinite(value):
+    if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
         return None
     if value == int(value):
         return str(int(value))  # 94035.0 and Decimal("94035") are the zip 94035
@@ -396,28 +317,40 @@ def _wire(spec: _KeySpec, text: str, ctx: NormalizeContext, warnings: Warnings) 
 def _wire_text(spec: _KeySpec, text: str, ctx: NormalizeContext,
                warnings: Warnings) -> str | None:
     """The wire value of one trimmed, non-missing value; drops become warnings."""
-    cache_by = spec.cache_by
-    if cache_by == _NO_CACHE:
+    if spec.cache_by == _NO_CACHE:
         try:
             return _wire(spec, text, ctx, warnings)
         except ValueDropped as drop:
             warnings.append(drop.issue)
             return None
-    cache_key: object = text
-    if cache_by == _BY_COUNTRY:
-        cache_key = (text, ctx.country)
-    elif cache_by == _BY_DOB_SETTINGS:
-        cache_key = (text, ctx.dob_order, ctx.current_year)
+    wire = _from_cache(spec, text, _cache_key(spec, text, ctx), ctx, warnings, arrays=False)
+    return wire if isinstance(wire, str) else None
+
+
+def _cache_key(spec: _KeySpec, raw: object, ctx: NormalizeContext) -> object:
+    if spec.cache_by == _BY_TEXT:
+        return raw
+    if spec.cache_by == _BY_COUNTRY:
+        return (raw, ctx.country)
+    return (raw, ctx.dob_order, ctx.current_year)
+
+
+def _from_cache(spec: _KeySpec, raw: str, cache_key: object, ctx: NormalizeContext,
+                warnings: Warnings, *, arrays: bool) -> str | list[str] | None:
+    """Cached keys remember the outcome of a raw string: wire value, "" (missing) or Issue."""
     result = spec.cache.get(cache_key)
     if result is None:
-        result = _wire_uncached(spec, text, ctx)
+        text = _unless_placeholder(raw.strip())
+        if arrays and text and text[0] == "[" and (values := _json_array(text)) is not None:
+            return _wire_many(spec, values, ctx, warnings)  # arrays are not cached
+        result = "" if text is None else _wire_uncached(spec, text, ctx)
         if len(spec.cache) >= CACHE_LIMIT:
             spec.cache.clear()
         spec.cache[cache_key] = result
-    if type(result) is str:
-        return result
-    warnings.append(result)  # type: ignore[arg-type]  # an Issue
-    return None
+    if isinstance(result, Issue):
+        warnings.append(result)
+        return None
+    return result or None
 
 
 def _wire_uncached(spec: _KeySpec, text: str, ctx: NormalizeContext) -> str | Issue:
@@ -458,17 +391,23 @@ def user_data_value(key: str, raw: object, ctx: NormalizeContext,
     `warnings` for every value it drops (and for phones sent without a country code).
     """
     spec = _SPECS.get(key) or _get_spec(key)
-    if type(raw) is str:  # the common case, inlined: this runs per key per row
-        text = raw.strip()
-        if len(text) <= 9 and (not text or text.lower() in _PLACEHOLDERS) and text != "Nan":
-            return None
-        if text[0] == "[" and (values := _json_array(text)) is not None:
-            return _wire_many(spec, values, ctx, warnings)
-        return _wire_text(spec, text, ctx, warnings)
-    if isinstance(raw, list | tuple | set | frozenset):
-        return _wire_many(spec, list(raw), ctx, warnings)
-    text = _text(raw)
-    return None if text is None else _wire_text(spec, text, ctx, warnings)
+    if type(raw) is not str:
+        if isinstance(raw, list | tuple | set | frozenset):
+            return _wire_many(spec, list(raw), ctx, warnings)
+        text = _text(raw)
+        return None if text is None else _wire_text(spec, text, ctx, warnings)
+    if spec.cache_by != _NO_CACHE:  # a repeated value costs one dict lookup, not even a strip
+        return _from_cache(spec, raw, _cache_key(spec, raw, ctx), ctx, warnings, arrays=True)
+    text = raw.strip()
+    if len(text) <= 9 and (not text or text.lower() in _PLACEHOLDERS) and text != "Nan":
+        return None
+    if text[0] == "[" and (values := _json_array(text)) is not None:
+        return _wire_many(spec, values, ctx, warnings)
+    try:
+        return _wire(spec, text, ctx, warnings)
+    except ValueDropped as drop:
+        warnings.append(drop.issue)
+        return None
 
 
 def normalize(key: str, value: object, *, country: str | None = None) -> str | None:
@@ -500,18 +439,7 @@ def hash_value(key: str, value: object, *, country: str | None = None) -> str | 
         return None
 
 
-_COUNTRY_CACHE: dict[str, str | None] = {}
-
-
 def normalize_country(value: object) -> str | None:
     """ISO alpha-2 lowercase of a country code or name (the row's country); None if unknown."""
     text = _text(value)
-    if text is None:
-        return None
-    code = _COUNTRY_CACHE.get(text, "?")
-    if code == "?":
-        code = geo.country_code(text)
-        if len(_COUNTRY_CACHE) >= CACHE_LIMIT:
-            _COUNTRY_CACHE.clear()
-        _COUNTRY_CACHE[text] = code
-    return code
+    return None if text is None else geo.country_code(text)

@@ -157,7 +157,7 @@ def _national(digits: str, region: Region) -> str:
 
 def _without_region(digits: str) -> tuple[str, bool]:
     """No country known: digits that form a valid international number count as one."""
-    if not MIN_DIGITS - 1 <= len(digits) <= MAX_DIGITS:
+    if not MIN_DIGITS <= len(digits) <= MAX_DIGITS:
         raise PhoneError("impossible length")
     try:
         number = phonenumbers.parse("+" + digits, None)
