@@ -7,7 +7,11 @@ Events are prebuilt (`valid_event` with distinct event_ids) and serialized once,
 engine hands them over. The sandbox runs in its own process (it validates every event in
 Python, ~13 ms per 1,000, and must not share the client's interpreter lock). The ceiling of a
 concurrency c is c full batches per latency: c * 1000 / latency. Concurrency 1 sends fewer
-events (a tenth) so the run stays short; the table says how many.
+events (a tenth) so the run stays short; the table says how many. "client CPU s" is the CPU
+time of this (client) process during the run: what delivery itself costs, apart from the
+sandbox's work and the waiting; "sandbox CPU s" is the same for the sandbox process (it
+includes a little of the previous row's tail). When the sandbox's CPU seconds approach the
+wall-clock seconds, the sandbox, not the client, is the limit.
 """
 
 from __future__ import annotations
@@ -40,18 +44,30 @@ def _serve(conn: Connection, latency_ms: float) -> None:
     config = SandboxConfig(latency_ms=latency_ms, keep_events=False)
     with SandboxServer(config) as sandbox:
         conn.send(sandbox.url)
-        conn.recv()  # any message: stop
+        while conn.recv() == "cpu":  # anything else: stop
+            conn.send(time.process_time())
+
+
+class SandboxProcess:
+    """A SandboxServer in a child process: its URL and its CPU time so far."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.url: str = conn.recv()
+
+    def cpu_seconds(self) -> float:
+        self._conn.send("cpu")
+        return float(self._conn.recv())
 
 
 @contextmanager
-def sandbox_process(latency_ms: float) -> Iterator[str]:
-    """A SandboxServer in a child process; yields its URL."""
+def sandbox_process(latency_ms: float) -> Iterator[SandboxProcess]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     process = ctx.Process(target=_serve, args=(child, latency_ms), daemon=True)
     process.start()
     try:
-        yield parent.recv()
+        yield SandboxProcess(parent)
     finally:
         parent.send("stop")
         process.join(timeout=10)
@@ -64,16 +80,18 @@ def client_for(url: str, concurrency: int) -> MetaClient:
     return MetaClient(settings)
 
 
-async def deliver(url: str, events: Sequence[bytes], concurrency: int) -> tuple[float, int]:
-    """Send every event in batches of 1,000, all batches queued at once; (seconds, requests)."""
+async def deliver(
+    url: str, events: Sequence[bytes], concurrency: int
+) -> tuple[float, float, int]:
+    """Send every event in batches of 1,000, all queued at once: (seconds, client CPU, requests)."""
     batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
     async with client_for(url, concurrency) as client:
         await client.send(batches[0][:1])  # open a connection before the clock starts
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         results = await asyncio.gather(*(client.send(b) for b in batches))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     _check_all_accepted(results, len(events))
-    return seconds, sum(r.requests for r in results)
+    return seconds, cpu, sum(r.requests for r in results)
 
 
 def _check_all_accepted(results: Sequence[BatchResult], expected: int) -> None:
@@ -91,18 +109,20 @@ async def one_batch(url: str, batch: list[bytes], concurrency: int) -> tuple[int
     return result.requests, seconds
 
 
-def throughput_table(url: str, events: list[bytes], latency_ms: float) -> None:
+def throughput_table(sandbox: SandboxProcess, events: list[bytes], latency_ms: float) -> None:
     print(f"\nDelivery: MetaClient -> sandbox (+{latency_ms:.0f} ms per request), "
           f"batches of {BATCH}")
     print(f"{'concurrency':>11} {'events':>8} {'requests':>8} {'seconds':>8} {'events/s':>9} "
-          f"{'ceiling':>9} {'% ceiling':>9}")
+          f"{'ceiling':>9} {'% ceiling':>9} {'client CPU s':>12} {'sandbox CPU s':>13}")
     for concurrency in (1, 4, 16):
         sample = events[: len(events) // 10] if concurrency == 1 else events
-        seconds, requests = asyncio.run(deliver(url, sample, concurrency))
+        sandbox_cpu = sandbox.cpu_seconds()
+        seconds, cpu, requests = asyncio.run(deliver(sandbox.url, sample, concurrency))
+        sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu
         rate = len(sample) / seconds
         ceiling = concurrency * BATCH / (latency_ms / 1000)
         print(f"{concurrency:>11} {len(sample):>8,} {requests:>8} {seconds:>8.2f} {rate:>9,.0f} "
-              f"{ceiling:>9,.0f} {100 * rate / ceiling:>8.1f}%")
+              f"{ceiling:>9,.0f} {100 * rate / ceiling:>8.1f}% {cpu:>12.2f} {sandbox_cpu:>13.2f}")
 
 
 def bisection_table(url: str, events: list[bytes], repeats: int = 3) -> None:
@@ -132,9 +152,9 @@ def main() -> None:
     events = build_events(args.events)
     print(f"built and serialized {len(events):,} events in {time.perf_counter() - started:.1f}s "
           f"({sum(map(len, events)) / len(events):.0f} bytes each)")
-    with sandbox_process(args.latency_ms) as url:
-        throughput_table(url, events, args.latency_ms)
-        bisection_table(url, events)
+    with sandbox_process(args.latency_ms) as sandbox:
+        throughput_table(sandbox, events, args.latency_ms)
+        bisection_table(sandbox.url, events)
 
 
 if __name__ == "__main__":

@@ -240,18 +240,33 @@ class _Runner:
     async def run(self, source: Source) -> None:
         async with MetaClient(client_settings(self.ctx), transport=self.ctx.transport) as client:
             self.client = client
-            rows_iter = iter(source.batches(self.batch_size))
-            while not self.stopped:
-                rows = await asyncio.to_thread(next, rows_iter, None)
-                if rows is None:
-                    break
-                self._plan(rows)
-                await self._dispatch(final=False)
-            await self._dispatch(final=True)
-            await self._drain()
-        if self.stopped:
-            self.report.counts["pending"] += len(self.outbox)
-            self.outbox.clear()
+            heartbeat = asyncio.create_task(self._keep_lock())
+            try:
+                await self._read_and_send(source)
+            finally:
+                # whatever stopped the reading, batches already sent are checkpointed
+                await self._drain()
+                heartbeat.cancel()
+                self.report.counts["pending"] += len(self.outbox)
+                self.outbox.clear()
+
+    async def _read_and_send(self, source: Source) -> None:
+        rows_iter = iter(source.batches(self.batch_size))
+        while not self.stopped:
+            rows = await asyncio.to_thread(next, rows_iter, None)
+            if rows is None:
+                break
+            self._plan(rows)
+            await self._dispatch(final=False)
+        await self._dispatch(final=True)
+
+    async def _keep_lock(self) -> None:
+        """Refresh the lock while a slow batch retries, so no other machine takes it over."""
+        if self.ctx.dry_run:
+            return
+        while True:
+            await asyncio.sleep(LOCK_STALE_AFTER / 4)
+            self.ledger.heartbeat(self.ctx.name, self.owner, self.ctx.clock())
 
     def _plan(self, rows: list[dict[str, Any]]) -> None:
         counts, now = self.report.counts, self.ctx.clock()

@@ -72,6 +72,15 @@ def expected_ids(batches: list[list[bytes]]) -> list[str]:
     return sorted(orjson.loads(e)["event_id"] for batch in batches for e in batch)
 
 
+def wait_for_hung_requests(sandbox: SandboxServer, count: int) -> None:
+    """The server records a hung request when it finally answers; wait for that, so it really
+    hung and does not leak into the next test's store."""
+    deadline = time.monotonic() + 5
+    while sum(r.fault == "hang" for r in sandbox.store.requests()) < count:
+        assert time.monotonic() < deadline, "the hung requests never finished on the server"
+        time.sleep(0.05)
+
+
 def test_a_clean_batch_is_delivered_once_with_metas_trace(sandbox: SandboxServer) -> None:
     [result] = send_all(sandbox, [serialized(50)], test_event_code="TEST42")
     assert [i for i, _ in result.accepted] == list(range(50))
@@ -178,10 +187,7 @@ def test_a_client_timeout_against_a_hanging_sandbox_is_retried(sandbox: SandboxS
 
     [result] = send_all(sandbox, [serialized(10)], sleep=heal_then_sleep, timeout=0.3)
     assert len(result.accepted) == 10 and result.requests == 2
-    deadline = time.monotonic() + 3
-    while not any(r.fault == "hang" for r in sandbox.store.requests()):
-        assert time.monotonic() < deadline, "the hung request never finished on the server"
-        time.sleep(0.05)
+    wait_for_hung_requests(sandbox, 1)
 
 
 def test_timeouts_that_never_end_leave_the_batch_pending(sandbox: SandboxServer) -> None:
@@ -191,7 +197,7 @@ def test_timeouts_that_never_end_leave_the_batch_pending(sandbox: SandboxServer)
     [result] = send_all(sandbox, [serialized(4)], timeout=0.2, retry=policy)
     assert result.pending == [0, 1, 2, 3] and result.requests == 2
     assert isinstance(result.fatal, MetaTransientError) and "gave up after 2" in str(result.fatal)
-    time.sleep(0.6)  # let the hung requests finish before the sandbox is reset
+    wait_for_hung_requests(sandbox, 2)
 
 
 def test_check_dataset_proves_token_and_dataset(sandbox: SandboxServer) -> None:

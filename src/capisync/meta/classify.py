@@ -118,12 +118,12 @@ class _Scrub:
 
 def _classify_exception(exc: Exception, scrub: _Scrub) -> Verdict:
     if isinstance(exc, httpx.TimeoutException):
-        return MetaTransientError(f"no answer from Meta in time ({type(exc).__name__}); will retry")
+        return MetaTransientError(f"no answer from Meta within the timeout ({type(exc).__name__})")
     if isinstance(exc, httpx.UnsupportedProtocol):
         return MetaFatalError(f"cannot reach the Graph API: {scrub(str(exc))}; {CHECK_BASE_URL}")
     if isinstance(exc, httpx.HTTPError):
         detail = scrub(str(exc)) or type(exc).__name__
-        return MetaTransientError(f"network error talking to Meta ({detail}); will retry")
+        return MetaTransientError(f"network error talking to Meta ({detail})")
     raise exc  # a bug, not an answer: let it surface
 
 
@@ -132,7 +132,7 @@ def _classify_success(response: httpx.Response, expect_events: bool) -> Verdict:
     received = body.get("events_received") if body is not None else None
     if body is None or (expect_events and not isinstance(received, int)):
         return MetaTransientError(
-            f"HTTP {response.status_code} without the expected Graph API answer; will retry",
+            f"HTTP {response.status_code} without the expected Graph API answer",
             status=response.status_code,
         )
     trace = body.get("fbtrace_id") or response.headers.get("x-fb-trace-id")
@@ -153,11 +153,11 @@ def _classify_error(response: httpx.Response, scrub: _Scrub) -> MetaError:
     if code in THROTTLE_CODES or response.status_code == 429:
         wait = throttle_wait(response.headers)
         return MetaThrottledError(
-            _message(meta_message, code, subcode, "rate limited; waiting before retrying"),
+            _message(meta_message, code, subcode, "rate limited"),
             retry_after=wait, **fields,
         )
     if fields["is_transient"] or code in TRANSIENT_CODES or response.status_code >= 500:
-        return MetaTransientError(_message(meta_message, code, subcode, "will retry"), **fields)
+        return MetaTransientError(_message(meta_message, code, subcode, "temporary"), **fields)
     return MetaInvalidDataError(_message(meta_message, code, subcode, None), **fields)
 
 
@@ -166,11 +166,11 @@ def _bare_status_error(response: httpx.Response) -> MetaError:
     status = response.status_code
     if status == 429:
         return MetaThrottledError(
-            "HTTP 429 Too Many Requests; waiting before retrying",
+            "HTTP 429 Too Many Requests: rate limited",
             retry_after=throttle_wait(response.headers), status=status,
         )
     if status >= 500 or status == 408:
-        return MetaTransientError(f"HTTP {status} from the Graph API; will retry", status=status)
+        return MetaTransientError(f"HTTP {status} from the Graph API: temporary", status=status)
     return MetaFatalError(
         f"HTTP {status} without a Graph API error body: this is not the Graph API answering; "
         + CHECK_BASE_URL,
