@@ -222,6 +222,9 @@ def sandbox(
     throttle_after: Annotated[
         int | None, typer.Option(help="throttle after N requests a window")
     ] = None,
+    throttle_window_s: Annotated[float, typer.Option(help="the throttling window")] = 60.0,
+    timeout_rate: Annotated[float, typer.Option(help="share of requests that hang")] = 0.0,
+    hang_s: Annotated[float, typer.Option(help="how long a hanging request hangs")] = 30.0,
     token_expired: Annotated[bool, typer.Option(help="answer every call with code 190")] = False,
 ) -> None:
     """Serve the local Graph API sandbox: Meta's validation and errors, on your machine.
@@ -236,6 +239,9 @@ def sandbox(
         latency_ms=latency_ms,
         error_rate=error_rate,
         throttle_after=throttle_after,
+        throttle_window_s=throttle_window_s,
+        timeout_rate=timeout_rate,
+        hang_s=hang_s,
         token_expired=token_expired,
     )
     err.print(

@@ -63,10 +63,17 @@ _CUSTOM_COERCERS: dict[str, Coercer] = {
 # An unreadable cell for these stays INVALID in the event, so validation rejects the row.
 _STRICT_KEYS = frozenset({"event_time", "value", "predicted_ltv", "net_revenue", "currency"})
 _MEMO_LIMIT = 4096  # entries per memoized field, cleared when full
-# Low-cardinality keys: the builder memoizes their wire value per (cell, row country), which
-# is all that varies between rows of one builder (the rest of the context is fixed).
-_MEMO_KEYS = frozenset({"fn", "ln", "ge", "db", "ct", "st", "zp"})
-Memo = dict[tuple[str, str | None], tuple[Any, tuple[Issue, ...]]]
+# Low-cardinality user_data keys: the builder memoizes their wire value per cell. The rest of
+# the context is fixed per builder, except the row country, which only state and zip read
+# (normalize caches the others by text alone too), so only those two memoize per country.
+_MEMO_BY_CELL = frozenset({"fn", "ln", "ge", "db", "ct", "client_user_agent"})
+_MEMO_BY_COUNTRY = frozenset({"st", "zp"})
+# Event and custom_data keys with few distinct values and an immutable wire value.
+_MEMO_COERCED = frozenset({"event_name", "action_source", "currency", "content_type",
+                           "delivery_category", "messaging_channel", "customer_segmentation",
+                           "opt_out"})
+Memo = dict[Any, tuple[Any, tuple[Issue, ...]]]  # cell, or (cell, country) -> (wire, dropped)
+UserPlan = tuple[str, str, Memo | None, bool]  # key, column, memo, memo keyed per country
 
 DOB_ORDERS = ("mdy", "dmy", "ymd")
 
@@ -112,6 +119,27 @@ class Rejection:
     expired: bool  # only too old (event_time_too_old): never sendable, not a data fault
 
 
+# A frozen dataclass's __init__ sets each field through object.__setattr__ (~0.9 µs); the
+# slots' own setters build the same object three times faster, once per row.
+_new = object.__new__
+_set_identifier = BuiltEvent.identifier.__set__  # type: ignore[attr-defined]
+_set_event_id = BuiltEvent.event_id.__set__  # type: ignore[attr-defined]
+_set_event = BuiltEvent.event.__set__  # type: ignore[attr-defined]
+_set_warnings = BuiltEvent.warnings.__set__  # type: ignore[attr-defined]
+_set_match_keys = BuiltEvent.match_keys.__set__  # type: ignore[attr-defined]
+
+
+def _built_event(identifier: str, event_id: str, event: dict[str, Any],
+                 warnings: tuple[Issue, ...], match_keys: frozenset[str]) -> BuiltEvent:
+    built = _new(BuiltEvent)
+    _set_identifier(built, identifier)
+    _set_event_id(built, event_id)
+    _set_event(built, event)
+    _set_warnings(built, warnings)
+    _set_match_keys(built, match_keys)
+    return built
+
+
 @dataclass(frozen=True, slots=True)
 class _EventIdTemplate:
     parts: tuple[tuple[str, str | None, str | None], ...]  # (literal, event key, row column)
@@ -126,7 +154,10 @@ class _EventIdTemplate:
                 raw = row.get(column)
             else:
                 continue
-            text = None if raw is values.INVALID else values.to_text(raw)
+            if type(raw) is str:
+                text: str | None = raw.strip() or None  # values.to_text, inlined
+            else:
+                text = None if raw is values.INVALID else values.to_text(raw)
             if text is None:
                 return None
             out.append(text)
@@ -148,7 +179,7 @@ class EventBuilder:
         self._time_column = "event_time"
         self._event_plans: list[FieldPlan] = []
         self._custom_plans: list[FieldPlan] = []
-        self._user_plans: list[tuple[str, str, Memo | None]] = []
+        self._user_plans: list[UserPlan] = []
         self._country_column: str | None = None
         static_problems: list[str] = []
         self._static_event: dict[str, Any] = {}
@@ -176,9 +207,11 @@ class EventBuilder:
     # -- per row -----------------------------------------------------------------------
 
     def build(self, row: Mapping[str, object], *, now: int) -> BuiltEvent | Rejection:
-        identifier = identifier_text(row.get(self._identifier))
-        if identifier is None:
-            return Rejection("", (MISSING_IDENTIFIER,), (), False)
+        identifier = row.get(self._identifier)
+        if type(identifier) is not str or not identifier.strip():  # identifier_text, inlined
+            identifier = identifier_text(identifier)
+            if identifier is None:
+                return Rejection("", (MISSING_IDENTIFIER,), (), False)
         warnings: list[Issue] = []
         event = self._static_event.copy()
         _apply(self._event_plans, row, event, warnings)
@@ -197,7 +230,7 @@ class EventBuilder:
         if reasons:
             return Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons))
         event["event_id"] = event_id
-        return BuiltEvent(identifier, event_id, event, tuple(warnings), keys)
+        return _built_event(identifier, event_id, event, tuple(warnings), keys)
 
     def build_many(self, rows: Iterable[Mapping[str, object]], *,
                    now: int) -> list[BuiltEvent | Rejection]:
@@ -212,16 +245,17 @@ class EventBuilder:
             if raw is not None:
                 ctx = self._row_country(raw, user, warnings)
         country = ctx.country
-        for key, col, memo in self._user_plans:
+        for key, col, memo, per_country in self._user_plans:
             raw = row.get(col)
             if raw is None:
                 continue  # empty strings, NaN and 'N/A' are user_data_value's to skip
             if memo is None or type(raw) is not str:
                 wire = user_data_value(key, raw, ctx, warnings)
             else:
-                hit = memo.get((raw, country))  # type: ignore[arg-type]
+                cell = (raw, country) if per_country else raw
+                hit = memo.get(cell)
                 if hit is None:
-                    hit = _memoize(memo, (raw, country), key, raw, ctx)  # type: ignore[arg-type]
+                    hit = _memoize(memo, cell, key, raw, ctx)  # type: ignore[arg-type]
                 wire, dropped = hit
                 if dropped:
                     warnings.extend(dropped)
@@ -278,8 +312,9 @@ class EventBuilder:
             if fm.column is not None and fm.key == "country":
                 self._country_column = fm.column
             elif fm.column is not None:
-                memo: Memo | None = {} if fm.key in _MEMO_KEYS else None
-                self._user_plans.append((fm.key, fm.column, memo))
+                per_country = fm.key in _MEMO_BY_COUNTRY
+                memo: Memo | None = {} if per_country or fm.key in _MEMO_BY_CELL else None
+                self._user_plans.append((fm.key, fm.column, memo, per_country))
             return  # static user_data is normalized once, in _static_user_data
         wire_key = fm.key.removeprefix(CUSTOM_PREFIX)
         coerce = self._coercer(fm.key, section)
@@ -298,6 +333,11 @@ class EventBuilder:
             static[wire_key] = value
 
     def _coercer(self, key: str, section: str) -> Coercer:
+        if key in _MEMO_COERCED:
+            return _memoized(self._plain_coercer(key, section))
+        return self._plain_coercer(key, section)
+
+    def _plain_coercer(self, key: str, section: str) -> Coercer:
         if key == "event_time":
             tz = self._tz
             if tz is UTC:
@@ -335,7 +375,7 @@ def identifier_text(raw: object) -> str | None:
     return None if values.is_blank(raw) else str(raw)
 
 
-def _memoize(memo: Memo, memo_key: tuple[str, str | None], key: str, raw: str,
+def _memoize(memo: Memo, memo_key: object, key: str, raw: str,
              ctx: NormalizeContext) -> tuple[Any, tuple[Issue, ...]]:
     dropped: list[Issue] = []
     hit = (user_data_value(key, raw, ctx, dropped), tuple(dropped))
@@ -343,6 +383,26 @@ def _memoize(memo: Memo, memo_key: tuple[str, str | None], key: str, raw: str,
         memo.clear()
     memo[memo_key] = hit
     return hit
+
+
+_UNSEEN = object()
+
+
+def _memoized(coerce: Coercer) -> Coercer:
+    """``coerce`` with a bounded memo of text cells, for keys with few distinct values."""
+    memo: dict[str, Any] = {}
+
+    def coerce_cell(raw: object) -> Any:
+        if type(raw) is not str:
+            return coerce(raw)
+        value = memo.get(raw, _UNSEEN)
+        if value is _UNSEEN:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            value = memo[raw] = coerce(raw)
+        return value
+
+    return coerce_cell
 
 
 def _apply(plans: list[FieldPlan], row: Mapping[str, object], out: dict[str, Any],

@@ -29,6 +29,7 @@ _DAY = 24 * 3600
 _SOURCES_TEXT = ", ".join(sorted(ACTION_SOURCES))
 _WEAK_KEYS = frozenset().union(*WEAK_KEY_COMBINATIONS)  # outside it, no combination is weak
 _CURRENCIES = iso_currencies()
+_ABSENT = object()
 
 
 def validate_event(event: Mapping[str, Any], *, now: int,
@@ -50,27 +51,31 @@ def check_event(event: Mapping[str, Any], keys: frozenset[str], *, now: int,
     Each rule is called only when a cheap test says it may fail: this runs once per row.
     """
     reasons: list[Issue] = []
-    name = event.get("event_name")
+    get = event.get
+    name = get("event_name")
     if type(name) is not str or not name.strip():
         reasons.append(MISSING_EVENT_NAME)
-    source = event.get("action_source")
+    source = get("action_source")
     if source not in ACTION_SOURCES:
         reasons.append(MISSING_ACTION_SOURCE if source in (None, "") else INVALID_ACTION_SOURCE)
-    event_time = event.get("event_time")
+    event_time = get("event_time")
     if type(event_time) is not int or not -FUTURE_SKEW_SECONDS <= now - event_time <= \
             EVENT_MAX_AGE_SECONDS:
         _check_time(event_time, source, now, time_column, reasons)
     if not keys or keys <= _WEAK_KEYS:
         _check_customer_keys(keys, reasons)
     if source == "website":
-        if "client_user_agent" not in keys or not _is_text(event.get("event_source_url")):
+        url = get("event_source_url")
+        if "client_user_agent" not in keys or type(url) is not str or not url.strip():
             _check_website(event, keys, reasons)
     elif source == "app":
-        _check_app(event.get("app_data"), reasons)
-    custom = event.get("custom_data")
+        _check_app(get("app_data"), reasons)
+    custom = get("custom_data")
     if custom or name == "Purchase":
-        _check_custom_data(name, custom if isinstance(custom, Mapping) else {}, reasons)
-    options = event.get("data_processing_options")
+        if type(custom) is not dict and not isinstance(custom, Mapping):
+            custom = {}
+        _check_custom_data(name, custom, reasons)
+    options = get("data_processing_options")
     if options and "LDU" in options:
         _check_ldu(event, reasons)
     return reasons
@@ -165,7 +170,8 @@ def _check_app(app_data: object, reasons: list[Issue]) -> None:
 def _check_custom_data(event_name: object, custom: Mapping[str, Any],
                        reasons: list[Issue]) -> None:
     for key in MONEY_KEYS:
-        if key in custom and not _is_number(custom[key]):
+        amount = custom.get(key, _ABSENT)
+        if amount is not _ABSENT and not _is_number(amount):
             reasons.append(_invalid_number(key))
     currency = custom.get("currency")
     if currency is not None and not (type(currency) is str

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from functools import cache
 from typing import Any, Final
@@ -96,16 +96,19 @@ def _from_epoch(number: int | float | Decimal) -> int | _Invalid:
 
 _EPOCH_NAIVE: Final = datetime(1970, 1, 1)
 _EPOCH_UTC: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND: Final = timedelta(seconds=1)
 
 
 def _from_datetime(moment: datetime, tz: tzinfo) -> int:
-    # timedelta arithmetic is ~5x faster than .timestamp() and floors like it
+    # timedelta arithmetic is ~8x faster than .timestamp(); days * 86400 + seconds floors
+    # like it (a timedelta keeps 0 <= seconds < 86400 and 0 <= microseconds), without the
+    # microsecond arithmetic of `delta // timedelta(seconds=1)`
     if moment.tzinfo is None:
         if tz is UTC:
-            return (moment - _EPOCH_NAIVE) // _SECOND
+            delta = moment - _EPOCH_NAIVE
+            return delta.days * 86400 + delta.seconds
         moment = moment.replace(tzinfo=tz)
-    return (moment - _EPOCH_UTC) // _SECOND
+    delta = moment - _EPOCH_UTC
+    return delta.days * 86400 + delta.seconds
 
 
 def _parse_time_text(text: str, tz: tzinfo) -> int | _Invalid | None:
