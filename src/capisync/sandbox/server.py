@@ -21,15 +21,23 @@ class SandboxServer:
 
     `port=0` picks a free port; `url` is known as soon as the object exists. `config` is the
     live config: change a field and the next request sees it. `store` is what arrived.
+    `reuse_port` lets several sandbox processes share one port (the kernel spreads the
+    connections), as Meta's many servers do: a benchmark then measures the client, not the
+    sandbox's one event loop.
     """
 
     def __init__(
-        self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reuse_port: bool = False,
     ) -> None:
         self.app = create_app(config)
         self.config: SandboxConfig = self.app.state.config
         self.store: EventStore = self.app.state.store
-        self._socket = _listening_socket(host, port)
+        self._socket = _listening_socket(host, port, reuse_port=reuse_port)
         bound_host, bound_port = self._socket.getsockname()[:2]
         self.url = f"http://{bound_host}:{bound_port}"
         self._server: uvicorn.Server | None = None
@@ -85,7 +93,7 @@ class SandboxServer:
         self.stop()
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
+def _listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP listener whose `proto` is IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted
     connections only then; without it every answer waits ~40 ms on Nagle + delayed ACK."""
     family, kind, proto, _, address = socket.getaddrinfo(
@@ -93,6 +101,8 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     )[0]
     listener = socket.socket(family, kind, proto)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind(address)
     listener.listen(128)
     return listener
