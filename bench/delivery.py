@@ -22,9 +22,9 @@ import multiprocessing as mp
 import statistics
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
+from typing import Any
 
 import orjson
 
