@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from capisync.errors import LedgerError
-from capisync.state.schema import LEDGER, LOCKS, RUNS, metadata
+from capisync.state.schema import COUNT_FIELDS, LEDGER, LOCKS, RUNS, metadata
 
 SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
 # states a later run never sends again (a rejected row is re-evaluated every run)
@@ -58,20 +58,6 @@ class RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-
-COUNT_FIELDS = (
-    "read",
-    "new",
-    "retried",
-    "already",
-    "baseline",
-    "sent",
-    "rejected",
-    "expired",
-    "pending",
-    "requests",
-)
 
 
 class Ledger:

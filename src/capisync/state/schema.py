@@ -6,6 +6,21 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# a run's counts: read = already + baseline + sent + rejected + expired + pending;
+# read = already + new + retried (rows rejected before, evaluated again)
+COUNT_FIELDS = (
+    "read",
+    "new",
+    "retried",
+    "already",
+    "baseline",
+    "sent",
+    "rejected",
+    "expired",
+    "pending",
+    "requests",
+)
+
 # one row per (sync, identifier): its latest state
 LEDGER = sa.Table(
     "capisync_ledger",
@@ -32,21 +47,7 @@ RUNS = sa.Table(
     sa.Column("ended_at", sa.Float),
     sa.Column("status", sa.String(16), nullable=False),  # running|completed|failed|interrupted
     sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
-    *(
-        sa.Column(name, sa.Integer, default=0)
-        for name in (
-            "read",
-            "new",
-            "retried",
-            "already",
-            "baseline",
-            "sent",
-            "rejected",
-            "expired",
-            "pending",
-            "requests",
-        )
-    ),
+    *(sa.Column(name, sa.Integer, default=0) for name in COUNT_FIELDS),
     sa.Column("error", sa.Text),
     sa.Column("details", sa.Text),  # JSON: reasons by code, warnings by code, match-key coverage
 )
