@@ -223,3 +223,39 @@ def test_events_meta_refuses_are_isolated_recorded_and_not_resent_unchanged(
     third = run_sync(demo, "purchases")  # the row changed: it is tried again, and goes
     assert third.counts["sent"] == 1
     assert sandbox.store.events()[-1].event["event_id"] == "Purchase:ord-10150"
+
+
+def test_postgres_model_and_postgres_ledger(
+    tmp_path: Path, sandbox: SandboxServer, pg_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE leads AS SELECT 'lead-' || g AS lead_id, 'Lead' AS event_name, "
+            "now() - interval '2 hours' AS event_time, 'system_generated' AS action_source, "
+            "'Person' || g || '@Example.com ' AS email, '+44 20 7946 ' || lpad(g::text, 4, '0') "
+            "AS phone FROM generate_series(1, 2500) g"
+        )
+    engine.dispose()
+    config = tmp_path / "capisync.yml"
+    config.write_text(f"""
+state:
+  url: "{pg_url}"
+syncs:
+  leads:
+    source: {{url: "{pg_url}"}}
+    model: select * from leads where email like '%@%'
+    identifier: lead_id
+    destination: {{dataset_id: "9", access_token: sandbox-token, base_url: "${{CAPISYNC_BASE_URL}}"}}
+""")
+    project = project_for(config, sandbox)
+    first = run_sync(project, "leads")
+    assert (first.status, first.counts["sent"], first.counts["requests"]) == ("completed", 2500, 3)
+    assert run_sync(project, "leads").counts["already"] == 2500
+    import hashlib
+
+    event = sandbox.store.events()[0].event
+    assert event["user_data"]["em"] == hashlib.sha256(b"person1@example.com").hexdigest()
+    assert event["user_data"]["ph"] == hashlib.sha256(b"442079460001").hexdigest()
