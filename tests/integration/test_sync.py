@@ -248,7 +248,8 @@ syncs:
     source: {{url: "{pg_url}"}}
     model: select * from leads where email like '%@%'
     identifier: lead_id
-    destination: {{dataset_id: "9", access_token: sandbox-token, base_url: "${{CAPISYNC_BASE_URL}}"}}
+    destination:
+      {{dataset_id: "9", access_token: sandbox-token, base_url: "${{CAPISYNC_BASE_URL}}"}}
 """)
     project = project_for(config, sandbox)
     first = run_sync(project, "leads")
