@@ -31,7 +31,7 @@ from capisync.config import Project, SyncConfig
 from capisync.errors import CapisyncError, ConfigError, MetaError, SyncLockedError
 from capisync.meta import BatchResult, ClientSettings, MetaClient, RetryPolicy
 from capisync.sources import Source, open_source
-from capisync.state import SETTLED, Ledger, Rejected
+from capisync.state import SETTLED, Entry, Ledger, Rejected
 
 LOCK_STALE_AFTER = 120.0  # seconds without a heartbeat before another machine may take the lock
 
@@ -270,12 +270,13 @@ class _Runner:
 
     def _plan(self, rows: list[dict[str, Any]]) -> None:
         counts, now = self.report.counts, self.ctx.clock()
-        ident_col = self.identifier_column
-        ids = [identifier_text(row.get(ident_col)) for row in rows]
+        ids = [identifier_text(row.get(self.identifier_column)) for row in rows]
         known = self.ledger.lookup(self.ctx.name, [i for i in ids if i is not None])
         rejected: list[Rejected] = []
         expired: list[str] = []
         baseline: list[str] = []
+        to_build: list[dict[str, Any]] = []
+        entries: list[Entry | None] = []
         for ident, row in zip(ids, rows, strict=True):
             counts["read"] += 1
             entry = known.get(ident) if ident is not None else None
@@ -288,7 +289,10 @@ class _Runner:
                 continue
             if ident is not None:
                 self.seen.add(ident)
-            outcome = self.builder.build(row, now=int(now))
+            to_build.append(row)
+            entries.append(entry)
+        outcomes = self.builder.build_many(to_build, now=int(now))
+        for outcome, entry in zip(outcomes, entries, strict=True):
             self.report.warnings.update(w.code for w in outcome.warnings)
             if isinstance(outcome, Rejection):
                 self._classify_rejection(outcome, rejected, expired)
@@ -307,7 +311,7 @@ class _Runner:
         else:
             rejected.append(Rejected(outcome.identifier, [r.as_dict() for r in outcome.reasons]))
 
-    def _enqueue(self, built: BuiltEvent, entry: Any, rejected: list[Rejected]) -> None:
+    def _enqueue(self, built: BuiltEvent, entry: Entry | None, rejected: list[Rejected]) -> None:
         body = orjson.dumps(built.event)
         # Meta rejected this exact event before: do not ask again until the row changes
         if entry is not None and entry.by_meta and entry.fingerprint == _fingerprint(body):
