@@ -17,13 +17,11 @@ batch to batch, so the machine's noise hits all of them alike:
   whole batch, so email, phone and country go through its ``Normalize.normalize_field``
   first and are left out when refused (the hash it returns passes through ``normalize()``
   as already hashed: no value is normalized twice).
-- capisync: ``EventBuilder.build_many`` (map, normalize, hash, validate), ``orjson.dumps``
-  per sendable event as ``sync.py`` does, then one body per batch joined as ``MetaClient``
-  does.
-- capisync, compact bytes: the same, keeping a copy of each ``orjson.dumps`` result
-  (``bytes(memoryview(...))``). orjson returns each event in a buffer that occupies a
-  fresh 4 KB page when kept (a minor page fault, ~3 µs on this VM); the copy is tight and
-  the buffer is freed at once. A proposal for ``sync.py``, measured here in the same run.
+- capisync (build_batch): ``EventBuilder.build_batch`` (map, normalize, hash, validate and
+  serialize, column by column over the batch), then one body per batch joined from the
+  events' prebuilt ``BuiltEvent.body`` as ``MetaClient`` joins them: the sync engine's path.
+- capisync, row by row: the same with ``EventBuilder.build`` per row (it gives the same
+  outcomes, bodies included), to show what the batch path buys.
 
 Memory: a fresh process streams the same rows through capisync alone and reports its peak
 RSS (VmHWM), then the tracemalloc peak of a second pass.
@@ -193,8 +191,8 @@ def capisync_builder() -> EventBuilder:
 
 @dataclass
 class CapisyncPath:
-    name: str = "capisync"
-    compact: bool = False  # keep tight copies of orjson's output (see the module doc)
+    name: str = "capisync (build_batch)"
+    per_row: bool = False  # EventBuilder.build row by row instead of build_batch
     builder: EventBuilder = field(default_factory=capisync_builder)
     events: int = 0
     rejected: int = 0
@@ -204,13 +202,13 @@ class CapisyncPath:
     tail: bytes = orjson.dumps({"access_token": TOKEN, "partner_agent": "capisync"})[1:]
 
     def run(self, rows: Sequence[Row]) -> None:
-        outcomes = self.builder.build_many(rows, now=NOW_EPOCH)
-        dumps = orjson.dumps
-        if self.compact:
-            events = [bytes(memoryview(dumps(o.event))) for o in outcomes
-                      if isinstance(o, BuiltEvent)]
+        if self.per_row:
+            build = self.builder.build
+            outcomes = [build(row, now=NOW_EPOCH) for row in rows]
         else:
-            events = [dumps(o.event) for o in outcomes if isinstance(o, BuiltEvent)]
+            outcomes = self.builder.build_batch(rows, now=NOW_EPOCH)
+        # each BuiltEvent carries its serialized body; MetaClient only joins them
+        events = [o.body for o in outcomes if isinstance(o, BuiltEvent)]
         body = b'{"data":[' + b",".join(events) + b"]," + self.tail
         self.body_bytes += len(body)
         self.events += len(events)
@@ -315,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(f"{args.rows:,} messy rows in batches of {BATCH:,}, {args.rounds} round(s); the "
           f"paths take turns on every batch. Python {sys.version.split()[0]}\n")
-    paths = [SdkPath(), CapisyncPath(), CapisyncPath("capisync, compact bytes", compact=True)]
+    paths = [SdkPath(), CapisyncPath(), CapisyncPath("capisync, row by row (build)", per_row=True)]
     seconds = measure(paths, args.rows, args.rounds)
     print_table(paths, seconds, args.rows, args.rounds)
     print(f"\npeak RSS of this process (all paths, all imports): {peak_rss_mb():,.0f} MB")

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection, identifier_text
 from capisync.capi.mapping import ResolvedMapping, resolve_mapping
 from capisync.capi.normalize import normalize_country
@@ -291,7 +289,7 @@ class _Runner:
                 self.seen.add(ident)
             to_build.append(row)
             entries.append(entry)
-        outcomes = self.builder.build_many(to_build, now=int(now))
+        outcomes = self.builder.build_batch(to_build, now=int(now))
         for outcome, entry in zip(outcomes, entries, strict=True):
             self.report.warnings.update(w.code for w in outcome.warnings)
             if isinstance(outcome, Rejection):
@@ -312,7 +310,7 @@ class _Runner:
             rejected.append(Rejected(outcome.identifier, [r.as_dict() for r in outcome.reasons]))
 
     def _enqueue(self, built: BuiltEvent, entry: Entry | None, rejected: list[Rejected]) -> None:
-        body = orjson.dumps(built.event)
+        body = built.body  # serialized once, by the builder
         # Meta rejected this exact event before: do not ask again until the row changes
         if entry is not None and entry.by_meta and entry.fingerprint == _fingerprint(body):
             rejected.append(

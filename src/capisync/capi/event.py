@@ -22,10 +22,23 @@ from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from capisync.capi import values
+from capisync.capi import batch, values
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import CUSTOM_PREFIX, FieldMapping, ResolvedMapping
-from capisync.capi.normalize import NormalizeContext, normalize_country, user_data_value
+from capisync.capi.normalize import (
+    NormalizeContext,
+    memoize_wire,
+    normalize_country,
+    user_data_value,
+)
+from capisync.capi.outcome import (
+    EVENT_ID_FALLBACK,
+    MISSING_IDENTIFIER,
+    BuiltEvent,
+    Rejection,
+    built_event,
+    identifier_text,
+)
 from capisync.capi.params import ACTION_SOURCES, PARAMS
 from capisync.capi.validate import CONTENT_TYPES, check_event, is_expired
 from capisync.errors import ConfigError, MappingError
@@ -77,19 +90,6 @@ UserPlan = tuple[str, str, Memo | None, bool]  # key, column, memo, memo keyed p
 
 DOB_ORDERS = ("mdy", "dmy", "ymd")
 
-MISSING_IDENTIFIER = Issue(
-    "missing_identifier",
-    "the identifier column is empty: every row needs a unique, stable identifier so it is "
-    "sent once; filter out rows without one in the model",
-)
-EVENT_ID_FALLBACK = Issue(
-    "event_id_missing",
-    "event_id is empty in this row, so the row identifier was used: it will not deduplicate "
-    "against a pixel event; fill the event_id column",
-    "event_id",
-)
-
-
 @dataclass(frozen=True)
 class BuildOptions:
     default_country: str | None = None  # alpha-2 (or a name normalize_country knows)
@@ -100,44 +100,6 @@ class BuildOptions:
     dob_order: str = "mdy"
     hash_external_id: bool = True
     current_year: int = 2026  # upper bound for dates of birth (the core reads no clock)
-
-
-@dataclass(frozen=True, slots=True)
-class BuiltEvent:
-    identifier: str
-    event_id: str
-    event: dict[str, Any]
-    warnings: tuple[Issue, ...]
-    match_keys: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    identifier: str
-    reasons: tuple[Issue, ...]
-    warnings: tuple[Issue, ...]
-    expired: bool  # only too old (event_time_too_old): never sendable, not a data fault
-
-
-# A frozen dataclass's __init__ sets each field through object.__setattr__ (~0.9 µs); the
-# slots' own setters build the same object three times faster, once per row.
-_new = object.__new__
-_set_identifier = BuiltEvent.identifier.__set__  # type: ignore[attr-defined]
-_set_event_id = BuiltEvent.event_id.__set__  # type: ignore[attr-defined]
-_set_event = BuiltEvent.event.__set__  # type: ignore[attr-defined]
-_set_warnings = BuiltEvent.warnings.__set__  # type: ignore[attr-defined]
-_set_match_keys = BuiltEvent.match_keys.__set__  # type: ignore[attr-defined]
-
-
-def _built_event(identifier: str, event_id: str, event: dict[str, Any],
-                 warnings: tuple[Issue, ...], match_keys: frozenset[str]) -> BuiltEvent:
-    built = _new(BuiltEvent)
-    _set_identifier(built, identifier)
-    _set_event_id(built, event_id)
-    _set_event(built, event)
-    _set_warnings(built, warnings)
-    _set_match_keys(built, match_keys)
-    return built
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +143,8 @@ class EventBuilder:
         self._custom_plans: list[FieldPlan] = []
         self._user_plans: list[UserPlan] = []
         self._country_column: str | None = None
+        # memoized coercer -> (its memo, the plain coercer), for build_batch
+        self.coercer_memos: dict[Coercer, tuple[dict[str, Any], Coercer]] = {}
         static_problems: list[str] = []
         self._static_event: dict[str, Any] = {}
         self._static_custom: dict[str, Any] = {}
@@ -230,12 +194,17 @@ class EventBuilder:
         if reasons:
             return Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons))
         event["event_id"] = event_id
-        return _built_event(identifier, event_id, event, tuple(warnings), keys)
+        return built_event(identifier, event_id, event, tuple(warnings), keys)
+
+    def build_batch(self, rows: Iterable[Mapping[str, object]], *,
+                    now: int) -> list[BuiltEvent | Rejection]:
+        """``build`` for every row, in order, with the same outcomes; column by column,
+        about twice as fast on batches of hundreds of rows (see ``batch``)."""
+        return batch.build_batch(self, rows, now)
 
     def build_many(self, rows: Iterable[Mapping[str, object]], *,
                    now: int) -> list[BuiltEvent | Rejection]:
-        build = self.build
-        return [build(row, now=now) for row in rows]
+        return self.build_batch(rows, now=now)
 
     def _user_data(self, row: Mapping[str, object], warnings: list[Issue]) -> dict[str, Any]:
         user = self._static_user.copy()
@@ -255,7 +224,7 @@ class EventBuilder:
                 cell = (raw, country) if per_country else raw
                 hit = memo.get(cell)
                 if hit is None:
-                    hit = _memoize(memo, cell, key, raw, ctx)  # type: ignore[arg-type]
+                    hit = memoize_wire(memo, cell, key, raw, ctx)  # type: ignore[arg-type]
                 wire, dropped = hit
                 if dropped:
                     warnings.extend(dropped)
@@ -266,6 +235,15 @@ class EventBuilder:
     def _row_country(self, raw: object, user: dict[str, Any],
                      warnings: list[Issue]) -> NormalizeContext:
         """The row's country: its wire value into ``user``, its context for the other keys."""
+        ctx, wire, dropped_issues = self.country_hit(raw)
+        if wire is not None:
+            user["country"] = wire
+        if dropped_issues:
+            warnings.extend(dropped_issues)
+        return ctx
+
+    def country_hit(self, raw: object) -> tuple[NormalizeContext, Any, tuple[Issue, ...]]:
+        """(context, wire value, warnings) of a non-NULL country cell, memoized for text."""
         hit = self._country_memo.get(raw) if type(raw) is str else None  # type: ignore[arg-type]
         if hit is None:
             dropped: list[Issue] = []
@@ -276,12 +254,7 @@ class EventBuilder:
                 if len(self._country_memo) >= _MEMO_LIMIT:
                     self._country_memo.clear()
                 self._country_memo[raw] = hit  # type: ignore[index]
-        ctx, wire, dropped_issues = hit
-        if wire is not None:
-            user["country"] = wire
-        if dropped_issues:
-            warnings.extend(dropped_issues)
-        return ctx
+        return hit
 
     def _event_id(self, row: Mapping[str, object], event: dict[str, Any], identifier: str,
                   warnings: list[Issue]) -> str | None:
@@ -333,9 +306,13 @@ class EventBuilder:
             static[wire_key] = value
 
     def _coercer(self, key: str, section: str) -> Coercer:
-        if key in _MEMO_COERCED:
-            return _memoized(self._plain_coercer(key, section))
-        return self._plain_coercer(key, section)
+        plain = self._plain_coercer(key, section)
+        if key not in _MEMO_COERCED:
+            return plain
+        memo: dict[str, Any] = {}
+        memoized = _memoized(plain, memo)
+        self.coercer_memos[memoized] = (memo, plain)  # build_batch reads the memo inline
+        return memoized
 
     def _plain_coercer(self, key: str, section: str) -> Coercer:
         if key == "event_time":
@@ -369,28 +346,11 @@ class EventBuilder:
 
 
 
-def identifier_text(raw: object) -> str | None:
-    if type(raw) is str:
-        return raw if raw.strip() else None  # type: ignore[union-attr]
-    return None if values.is_blank(raw) else str(raw)
-
-
-def _memoize(memo: Memo, memo_key: object, key: str, raw: str,
-             ctx: NormalizeContext) -> tuple[Any, tuple[Issue, ...]]:
-    dropped: list[Issue] = []
-    hit = (user_data_value(key, raw, ctx, dropped), tuple(dropped))
-    if len(memo) >= _MEMO_LIMIT:
-        memo.clear()
-    memo[memo_key] = hit
-    return hit
-
-
 _UNSEEN = object()
 
 
-def _memoized(coerce: Coercer) -> Coercer:
+def _memoized(coerce: Coercer, memo: dict[str, Any]) -> Coercer:
     """``coerce`` with a bounded memo of text cells, for keys with few distinct values."""
-    memo: dict[str, Any] = {}
 
     def coerce_cell(raw: object) -> Any:
         if type(raw) is not str:

@@ -1,8 +1,7 @@
 """Customer data to what Meta matches on: one normalizer per user_data key, then SHA-256.
 
-The rules are Meta's "Customer information parameters" page (see docs/sdk-differences.md for
-where Meta's own SDK does less). Every normalizer takes trimmed text and either returns the
-normalized string or raises ValueDropped carrying an Issue (never the raw value).
+The rules of each key are in ``keyrules`` (Meta's "Customer information parameters" page);
+this module dispatches to them, skips placeholders, reads arrays, caches and hashes.
 
 Hot path: `user_data_value` runs per key per row, so low-cardinality keys (country, state,
 city, gender, names, dates of birth, zip codes) keep their final wire value, hash included,
@@ -12,205 +11,37 @@ in bounded dicts; phones take a fast path in `phone.py`; hashing is hashlib dire
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import math
-import re
-import socket
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Literal
 
-from capisync.capi import geo, phone
-from capisync.capi.dates import DateError, date_parts, is_calendar_date
+from capisync.capi import geo
 from capisync.capi.issues import Issue
+from capisync.capi.keyrules import (  # re-exported: NormalizeContext, dropped... live on here
+    _FBC,
+    _FBP,
+    _HEX64,
+    _MESSAGES,  # noqa: F401  (tests read the messages here)
+    NormalizeContext,
+    ValueDropped,
+    Warnings,
+    _as_is,
+    _cookie,
+    _country,
+    _dob,
+    _email,
+    _gender,
+    _ip,
+    _letters_of,
+    _phone,
+    _state,
+    _zip,
+    dropped,
+)
 from capisync.capi.params import PARAMS, USER_DATA_KEYS
-
-
-@dataclass(frozen=True, slots=True)
-class NormalizeContext:
-    country: str | None = None  # ISO alpha-2 lowercase of the row (already normalized) or default
-    dob_order: Literal["mdy", "dmy", "ymd"] = "mdy"  # how to read 2/16/1997-style dates
-    hash_external_id: bool = True  # Meta recommends hashing external_id; a setting can turn it off
-    current_year: int = 2026  # upper bound for years of birth (the core reads no clock)
-
-
-class ValueDropped(Exception):
-    """A value that cannot be sent; `issue` says why without repeating the value."""
-
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue.message)
-        self.issue = issue
-
-
-_NO_LETTERS = "no letters left after removing punctuation, digits and spaces"
-_MESSAGES: dict[str, str] = {  # fixed sentences: an Issue never quotes the value
-    "email_malformed": "not an email address (expected name@domain.tld)",
-    "phone_malformed": "not a phone number Meta can match (no digits, impossible length or "
-    "unknown country calling code)",
-    "phone_without_country_code": "national number and no country known for the row: sent "
-    "without a country code, which rarely matches; map a country column or set the sync's "
-    "default country",
-    "name_malformed": _NO_LETTERS,
-    "city_malformed": _NO_LETTERS,
-    "state_unknown": "not a US state or Canadian province (name or 2-letter code), or no letters",
-    "zip_malformed": "not a postal code (a US ZIP needs 5 digits)",
-    "country_unknown": "not an ISO 3166-1 country code or a country name we know",
-    "gender_unknown": "gender must read as female or male (sent as f or m)",
-    "dob_malformed": "not a date of birth (use a date column, YYYYMMDD, YYYY-MM-DD, MM/DD/YYYY)",
-    "dob_out_of_range": "year of birth outside 1900 to the current year",
-    "ip_malformed": "not a valid IPv4 or IPv6 address",
-    "fbc_malformed": "not an fbc click ID (fb.{subdomain_index}.{creation_time}.{fbclid})",
-    "fbp_malformed": "not an fbp browser ID (fb.{subdomain_index}.{creation_time}.{random})",
-    "multiple_values": "Meta takes one value for this key: the first valid one was sent",
-}
-_KEPT_CODES = frozenset({"phone_without_country_code", "multiple_values"})
-
-
-def dropped(key: str, code: str) -> ValueDropped:
-    """The exception for a dropped value (also builds the two warnings that keep a value)."""
-    tail = "" if code in _KEPT_CODES else "; the value was dropped"
-    return ValueDropped(Issue(code, f"{key}: {_MESSAGES[code]}{tail}", key))
-
-
-# ---- per-key normalizers: (trimmed text, context, warnings) -> normalized text ----
-
-Warnings = list[Issue]
-_EMAIL_CHAR = r"[^\s@<>(),;:\"\[\]\\]"
-_EMAIL = re.compile(rf"{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.[^\s@<>(),;:\"\[\]\\.]+")
-_ASCII_NON_LETTERS = re.compile(r"[^a-z]+")
-_FBC = re.compile(r"fb\.\d\.\d{10,13}\.[^.\s]+(?:\.[^.\s]+)?")
-_FBP = re.compile(r"fb\.\d\.\d{10,13}\.\d+(?:\.[^.\s]+)?")
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def _email(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    email = text.lower() if text.isascii() else _nfc(_nfc(text).lower())
-    if _EMAIL.fullmatch(email) is None:
-        raise dropped("em", "email_malformed")
-    return email
-
-
-def _phone(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    region = phone.region_for_country(ctx.country) if ctx.country else None
-    try:
-        digits, has_country_code = phone.phone_digits(text, region)
-    except phone.PhoneError:
-        raise dropped("ph", "phone_malformed") from None
-    if not phone.MIN_DIGITS <= len(digits) <= phone.MAX_DIGITS:
-        raise dropped("ph", "phone_malformed")
-    if not has_country_code:
-        warnings.append(dropped("ph", "phone_without_country_code").issue)
-    return digits
-
-
-def letters(text: str) -> str:
-    """Lowercase letters of any script (with their combining marks), NFC; nothing else."""
-    if text.isascii():
-        return _ASCII_NON_LETTERS.sub("", text.lower())
-    kept = "".join(c for c in _nfc(text).lower() if unicodedata.category(c)[0] in "LM")
-    if not any(unicodedata.category(c)[0] == "L" for c in kept):
-        return ""
-    return _nfc(kept)
-
-
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
-def _letters_of(key: str, code: str) -> Callable[[str, NormalizeContext, Warnings], str]:
-    """fn, ln, ct: "lowercase only with no punctuation" (Meta), letters of any script kept."""
-
-    def normalize_letters(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-        kept = letters(text)
-        if not kept:
-            raise dropped(key, code)
-        return kept
-
-    return normalize_letters
-
-
-def _state(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    if geo.has_state_codes(ctx.country):
-        code = geo.state_code(text)
-        if code is not None:
-            return code
-        if ctx.country is not None:  # a US/Canadian region we cannot place: no guessing
-            raise dropped("st", "state_unknown")
-    region = letters(text)
-    if not region:
-        raise dropped("st", "state_unknown")
-    return region
-
-
-def _zip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    postal = geo.postal_code(text, ctx.country)
-    if not postal:
-        raise dropped("zp", "zip_malformed")
-    return postal
-
-
-def _country(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    code = geo.country_code(text)
-    if code is None:
-        raise dropped("country", "country_unknown")
-    return code
-
-
-_FEMALE = ("f", "fem", "female", "woman", "w", "girl", "mrs", "ms", "miss", "femme", "feminin",
-           "femenino", "feminino", "femminile", "weiblich", "frau", "mujer", "mulher", "donna",
-           "vrouw")
-_MALE = ("m", "male", "man", "boy", "mr", "homme", "masculin", "masculino", "maschile",
-         "mannlich", "maennlich", "mann", "hombre", "homem", "uomo")
-_GENDERS: dict[str, str] = {**dict.fromkeys(_FEMALE, "f"), **dict.fromkeys(_MALE, "m")}
-
-
-def _gender(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    gender = _GENDERS.get(geo.lookup_key(text))
-    if gender is None:
-        raise dropped("ge", "gender_unknown")
-    return gender
-
-
-def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    """YYYYMMDD from ISO dates, 8 digits, 2/16/1997 (ctx.dob_order) or "Feb 16, 1997"."""
-    try:
-        year, month, day = date_parts(text.lower(), ctx.dob_order, ctx.current_year)
-    except DateError as exc:
-        raise dropped("db", exc.code) from None
-    if not 1900 <= year <= ctx.current_year:
-        raise dropped("db", "dob_out_of_range")
-    if not is_calendar_date(year, month, day):
-        raise dropped("db", "dob_malformed")
-    return f"{year:04d}{month:02d}{day:02d}"
-
-
-def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
-    except (OSError, ValueError):  # ValueError: an embedded NUL
-        try:
-            ipaddress.ip_address(text)  # the slow parser also takes scoped IPv6 ("fe80::1%eth0")
-        except ValueError:
-            raise dropped("client_ip_address", "ip_malformed") from None
-    return text
-
-
-def _cookie(key: str, pattern: re.Pattern[str]) -> Callable[[str, NormalizeContext, Warnings], str]:
-    def normalize_cookie(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-        if pattern.fullmatch(text) is None:
-            raise dropped(key, f"{key}_malformed")
-        return text  # case kept: an fbclid is case-sensitive
-
-    return normalize_cookie
-
-
-def _as_is(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    return text
-
 
 # ---- dispatch, caches and the public API ----
 
@@ -341,12 +172,15 @@ def _from_cache(spec: _KeySpec, raw: str, cache_key: object, ctx: NormalizeConte
     result = spec.cache.get(cache_key)
     if result is None:
         text = _unless_placeholder(raw.strip())
-        if arrays and text and text[0] == "[" and (values := _json_array(text)) is not None:
-            return _wire_many(spec, values, ctx, warnings)  # arrays are not cached
-        result = "" if text is None else _wire_uncached(spec, text, ctx)
-        if len(spec.cache) >= CACHE_LIMIT:
-            spec.cache.clear()
-        spec.cache[cache_key] = result
+        if text and text[0] == "[":  # never cached: an array at the top, text inside one
+            if arrays and (values := _json_array(text)) is not None:
+                return _wire_many(spec, values, ctx, warnings)
+            result = _wire_uncached(spec, text, ctx)
+        else:
+            result = "" if text is None else _wire_uncached(spec, text, ctx)
+            if len(spec.cache) >= CACHE_LIMIT:
+                spec.cache.clear()
+            spec.cache[cache_key] = result
     if isinstance(result, Issue):
         warnings.append(result)
         return None
@@ -354,10 +188,28 @@ def _from_cache(spec: _KeySpec, raw: str, cache_key: object, ctx: NormalizeConte
 
 
 def _wire_uncached(spec: _KeySpec, text: str, ctx: NormalizeContext) -> str | Issue:
+    """A cached key's wire value. Many raw values share a normalized one (ZIP+4 codes, names
+    in any case), so its hash is remembered too: one SHA-256 per normalized value."""
     try:
-        return _wire(spec, text, ctx, [])  # cached keys never warn while keeping a value
+        if not spec.hashed or (spec.hash_optional and not ctx.hash_external_id) or (
+                len(text) == 64 and _HEX64.fullmatch(text)):
+            return _wire(spec, text, ctx, [])  # cached keys never warn while keeping a value
+        return _memo_sha256(spec.normalize(text, ctx, []))
     except ValueDropped as drop:
         return drop.issue
+
+
+_HASHES: dict[str, str] = {}  # normalized value of a cached key -> its SHA-256 hex
+_HASHES_LIMIT = 16_384
+
+
+def _memo_sha256(normalized: str) -> str:
+    digest = _HASHES.get(normalized)
+    if digest is None:
+        if len(_HASHES) >= _HASHES_LIMIT:
+            _HASHES.clear()
+        digest = _HASHES[normalized] = hashlib.sha256(normalized.encode()).hexdigest()
+    return digest
 
 
 def _wire_many(spec: _KeySpec, values: list[object], ctx: NormalizeContext,
@@ -443,3 +295,72 @@ def normalize_country(value: object) -> str | None:
     """ISO alpha-2 lowercase of a country code or name (the row's country); None if unknown."""
     text = _text(value)
     return None if text is None else geo.country_code(text)
+
+
+WIRE_MEMO_LIMIT = 16_384  # entries per user_data memo of the event builder, cleared when full
+
+
+def memoize_wire(memo: dict[object, tuple[object, tuple[Issue, ...]]], memo_key: object,
+                 key: str, raw: str, ctx: NormalizeContext) -> tuple[object, tuple[Issue, ...]]:
+    """Compute, remember and return (wire value, warnings) of a text cell of a memoized key.
+
+    The memo is the cache here: a cached key's value skips its own cache, which values seen
+    once (a ZIP+4 code) would only fill and clear.
+    """
+    spec = _SPECS[key]
+    text = _unless_placeholder(raw.strip())
+    if spec.cache_by == _NO_CACHE or (text is not None and text[0] == "["):
+        warnings: list[Issue] = []
+        hit = (user_data_value(key, raw, ctx, warnings), tuple(warnings))
+    elif text is None:
+        hit = (None, ())
+    else:
+        wire = _wire_uncached(spec, text, ctx)
+        hit = (None, (wire,)) if isinstance(wire, Issue) else (wire or None, ())
+    if len(memo) >= WIRE_MEMO_LIMIT:
+        memo.clear()
+    memo[memo_key] = hit
+    return hit
+
+
+def user_data_column(key: str, cells: list[object], contexts: list[NormalizeContext],
+                     warned: dict[int, list[Issue]]) -> list[str | list[str] | None]:
+    """``user_data_value`` over a column (one context per row); warnings go to ``warned``.
+
+    For keys normalized value by value (em, ph, IPs, cookies...), a plain text cell skips
+    the dispatch: the normalizer is resolved once, called directly and hashed inline. Cells
+    that could be a placeholder, a JSON array or a hash take ``user_data_value`` itself.
+    """
+    spec = _get_spec(key)
+    if spec.cache_by != _NO_CACHE or spec.hash_optional:
+        return [_value_at(key, raw, contexts[i], i, warned) for i, raw in enumerate(cells)]
+    normalize, hashed, sha256 = spec.normalize, spec.hashed, hashlib.sha256
+    out: list[str | list[str] | None] = []
+    scratch: list[Issue] = []
+    for i, raw in enumerate(cells):
+        if type(raw) is not str:
+            out.append(None if raw is None else _value_at(key, raw, contexts[i], i, warned))
+            continue
+        text = raw.strip()  # longer than any placeholder, no array, no hash: the common cell
+        if len(text) <= 9 or text[0] == "[" or (hashed and len(text) == 64):
+            out.append(_value_at(key, raw, contexts[i], i, warned))
+            continue
+        try:
+            wire = normalize(text, contexts[i], scratch)
+            out.append(sha256(wire.encode()).hexdigest() if hashed else wire)
+        except ValueDropped as drop:
+            scratch.append(drop.issue)
+            out.append(None)
+        if scratch:
+            warned.setdefault(i, []).extend(scratch)
+            scratch.clear()
+    return out
+
+
+def _value_at(key: str, raw: object, ctx: NormalizeContext, row: int,
+              warned: dict[int, list[Issue]]) -> str | list[str] | None:
+    warnings: list[Issue] = []
+    wire = user_data_value(key, raw, ctx, warnings)
+    if warnings:
+        warned.setdefault(row, []).extend(warnings)
+    return wire

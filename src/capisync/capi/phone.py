@@ -37,6 +37,7 @@ class Region:
     calling_code: str
     trunk_prefix: str | None  # national (trunk) prefix: "0" in FR, "1" in the US
     international_prefix: re.Pattern[str] | None  # "011" in the US, "00" in FR
+    literal_prefix: str | None  # the prefix when it is plain digits: startswith, no regex
     lengths: frozenset[int]  # possible lengths of a national significant number
 
 
@@ -58,6 +59,7 @@ def region_for_country(country: str) -> Region | None:
         calling_code=str(metadata.country_code),
         trunk_prefix=metadata.national_prefix,
         international_prefix=re.compile(idd) if idd else None,
+        literal_prefix=idd if idd and idd.isdigit() else None,
         lengths=frozenset(metadata.general_desc.possible_length),
     )
 
@@ -121,8 +123,11 @@ def _from_digits(digits: str, *, international: bool, region: Region | None) -> 
         return _international(digits.lstrip("0")), True
     if region is None:
         return _without_region(digits.lstrip("0"))
-    idd = region.international_prefix.match(digits) if region.international_prefix else None
-    if idd:
+    prefix = region.literal_prefix
+    if prefix is not None:
+        if digits.startswith(prefix):
+            return _international(digits[len(prefix):].lstrip("0")), True
+    elif region.international_prefix and (idd := region.international_prefix.match(digits)):
         return _international(digits[idd.end():].lstrip("0")), True
     return _national(digits, region), True
 

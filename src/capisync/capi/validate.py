@@ -30,6 +30,7 @@ _SOURCES_TEXT = ", ".join(sorted(ACTION_SOURCES))
 _WEAK_KEYS = frozenset().union(*WEAK_KEY_COMBINATIONS)  # outside it, no combination is weak
 _CURRENCIES = iso_currencies()
 _ABSENT = object()
+_OTHER_RULED_CUSTOM = frozenset({"predicted_ltv", "net_revenue", "content_type", "contents"})
 
 
 def validate_event(event: Mapping[str, Any], *, now: int,
@@ -71,7 +72,7 @@ def check_event(event: Mapping[str, Any], keys: frozenset[str], *, now: int,
     elif source == "app":
         _check_app(get("app_data"), reasons)
     custom = get("custom_data")
-    if custom or name == "Purchase":
+    if (custom or name == "Purchase") and not _plain_custom_data(custom):
         if type(custom) is not dict and not isinstance(custom, Mapping):
             custom = {}
         _check_custom_data(name, custom, reasons)
@@ -129,7 +130,7 @@ def _in_future(ahead: int, column: str) -> Issue:
         "event_time_in_future",
         f"event_time is {math.ceil(ahead / 60)} minutes in the future (more than "
         f"{FUTURE_SKEW_SECONDS // 60} minutes of clock skew): check the timezone of "
-        f"`{column}` (naive timestamps are read in the sync's naive_timezone) or add "
+        f"`{column}` (naive timestamps are read in the sync's `timezone` setting) or add "
         f"`WHERE {column} <= now()` to the model",
         "event_time",
     )
@@ -187,6 +188,17 @@ def _check_custom_data(event_name: object, custom: Mapping[str, Any],
     contents = custom.get("contents")
     if contents is not None:
         _check_contents(contents, reasons)
+
+
+def _plain_custom_data(custom: object) -> bool:
+    """The usual custom_data, which no rule can fault: a finite float value, a known
+    currency, none of the other ruled keys. One test instead of every rule."""
+    if type(custom) is not dict:
+        return False
+    value, currency = custom.get("value"), custom.get("currency")
+    return (type(value) is float and value - value == 0.0  # finite
+            and type(currency) is str and currency in _CURRENCIES
+            and custom.keys().isdisjoint(_OTHER_RULED_CUSTOM))
 
 
 def _is_number(value: object) -> bool:

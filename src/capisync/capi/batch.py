@@ -1,0 +1,312 @@
+"""Rows to events a batch at a time, column by column: the sync engine's path.
+
+``EventBuilder.build`` walks one row through every key's plan. ``build_batch`` runs the same
+plans over a whole column at a time: each coercer, memo and normalizer is resolved once per
+column, a memo hit is one inline dict lookup, and the event dicts are filled column by
+column in the order ``build`` fills them, so that keys, warnings and bodies come out byte
+for byte the same (tests/unit/test_build_batch.py holds it to that).
+
+Warnings are collected per row index; since the columns run in ``build``'s order (event
+keys, country, user_data keys, custom_data keys, event_id), each row's warnings keep their
+order. The garbage collector is paused for the batch: the fresh event dicts hold no cycle,
+and it would otherwise walk them several times per batch.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from capisync.capi import values
+from capisync.capi.issues import Issue
+from capisync.capi.normalize import (
+    NormalizeContext,
+    memoize_wire,
+    user_data_column,
+    user_data_value,
+)
+from capisync.capi.outcome import (
+    EVENT_ID_FALLBACK,
+    MISSING_IDENTIFIER,
+    BuiltEvent,
+    Rejection,
+    built_event,
+    identifier_text,
+)
+from capisync.capi.validate import check_event, is_expired
+
+if TYPE_CHECKING:
+    from capisync.capi.event import EventBuilder, FieldPlan
+
+Row = Mapping[str, object]
+Warned = dict[int, list[Issue]]  # row index -> its warnings, in build's order
+_EPOCH = datetime(1970, 1, 1)
+_UNSEEN = object()
+_NONE: list[Issue] = []  # the warnings of most rows: shared, never appended to
+_INVALID = values.INVALID
+
+
+def build_batch(builder: EventBuilder, rows: Iterable[Row],
+                now: int) -> list[BuiltEvent | Rejection]:
+    """``builder.build(row, now=now)`` for every row, in order (see the module doc)."""
+    batch = rows if isinstance(rows, list) else list(rows)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(builder, batch, now)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(builder: EventBuilder, rows: list[Row], now: int) -> list[BuiltEvent | Rejection]:
+    warned: Warned = {}
+    cells = _Columns(rows)
+    events = _dicts(builder._static_event, len(rows))
+    for plan in builder._event_plans:
+        _fill(events, cells(plan[1]), plan, builder, warned)
+    users = _user_data(builder, cells, len(rows), warned)
+    customs = _dicts(builder._static_custom, len(rows))
+    for plan in builder._custom_plans:
+        _fill(customs, cells(plan[1]), plan, builder, warned)
+    template = builder._template
+    event_ids = None if template is None else _template_ids(template.parts, cells, events)
+    return _finish(builder, cells(builder._identifier), events, users, customs, event_ids,
+                   warned, now)
+
+
+class _Columns:
+    """The batch's cells column by column: ``columns(name)`` is ``[row.get(name) ...]``.
+
+    For rows that are plain dicts holding every column (what the warehouse sources give),
+    one ``itemgetter`` pass and a ``zip`` transpose cut them all at C speed.
+    """
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+        self._cut: dict[str, tuple[object, ...]] = {}
+        if rows and set(map(type, rows)) == {dict} and len(rows[0]) > 1:
+            names = tuple(rows[0])  # itemgetter of one name gives no tuple
+            try:
+                transposed = zip(*map(itemgetter(*names), rows), strict=True)
+                self._cut = dict(zip(names, transposed, strict=True))
+            except (KeyError, ValueError, TypeError):  # ragged rows: column by column
+                self._cut = {}
+
+    def __call__(self, name: str) -> Sequence[object]:
+        cut = self._cut.get(name)
+        if cut is not None:
+            return cut
+        return [row.get(name) for row in self.rows]
+
+
+def _dicts(static: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    return [static.copy() for _ in range(count)] if static else [{} for _ in range(count)]
+
+
+# ---- event and custom_data keys ----------------------------------------------------------
+
+
+def _fill(targets: list[dict[str, Any]], raws: Sequence[object], plan: FieldPlan,
+          builder: EventBuilder, warned: Warned) -> None:
+    """One event or custom_data column into its dicts; ``event._apply`` cell by cell."""
+    key, _, coerce, dropped = plan
+    memo_plain = builder.coercer_memos.get(coerce)
+    if memo_plain is not None:
+        cells = _memo_coerced(raws, *memo_plain)
+    elif coerce is values.to_text:
+        cells = [raw.strip() or None if type(raw) is str else _coerced(coerce, raw)
+                 for raw in raws]
+    elif coerce is values.parse_event_time:
+        cells = [_naive_utc_seconds(raw) if type(raw) is datetime and raw.tzinfo is None
+                 else _coerced(coerce, raw) for raw in raws]
+    else:
+        cells = [None if raw is None else coerce(raw) for raw in raws]
+    for target, value in zip(targets, cells, strict=True):
+        if value is not None:
+            target[key] = value
+    if dropped is not None and _INVALID in cells:
+        _drop_invalid(targets, cells, key, dropped, warned)
+
+
+def _drop_invalid(targets: list[dict[str, Any]], cells: list[Any], key: str, dropped: Issue,
+                  warned: Warned) -> None:
+    """Unreadable cells of a lenient key: left out of the event, with a warning."""
+    for i, (target, value) in enumerate(zip(targets, cells, strict=True)):
+        if value is _INVALID:
+            del target[key]
+            warned.setdefault(i, []).append(dropped)
+
+
+def _coerced(coerce: Any, raw: object) -> Any:
+    return None if raw is None else coerce(raw)
+
+
+def _naive_utc_seconds(moment: datetime) -> int:
+    delta = moment - _EPOCH  # values._from_datetime's fast path, for naive UTC datetimes
+    return delta.days * 86400 + delta.seconds
+
+
+def _memo_coerced(raws: Sequence[object], memo: dict[str, Any], plain: Any) -> list[Any]:
+    get, out = memo.get, []
+    for raw in raws:
+        if type(raw) is str:
+            value = get(raw, _UNSEEN)  # type: ignore[arg-type]
+            if value is _UNSEEN:
+                value = _remember(memo, raw, plain)  # type: ignore[arg-type]
+            out.append(value)
+        else:
+            out.append(None if raw is None else plain(raw))
+    return out
+
+
+def _remember(memo: dict[str, Any], raw: str, plain: Any) -> Any:
+    if len(memo) >= 4096:  # event._MEMO_LIMIT
+        memo.clear()
+    value = memo[raw] = plain(raw)
+    return value
+
+
+# ---- user_data ---------------------------------------------------------------------------
+
+
+def _user_data(builder: EventBuilder, cells: _Columns, count: int,
+               warned: Warned) -> list[dict[str, Any]]:
+    users = _dicts(builder._static_user, count)
+    contexts = _countries(builder, cells, users, warned)
+    for key, column, memo, per_country in builder._user_plans:
+        raws = cells(column)
+        if memo is None:
+            wires = user_data_column(key, raws, contexts, warned)
+        else:
+            wires = _memo_wires(key, raws, contexts, memo, per_country, warned)
+        for user, wire in zip(users, wires, strict=True):
+            if wire is not None:
+                user[key] = wire
+    return users
+
+
+def _countries(builder: EventBuilder, cells: _Columns, users: list[dict[str, Any]],
+               warned: Warned) -> list[NormalizeContext]:
+    """Each row's context (its country's, else the default); country wire values into users."""
+    default = builder._default_context
+    column = builder._country_column
+    if column is None:
+        return [default] * len(users)
+    contexts: list[NormalizeContext] = []
+    memo = builder._country_memo
+    for i, raw in enumerate(cells(column)):
+        if raw is None:
+            contexts.append(default)
+            continue
+        hit = memo.get(raw) if type(raw) is str else None  # type: ignore[arg-type]
+        ctx, wire, dropped = builder.country_hit(raw) if hit is None else hit
+        if wire is not None:
+            users[i]["country"] = wire
+        if dropped:
+            warned.setdefault(i, []).extend(dropped)
+        contexts.append(ctx)
+    return contexts
+
+
+def _memo_wires(key: str, raws: Sequence[object], contexts: list[NormalizeContext],
+                memo: dict[Any, tuple[Any, tuple[Issue, ...]]], per_country: bool,
+                warned: Warned) -> list[Any]:
+    """A low-cardinality key: one memo lookup per text cell, by cell or (cell, country)."""
+    get, out = memo.get, []
+    for i, raw in enumerate(raws):
+        if type(raw) is not str:
+            out.append(None if raw is None else _value_at(key, raw, contexts[i], i, warned))
+            continue
+        cell = (raw, contexts[i].country) if per_country else raw
+        hit = get(cell)
+        if hit is None:
+            hit = memoize_wire(memo, cell, key, raw, contexts[i])  # type: ignore[arg-type]
+        if hit[1]:
+            warned.setdefault(i, []).extend(hit[1])
+        out.append(hit[0])
+    return out
+
+
+def _value_at(key: str, raw: object, ctx: NormalizeContext, row: int,
+              warned: Warned) -> Any:
+    warnings: list[Issue] = []
+    wire = user_data_value(key, raw, ctx, warnings)
+    if warnings:
+        warned.setdefault(row, []).extend(warnings)
+    return wire
+
+
+# ---- event_id and the outcomes -----------------------------------------------------------
+
+
+def _template_ids(parts: tuple[tuple[str, str | None, str | None], ...], cells: _Columns,
+                  events: list[dict[str, Any]]) -> list[str | None]:
+    """``_EventIdTemplate.render`` over the batch: None where a field is empty."""
+    pattern, columns = "", []
+    for literal, event_key, column in parts:
+        pattern += literal.replace("%", "%%")
+        if event_key is not None:
+            raws = [event.get(event_key) for event in events]
+        elif column is not None:
+            raws = cells(column)
+        else:
+            continue
+        pattern += "%s"
+        columns.append([raw.strip() or None if type(raw) is str else _id_text(raw)
+                        for raw in raws])
+    return [None if None in texts else pattern % texts for texts in zip(*columns, strict=True)]
+
+
+def _id_text(raw: object) -> str | None:
+    return None if raw is _INVALID else values.to_text(raw)
+
+
+def _finish(builder: EventBuilder, identifiers: Sequence[object], events: list[dict[str, Any]],
+            users: list[dict[str, Any]], customs: list[dict[str, Any]],
+            event_ids: list[str | None] | None, warned: Warned,
+            now: int) -> list[BuiltEvent | Rejection]:
+    """Per row: identifier, the sections into the event, event_id, validation, body."""
+    time_column = builder._time_column
+    out: list[BuiltEvent | Rejection] = []
+    for i, identifier in enumerate(identifiers):
+        if type(identifier) is not str or not identifier.strip():
+            identifier = identifier_text(identifier)
+            if identifier is None:
+                out.append(Rejection("", (MISSING_IDENTIFIER,), (), False))
+                continue
+        event, user, custom = events[i], users[i], customs[i]
+        if user:
+            event["user_data"] = user
+        if custom:
+            event["custom_data"] = custom
+        if event_ids is not None:
+            event_id = event_ids[i]
+        else:
+            event_id = _plain_event_id(builder, event, identifier, i, warned)
+        warnings = warned.get(i) or _NONE
+        keys = frozenset(user)
+        reasons = check_event(event, keys, now=now, time_column=time_column)
+        if event_id is None:
+            reasons.append(builder._template_issue)
+        if reasons:
+            out.append(Rejection(identifier, tuple(reasons), tuple(warnings),
+                                 is_expired(reasons)))
+            continue
+        event["event_id"] = event_id
+        out.append(built_event(identifier, event_id, event, tuple(warnings), keys))
+    return out
+
+
+def _plain_event_id(builder: EventBuilder, event: dict[str, Any], identifier: str, row: int,
+                    warned: Warned) -> str:
+    """``EventBuilder._event_id`` without a template: the event_id column, else the identifier."""
+    if builder._event_id_column:
+        event_id = event.pop("event_id", None)
+        if event_id is not None:
+            return event_id  # type: ignore[no-any-return]
+        warned.setdefault(row, []).append(EVENT_ID_FALLBACK)
+    return identifier

@@ -1,0 +1,203 @@
+"""The rule of each user_data key: trimmed text in, Meta's normalized form out (no hashing).
+
+Meta's "Customer information parameters" page, key by key (see docs/sdk-differences.md for
+where Meta's own SDK does less). Every normalizer takes trimmed text and either returns the
+normalized string or raises ValueDropped carrying an Issue (never the raw value).
+``normalize`` dispatches to them, caches and hashes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from capisync.capi import geo, phone
+from capisync.capi.dates import DateError, date_parts, is_calendar_date
+from capisync.capi.issues import Issue
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizeContext:
+    country: str | None = None  # ISO alpha-2 lowercase of the row (already normalized) or default
+    dob_order: Literal["mdy", "dmy", "ymd"] = "mdy"  # how to read 2/16/1997-style dates
+    hash_external_id: bool = True  # Meta recommends hashing external_id; a setting can turn it off
+    current_year: int = 2026  # upper bound for years of birth (the core reads no clock)
+
+
+class ValueDropped(Exception):
+    """A value that cannot be sent; `issue` says why without repeating the value."""
+
+    def __init__(self, issue: Issue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+_NO_LETTERS = "no letters left after removing punctuation, digits and spaces"
+_MESSAGES: dict[str, str] = {  # fixed sentences: an Issue never quotes the value
+    "email_malformed": "not an email address (expected name@domain.tld)",
+    "phone_malformed": "not a phone number Meta can match (no digits, impossible length or "
+    "unknown country calling code)",
+    "phone_without_country_code": "national number and no country known for the row: sent "
+    "without a country code, which rarely matches; map a country column or set the sync's "
+    "default country",
+    "name_malformed": _NO_LETTERS,
+    "city_malformed": _NO_LETTERS,
+    "state_unknown": "not a US state or Canadian province (name or 2-letter code), or no letters",
+    "zip_malformed": "not a postal code (a US ZIP needs 5 digits)",
+    "country_unknown": "not an ISO 3166-1 country code or a country name we know",
+    "gender_unknown": "gender must read as female or male (sent as f or m)",
+    "dob_malformed": "not a date of birth (use a date column, YYYYMMDD, YYYY-MM-DD, MM/DD/YYYY)",
+    "dob_out_of_range": "year of birth outside 1900 to the current year",
+    "ip_malformed": "not a valid IPv4 or IPv6 address",
+    "fbc_malformed": "not an fbc click ID (fb.{subdomain_index}.{creation_time}.{fbclid})",
+    "fbp_malformed": "not an fbp browser ID (fb.{subdomain_index}.{creation_time}.{random})",
+    "multiple_values": "Meta takes one value for this key: the first valid one was sent",
+}
+_KEPT_CODES = frozenset({"phone_without_country_code", "multiple_values"})
+
+
+def dropped(key: str, code: str) -> ValueDropped:
+    """The exception for a dropped value (also builds the two warnings that keep a value)."""
+    tail = "" if code in _KEPT_CODES else "; the value was dropped"
+    return ValueDropped(Issue(code, f"{key}: {_MESSAGES[code]}{tail}", key))
+
+
+# ---- per-key normalizers: (trimmed text, context, warnings) -> normalized text ----
+
+Warnings = list[Issue]
+_EMAIL_CHAR = r"[^\s@<>(),;:\"\[\]\\]"
+_EMAIL = re.compile(rf"{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.[^\s@<>(),;:\"\[\]\\.]+")
+_ASCII_NON_LETTERS = re.compile(r"[^a-z]+")
+_FBC = re.compile(r"fb\.\d\.\d{10,13}\.[^.\s]+(?:\.[^.\s]+)?")
+_FBP = re.compile(r"fb\.\d\.\d{10,13}\.\d+(?:\.[^.\s]+)?")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _email(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    email = text.lower() if text.isascii() else _nfc(_nfc(text).lower())
+    if _EMAIL.fullmatch(email) is None:
+        raise dropped("em", "email_malformed")
+    return email
+
+
+def _phone(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    region = phone.region_for_country(ctx.country) if ctx.country else None
+    try:
+        digits, has_country_code = phone.phone_digits(text, region)
+    except phone.PhoneError:
+        raise dropped("ph", "phone_malformed") from None
+    if not phone.MIN_DIGITS <= len(digits) <= phone.MAX_DIGITS:
+        raise dropped("ph", "phone_malformed")
+    if not has_country_code:
+        warnings.append(dropped("ph", "phone_without_country_code").issue)
+    return digits
+
+
+def letters(text: str) -> str:
+    """Lowercase letters of any script (with their combining marks), NFC; nothing else."""
+    if text.isascii():
+        return _ASCII_NON_LETTERS.sub("", text.lower())
+    kept = "".join(c for c in _nfc(text).lower() if unicodedata.category(c)[0] in "LM")
+    if not any(unicodedata.category(c)[0] == "L" for c in kept):
+        return ""
+    return _nfc(kept)
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _letters_of(key: str, code: str) -> Callable[[str, NormalizeContext, Warnings], str]:
+    """fn, ln, ct: "lowercase only with no punctuation" (Meta), letters of any script kept."""
+
+    def normalize_letters(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+        kept = letters(text)
+        if not kept:
+            raise dropped(key, code)
+        return kept
+
+    return normalize_letters
+
+
+def _state(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    if geo.has_state_codes(ctx.country):
+        code = geo.state_code(text)
+        if code is not None:
+            return code
+        if ctx.country is not None:  # a US/Canadian region we cannot place: no guessing
+            raise dropped("st", "state_unknown")
+    region = letters(text)
+    if not region:
+        raise dropped("st", "state_unknown")
+    return region
+
+
+def _zip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    postal = geo.postal_code(text, ctx.country)
+    if not postal:
+        raise dropped("zp", "zip_malformed")
+    return postal
+
+
+def _country(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    code = geo.country_code(text)
+    if code is None:
+        raise dropped("country", "country_unknown")
+    return code
+
+
+_FEMALE = ("f", "fem", "female", "woman", "w", "girl", "mrs", "ms", "miss", "femme", "feminin",
+           "femenino", "feminino", "femminile", "weiblich", "frau", "mujer", "mulher", "donna",
+           "vrouw")
+_MALE = ("m", "male", "man", "boy", "mr", "homme", "masculin", "masculino", "maschile",
+         "mannlich", "maennlich", "mann", "hombre", "homem", "uomo")
+_GENDERS: dict[str, str] = {**dict.fromkeys(_FEMALE, "f"), **dict.fromkeys(_MALE, "m")}
+
+
+def _gender(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    gender = _GENDERS.get(geo.lookup_key(text))
+    if gender is None:
+        raise dropped("ge", "gender_unknown")
+    return gender
+
+
+def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    """YYYYMMDD from ISO dates, 8 digits, 2/16/1997 (ctx.dob_order) or "Feb 16, 1997"."""
+    try:
+        year, month, day = date_parts(text.lower(), ctx.dob_order, ctx.current_year)
+    except DateError as exc:
+        raise dropped("db", exc.code) from None
+    if not 1900 <= year <= ctx.current_year:
+        raise dropped("db", "dob_out_of_range")
+    if not is_calendar_date(year, month, day):
+        raise dropped("db", "dob_malformed")
+    return f"{year:04d}{month:02d}{day:02d}"
+
+
+def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        try:
+            ipaddress.ip_address(text)  # the slow parser also takes scoped IPv6 ("fe80::1%eth0")
+        except ValueError:
+            raise dropped("client_ip_address", "ip_malformed") from None
+    return text
+
+
+def _cookie(key: str, pattern: re.Pattern[str]) -> Callable[[str, NormalizeContext, Warnings], str]:
+    def normalize_cookie(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+        if pattern.fullmatch(text) is None:
+            raise dropped(key, f"{key}_malformed")
+        return text  # case kept: an fbclid is case-sensitive
+
+    return normalize_cookie
+
+
+def _as_is(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    return text
