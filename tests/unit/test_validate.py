@@ -130,7 +130,7 @@ def test_future_message_points_at_the_timezone() -> None:
     event = website_purchase()
     event["event_time"] = NOW + 2 * 3600
     [issue] = validate_event(event, now=NOW)
-    assert "120 minutes in the future" in issue.message and "naive_timezone" in issue.message
+    assert "120 minutes in the future" in issue.message and "`timezone` setting" in issue.message
 
 
 def test_expired_only_when_age_is_the_only_fault() -> None:

@@ -446,7 +446,7 @@ def _zone(name: str, problems: list[str]) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"naive_timezone '{name}' is not a known time zone (e.g. UTC, "
+        problems.append(f"timezone '{name}' is not a known time zone (e.g. UTC, "
                         f"Europe/Paris, America/New_York)")
         return UTC  # the constructor raises ConfigError once every problem is known
 
