@@ -22,7 +22,7 @@ from capisync.sandbox.graph_errors import GraphError
 from capisync.sandbox.responses import graph_error, graph_success
 from capisync.sandbox.rules import check_batch
 from capisync.sandbox.state import SandboxState
-from capisync.sandbox.store import ReceivedEvent, RequestRecord
+from capisync.sandbox.store import RequestRecord
 from capisync.sandbox.wire import (
     WireError,
     WireRequest,
@@ -54,12 +54,9 @@ class _Exchange:
     def succeed(self, events: list[dict[str, Any]]) -> Response:
         fields = request_fields(self.wire.params)
         if self.state.config.keep_events:
-            self.state.store.add_events(
-                ReceivedEvent(
-                    self.dataset_id, event, fields.get("test_event_code"), self.request_id,
-                    self.received_at, fields.get("partner_agent"),
-                )
-                for event in events
+            self.state.store.add_batch(
+                self.dataset_id, events, fields.get("test_event_code"), self.request_id,
+                self.received_at, fields.get("partner_agent"),
             )
         self._record(200, None, None)
         body = {"events_received": len(events), "messages": []}

@@ -108,6 +108,20 @@ class EventStore:
         with self._lock:
             self._events.extend(rows)
 
+    def add_batch(
+        self, dataset_id: str, events: list[dict[str, Any]], test_event_code: str | None,
+        request_id: str, received_at: float, partner_agent: str | None = None,
+    ) -> None:
+        """One accepted request's events, as rows straight away: no ReceivedEvent per event."""
+        dumps = orjson.dumps
+        rows = [
+            (dataset_id, dumps(event), test_event_code, request_id, received_at, partner_agent,
+             _dedup_key(dataset_id, event))
+            for event in events
+        ]
+        with self._lock:
+            self._events.extend(rows)
+
     def add_request(self, record: RequestRecord) -> None:
         with self._lock:
             self._requests.append(record)
