@@ -285,10 +285,9 @@ def to_contents(raw: object) -> list[dict[str, Any]] | _Invalid | None:
     """contents: a list of objects (or its JSON). ids become strings, quantity an int,
     item_price a float. Items without ``id`` are kept so that validation rejects them."""
     if isinstance(raw, str):
-        text = raw.strip()
-        if not text:
+        raw = _json_cell(raw)
+        if raw is None:
             return None
-        raw = _load_json(text)
     if isinstance(raw, Mapping):
         raw = [raw]
     items = _as_sequence(raw)
@@ -323,10 +322,9 @@ def _content_item(item: object) -> dict[str, Any] | _Invalid:
 def to_object(raw: object) -> dict[str, Any] | _Invalid | None:
     """app_data, original_event_data: a mapping or a JSON-object string."""
     if isinstance(raw, str):
-        text = raw.strip()
-        if not text:
+        raw = _json_cell(raw)
+        if raw is None:
             return None
-        raw = _load_json(text)
     if isinstance(raw, Mapping):
         return {str(k): to_json_value(v) for k, v in raw.items() if v is not None}
     return None if raw is None else INVALID
@@ -379,6 +377,12 @@ def _as_sequence(raw: object) -> list[Any] | tuple[Any, ...] | None:
         if isinstance(result, list):
             return result
     return None
+
+
+def _json_cell(text: str) -> Any:
+    """A warehouse cell holding JSON: None when blank, INVALID when unreadable."""
+    text = text.strip()
+    return _load_json(text) if text else None
 
 
 def _load_json(text: str) -> Any:
