@@ -30,6 +30,24 @@ def test_latency_delays_each_events_post(graph: httpx.Client, sandbox: SandboxSe
     assert time.perf_counter() - start >= 0.2
 
 
+def test_latency_is_the_response_time_with_the_sandboxs_work_inside_it(
+    graph: httpx.Client, sandbox: SandboxServer
+) -> None:
+    # a request that takes the sandbox 0.3 s of work (a hang), answered 0.5 s after arrival:
+    # the work happens inside the response time, not before it (that would take 0.8 s)
+    sandbox.config.timeout_rate, sandbox.config.hang_s = 1.0, 0.3
+    sandbox.config.latency_ms = 500
+    start = time.perf_counter()
+    assert send(graph).status_code == 200
+    elapsed = time.perf_counter() - start
+    assert 0.5 <= elapsed < 0.7, elapsed
+    # work longer than the latency: the answer comes when the work is done
+    sandbox.config.latency_ms = 100
+    start = time.perf_counter()
+    assert send(graph).status_code == 200
+    assert 0.3 <= time.perf_counter() - start < 0.45
+
+
 def test_latency_never_blocks_the_event_loop(sandbox: SandboxServer) -> None:
     sandbox.config.latency_ms = 150
 

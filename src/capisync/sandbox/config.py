@@ -18,7 +18,7 @@ class SandboxConfig:
     access_token: str = "sandbox-token"
     app_secret: str | None = None  # when set, appsecret_proof must be present and right
     datasets: set[str] | None = None  # None: any all-digit dataset id exists
-    latency_ms: float = 0  # added to every events POST (asyncio.sleep, never blocking)
+    latency_ms: float = 0  # every events POST is answered this long after it arrived, at least
     error_rate: float = 0.0  # share of POSTs answered HTTP 500, code 2, is_transient
     throttle_after: int | None = None  # more than N POSTs per window -> code 4 + Retry-After
     throttle_window_s: float = 60.0
