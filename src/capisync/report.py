@@ -74,8 +74,8 @@ def print_run(console: Console, run: RunReport) -> None:
     console.print(table)
     if c["baseline"]:
         console.print(
-            f"first run with first_run: skip_existing: {c['baseline']:,} existing rows "
-            "recorded as a baseline, not sent"
+            f"baseline: {c['baseline']:,} rows were in the model when the sync started "
+            "(first_run: skip_existing); they are never sent"
         )
     if run.rejections:
         print_rejected_now(console, run.rejections)

@@ -5,7 +5,8 @@
     ─> checkpoint each acknowledged batch in the ledger
 
 Every row read ends the run in exactly one state: already (sent by an earlier run), baseline
-(first run with skip_existing), sent, rejected (with reasons), expired, or pending (not sent
+(recorded, not sent, by a first run with skip_existing), sent, rejected (with reasons),
+expired (too old for Meta; once expired, a row is not evaluated again), or pending (not sent
 because the run stopped). The counts always add up to `read`.
 """
 
@@ -29,7 +30,7 @@ from capisync.config import Project, SyncConfig
 from capisync.errors import CapisyncError, ConfigError, MetaError, SyncLockedError
 from capisync.meta import BatchResult, ClientSettings, MetaClient, RetryPolicy
 from capisync.sources import Source, open_source
-from capisync.state import SETTLED, Entry, Ledger, Rejected
+from capisync.state import EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
 
 LOCK_STALE_AFTER = 120.0  # seconds without a heartbeat before another machine may take the lock
 
@@ -279,7 +280,7 @@ class _Runner:
             counts["read"] += 1
             entry = known.get(ident) if ident is not None else None
             if entry is not None and entry.state in SETTLED:
-                counts["already"] += 1
+                self._count_settled(entry.state)
                 continue
             counts["retried" if entry is not None else "new"] += 1
             if ident is not None and ident in self.seen:
@@ -299,6 +300,16 @@ class _Runner:
             else:
                 self._enqueue(outcome, entry, rejected)
         self._record_local(rejected, expired, baseline, now)
+
+    def _count_settled(self, state: str) -> None:
+        """A row an earlier run settled: sent, expired, or part of the baseline; never resent."""
+        if state == SENT:
+            self.report.counts["already"] += 1
+        elif state == EXPIRED:
+            self.report.counts["expired"] += 1
+            self.report.reasons["event_time_too_old"] += 1
+        else:
+            self.report.counts["baseline"] += 1
 
     def _classify_rejection(
         self, outcome: Rejection, rejected: list[Rejected], expired: list[str]
