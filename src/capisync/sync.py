@@ -230,7 +230,10 @@ class _Runner:
         self.identifier_column = mapping.identifier
         self.baseline, self.owner = baseline, owner
         self.batch_size = ctx.config.delivery.batch_size
-        self.seen: set[str] = set()
+        # identifiers this run read but the ledger does not hold yet (queued, in flight); once a
+        # batch is checkpointed, the ledger's run_id tells a repeated identifier instead, so
+        # the set stays as small as the outbox (a dry run writes nothing and keeps them all)
+        self.unsettled: set[str] = set()
         self.outbox: list[_Pending] = []
         self.in_flight: set[asyncio.Task[None]] = set()
         self.client: MetaClient | None = None
@@ -276,18 +279,20 @@ class _Runner:
         baseline: list[str] = []
         to_build: list[dict[str, Any]] = []
         entries: list[Entry | None] = []
+        duplicates: list[Rejected] = []
         for ident, row in zip(ids, rows, strict=True):
             counts["read"] += 1
             entry = known.get(ident) if ident is not None else None
+            if ident is not None and self._repeated(ident, entry):
+                counts["new"] += 1
+                duplicates.append(_duplicate(ident))
+                continue
             if entry is not None and entry.state in SETTLED:
                 self._count_settled(entry.state)
                 continue
             counts["retried" if entry is not None else "new"] += 1
-            if ident is not None and ident in self.seen:
-                rejected.append(_duplicate(ident))
-                continue
             if ident is not None:
-                self.seen.add(ident)
+                self.unsettled.add(ident)
             to_build.append(row)
             entries.append(entry)
         outcomes = self.builder.build_batch(to_build, now=int(now))
@@ -300,6 +305,20 @@ class _Runner:
             else:
                 self._enqueue(outcome, entry, rejected)
         self._record_local(rejected, expired, baseline, now)
+        self._count_duplicates(duplicates)
+        if not self.ctx.dry_run:
+            # rows settled locally are in the ledger now; queued ones stay until checkpointed
+            self.unsettled.difference_update(expired, baseline, (r.identifier for r in rejected))
+
+    def _repeated(self, ident: str, entry: Entry | None) -> bool:
+        """The model gave this identifier twice in this run (its first row holds the key)."""
+        this_run = self.report.run_id is not None and entry is not None
+        return ident in self.unsettled or (this_run and entry.run_id == self.report.run_id)
+
+    def _count_duplicates(self, duplicates: list[Rejected]) -> None:
+        # reported, never stored: the ledger row belongs to the first row with the identifier
+        self.report.counts["rejected"] += len(duplicates)
+        self._count_rejections(duplicates)
 
     def _count_settled(self, state: str) -> None:
         """A row an earlier run settled: sent, expired, or part of the baseline; never resent."""
@@ -381,6 +400,7 @@ class _Runner:
 
     def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:
         now, run_id, counts = self.ctx.clock(), self.report.run_id, self.report.counts
+        self.unsettled.difference_update(p.identifier for p in batch)
         assert run_id is not None
         by_trace: dict[str | None, list[tuple[str, str]]] = {}
         for index, trace in result.accepted:

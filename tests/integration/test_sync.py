@@ -262,3 +262,36 @@ syncs:
     event = sandbox.store.events()[0].event
     assert event["user_data"]["em"] == hashlib.sha256(b"person1@example.com").hexdigest()
     assert event["user_data"]["ph"] == hashlib.sha256(b"442079460001").hexdigest()
+
+
+def test_a_repeated_identifier_is_rejected_and_never_unsettles_the_first_row(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE TABLE t AS SELECT 'o-' || (CASE WHEN range IN (5, 25) THEN 1
+            ELSE range END) AS order_id, range AS n, 'Purchase' AS event_name,
+            now() - INTERVAL 1 HOUR AS event_time, 'physical_store' AS action_source,
+            'u' || range || '@example.com' AS email, 5.0 AS value, 'EUR' AS currency
+            FROM range(30)""")
+    config = tmp_path / "capisync.yml"
+    config.write_text("""
+syncs:
+  s:
+    source: {duckdb: w.duckdb}
+    model: select * from t order by n
+    identifier: order_id
+    destination: {dataset_id: "42", access_token: sandbox-token, base_url: "${CAPISYNC_BASE_URL}"}
+    delivery: {batch_size: 10, concurrency: 1}
+""")
+    project = project_for(config, sandbox)
+    first = run_sync(project, "s")
+    # o-1 comes three times: rows 1 (sent), 5 (same batch) and 25 (after o-1 was acknowledged)
+    assert first.counts["sent"] == 28 and first.counts["rejected"] == 2
+    assert first.reasons["duplicate_identifier"] == 2
+    c = first.counts
+    assert c["read"] == 30 == c["already"] + c["sent"] + c["rejected"] + c["expired"] + c["pending"]
+    sent_ids = [e.event["event_id"] for e in sandbox.store.events()]
+    assert sent_ids.count("o-1") == 1
+    second = run_sync(project, "s")  # o-1 stays sent: its repeats are not resent either
+    assert second.counts["sent"] == 0 and second.counts["already"] == 30
+    assert len(sandbox.store.events()) == 28

@@ -35,6 +35,7 @@ class Entry:
     fingerprint: str | None
     by_meta: bool  # rejected by Meta itself (not by our validation)
     reasons: list[dict[str, Any]]
+    run_id: int | None  # the run that last wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class Ledger:
             LEDGER.c.fingerprint,
             LEDGER.c.by_meta,
             LEDGER.c.reasons,
+            LEDGER.c.run_id,
         )
         with self.engine.connect() as conn:
             for start in range(0, len(identifiers), _LOOKUP_CHUNK):
@@ -103,8 +105,10 @@ class Ledger:
                 query = sa.select(*cols).where(
                     LEDGER.c.sync == sync, LEDGER.c.identifier.in_(chunk)
                 )
-                for ident, state, fp, by_meta, reasons in conn.execute(query):
-                    found[ident] = Entry(state, fp, bool(by_meta), json.loads(reasons or "[]"))
+                for ident, state, fp, by_meta, reasons, run_id in conn.execute(query):
+                    found[ident] = Entry(
+                        state, fp, bool(by_meta), json.loads(reasons or "[]"), run_id
+                    )
         return found
 
     def mark_sent(
