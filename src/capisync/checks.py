@@ -7,17 +7,24 @@ sample of the model's rows, and why the others would not be, without sending any
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from capisync.capi.event import EventBuilder, Rejection
-from capisync.capi.mapping import resolve_mapping
 from capisync.config import Project
 from capisync.errors import MetaError
-from capisync.meta import MetaClient
-from capisync.sync import SyncContext, build_options, client_settings, mapping_args, open_source_for
+from capisync.meta import MetaClient, RetryPolicy
+from capisync.sync import (
+    DUPLICATE_MESSAGE,
+    SyncContext,
+    build_options,
+    client_settings,
+    open_source_for,
+    resolve_for,
+)
 
 
 @dataclass
@@ -41,7 +48,7 @@ def check_sync(
     source = open_source_for(ctx)
     try:
         columns = source.columns()
-        mapping = resolve_mapping(columns, **mapping_args(ctx.config))
+        mapping = resolve_for(ctx, columns)
         rows = [row for batch in source.batches(min(sample, 1000), limit=sample) for row in batch]
     finally:
         source.close()
@@ -64,9 +71,16 @@ def check_sync(
 def _try_sample(
     result: CheckResult, builder: EventBuilder, rows: list[dict[str, Any]], now: int
 ) -> None:
+    seen: set[str] = set()
     for row in rows:
         outcome = builder.build(row, now=now)
         result.counts["read"] += 1
+        if outcome.identifier and outcome.identifier in seen:
+            result.counts["rejected"] += 1
+            result.reasons["duplicate_identifier"] += 1
+            result.reason_messages["duplicate_identifier"] = DUPLICATE_MESSAGE
+            continue
+        seen.add(outcome.identifier)
         result.warnings.update(w.code for w in outcome.warnings)
         if isinstance(outcome, Rejection):
             result.counts["expired" if outcome.expired else "rejected"] += 1
@@ -80,7 +94,10 @@ def _try_sample(
 
 
 async def _test_connection(ctx: SyncContext) -> tuple[str, bool]:
-    settings = client_settings(ctx)
+    # one quick retry: a connection test should answer in seconds, not back off for minutes
+    settings = dataclasses.replace(
+        client_settings(ctx), retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_total=10)
+    )
     async with MetaClient(settings) as client:
         try:
             info = await client.check_dataset()

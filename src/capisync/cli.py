@@ -105,7 +105,7 @@ def init(
 def check(
     sync: Annotated[str | None, typer.Argument(help="the sync to check (default: all)")] = None,
     config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
-    sample: Annotated[int, typer.Option(help="how many model rows to try")] = 200,
+    sample: Annotated[int, typer.Option(help="how many model rows to try", min=1)] = 200,
     payloads: Annotated[int, typer.Option(help="how many built payloads to show")] = 2,
     offline: Annotated[bool, typer.Option("--offline", help="skip the connection test")] = False,
 ) -> None:
@@ -151,15 +151,24 @@ def run(
     project = _project(config)
     failed = 0
     for name in ensure_syncs(project, list(syncs or [])):
-        with report.RunProgress(err, name) as progress:
-            result = run_sync(
-                project,
-                name,
-                dry_run=dry_run,
-                test_event_code=test_event_code,
-                progress=progress.update,
-            )
+        try:
+            with report.RunProgress(err, name) as progress:
+                result = run_sync(
+                    project,
+                    name,
+                    dry_run=dry_run,
+                    test_event_code=test_event_code,
+                    progress=progress.update,
+                )
+        except CapisyncError as exc:
+            done = getattr(exc, "report", None)
+            if done is not None and done.counts["read"]:
+                done.error = None  # said once, below
+                report.print_run(out, done)  # what was sent before it failed
+            raise
         report.print_run(out, result)
+        if result.status == "interrupted":
+            raise typer.Exit(130)
         failed += not result.ok
     if failed:
         raise typer.Exit(1)
@@ -170,7 +179,7 @@ def run(
 def runs(
     sync: Annotated[str | None, typer.Argument(help="only this sync")] = None,
     config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
-    limit: Annotated[int, typer.Option(help="how many runs to list")] = 20,
+    limit: Annotated[int, typer.Option(help="how many runs to list", min=1)] = 20,
 ) -> None:
     """Show the run history, newest first.
 
@@ -193,7 +202,7 @@ def runs(
 def rejections(
     sync: Annotated[str, typer.Argument(help="the sync")],
     config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
-    limit: Annotated[int, typer.Option(help="how many rows to list per reason")] = 10,
+    limit: Annotated[int, typer.Option(help="how many rows to list per reason", min=1)] = 10,
 ) -> None:
     """List the rows currently rejected, grouped by reason, with how to fix each.
 
@@ -213,7 +222,7 @@ def rejections(
 @app.command()
 @_guarded
 def sandbox(
-    port: Annotated[int, typer.Option(help="TCP port")] = 8765,
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8765,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     access_token: Annotated[str, typer.Option(help="the one token it accepts")] = "sandbox-token",
     app_secret: Annotated[str | None, typer.Option(help="require appsecret_proof")] = None,
@@ -245,8 +254,9 @@ def sandbox(
         token_expired=token_expired,
     )
     err.print(
-        f"capisync sandbox on http://{host}:{port}  (token: the one given with "
-        "--access-token; inspect at /_sandbox/events)"
+        f"capisync sandbox on http://{host}:{port} (it accepts the token "
+        f"'{access_token if access_token == 'sandbox-token' else '<--access-token>'}'; "
+        "what arrived: /_sandbox/events)"
     )
     serve(cfg, host=host, port=port)
 

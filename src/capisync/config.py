@@ -69,6 +69,13 @@ class DestinationConfig(_Strict):
             raise ValueError("expected the numeric dataset ID shown in Events Manager")
         return v.strip()
 
+    @field_validator("access_token", "app_secret")
+    @classmethod
+    def _not_empty(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError('is empty: set it (e.g. access_token: "${META_ACCESS_TOKEN}")')
+        return v
+
     @field_validator("api_version")
     @classmethod
     def _version(cls, v: str) -> str:
@@ -107,6 +114,21 @@ class SyncConfig(_Strict):
     first_run: Literal["backfill", "skip_existing"] = "backfill"
     on_locked: Literal["fail", "wait"] = "fail"
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)  # type: ignore[arg-type]
+
+    @field_validator("default_country")
+    @classmethod
+    def _country(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from capisync.capi.normalize import normalize_country
+
+        code = normalize_country(v)
+        if code is None:
+            raise ValueError(
+                f"'{v}' is not a country capisync knows; expected an ISO code such as 'us' or "
+                "'fr', or a country name"
+            )
+        return code
 
     @field_validator("timezone")
     @classmethod
@@ -183,7 +205,7 @@ def load_project(path: str | Path | None = None, env: Mapping[str, str] | None =
         hint = "run `capisync init` to create one, or pass --config PATH"
         raise ConfigError([f"project file not found ({hint})"], str(file))
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -196,12 +218,31 @@ def load_project(path: str | Path | None = None, env: Mapping[str, str] | None =
     try:
         config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_describe(err) for err in exc.errors())
+        # a field whose ${VAR} is unset was reported already: not again as empty or malformed
+        unset = {p.split(":", 1)[0] for p in problems}
+        described = (_describe(err) for err in exc.errors())
+        problems.extend(d for d in described if d.split(":", 1)[0] not in unset)
         config = None
     if problems:
         raise ConfigError(problems, str(file))
     assert config is not None
     return Project(file.resolve(), config)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: PyYAML would silently keep
+    the last one (a second `mapping:` block would erase the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key '{key}' is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _interpolate(

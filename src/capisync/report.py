@@ -81,14 +81,14 @@ def print_run(console: Console, run: RunReport) -> None:
         print_rejected_now(console, run.rejections)
     if run.reasons.get("event_time_too_old"):
         console.print(
-            f"expired: {c['expired']:,} rows older than Meta accepts (7 days; 62 for "
-            "physical_store) were not sent. Add `WHERE event_time >= now() - INTERVAL "
+            f"expired: {c['expired']:,} {_rows(c['expired'])} older than Meta accepts (7 days; "
+            "62 for physical_store) were not sent. Add `WHERE event_time >= now() - INTERVAL "
             "7 DAY` to the model to skip them in the warehouse."
         )
     print_coverage(console, run.coverage)
     if run.warnings:
         dropped = ", ".join(f"{code} x{n}" for code, n in run.warnings.most_common())
-        console.print(f"values dropped (the events still went): {dropped}")
+        console.print(f"values left out of events (the rest of each event was kept): {dropped}")
     if run.error:
         console.print(f"[red]run stopped:[/red] {run.error}", markup=True)
 
@@ -197,6 +197,11 @@ def print_check(console: Console, result: CheckResult, *, payloads: int) -> None
     console.print(
         f"sample: would send {c['sent']:,}, rejected {c['rejected']:,}, expired {c['expired']:,}"
     )
+    if not c["read"]:
+        console.print(
+            "[yellow]the model returned no rows[/yellow]: check its WHERE clause (a run would "
+            "send nothing)"
+        )
     for code, n in result.reasons.most_common():
         console.print(f"  {code} x{n}: {result.reason_messages[code]}", markup=False)
     if result.warnings:
@@ -207,6 +212,10 @@ def print_check(console: Console, result: CheckResult, *, payloads: int) -> None
         text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
         console.print(Syntax(text, "json", word_wrap=True))
     console.print(f"connection: {result.connection}", markup=False)
+
+
+def _rows(n: int) -> str:
+    return "row" if n == 1 else "rows"
 
 
 def _when(ts: float) -> str:

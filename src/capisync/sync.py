@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
@@ -27,7 +29,7 @@ from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejectio
 from capisync.capi.mapping import ResolvedMapping, resolve_mapping
 from capisync.capi.normalize import normalize_country
 from capisync.config import Project, SyncConfig
-from capisync.errors import CapisyncError, ConfigError, MetaError, SyncLockedError
+from capisync.errors import CapisyncError, ConfigError, MappingError, MetaError, SyncLockedError
 from capisync.meta import BatchResult, ClientSettings, MetaClient, RetryPolicy
 from capisync.sources import Source, open_source
 from capisync.state import EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
@@ -50,7 +52,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        return self.status in ("completed", "dry-run")
 
 
 Progress = Callable[[RunReport], None]
@@ -103,38 +105,58 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str) -> RunReport
     started = ctx.clock()
     run_id = None if ctx.dry_run else ledger.start_run(ctx.name, dry_run=False, now=started)
     report = RunReport(ctx.name, run_id, "dry-run" if ctx.dry_run else "running")
-    source = open_source_for(ctx)
     try:
-        mapping = resolve_mapping(source.columns(), **mapping_args(ctx.config))
-        baseline = (
-            not ctx.dry_run
-            and ctx.config.first_run == "skip_existing"
-            and not ledger.has_history(ctx.name)
-        )
-        runner = _Runner(ctx, ledger, report, mapping, baseline, owner)
-        await runner.run(source)
+        source = open_source_for(ctx)
+        try:
+            mapping = resolve_for(ctx, source.columns())
+            baseline = (
+                not ctx.dry_run
+                and ctx.config.first_run == "skip_existing"
+                and not ledger.has_history(ctx.name)
+            )
+            await _Runner(ctx, ledger, report, mapping, baseline, owner).run(source)
+        finally:
+            source.close()
         if report.status == "running":
             report.status = "completed"
     except CapisyncError as exc:
+        # the run history says why; the caller shows what was done and exits with the code
         report.status, report.error = "failed", str(exc)
+        exc.report = report  # type: ignore[attr-defined]
+        raise
+    except BaseException:
+        report.status, report.error = "interrupted", "the run was stopped before it finished"
+        raise
     finally:
-        source.close()
         report.seconds = ctx.clock() - started
         if run_id is not None:
-            details = {
-                "reasons": dict(report.reasons),
-                "warnings": dict(report.warnings),
-                "coverage": dict(report.coverage),
-            }
-            ledger.finish_run(
-                run_id,
-                status=report.status,
-                counts=dict(report.counts),
-                now=ctx.clock(),
-                error=report.error,
-                details=details,
-            )
+            _finish(ledger, run_id, report, ctx.clock())
     return report
+
+
+def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
+    details = {
+        "reasons": dict(report.reasons),
+        "warnings": dict(report.warnings),
+        "coverage": dict(report.coverage),
+    }
+    ledger.finish_run(
+        run_id,
+        status=report.status,
+        counts=dict(report.counts),
+        now=now,
+        error=report.error,
+        details=details,
+    )
+
+
+def resolve_for(ctx: SyncContext, columns: list[str]) -> ResolvedMapping:
+    """The sync's mapping over the model's columns; errors name the file and the sync."""
+    try:
+        return resolve_mapping(columns, **mapping_args(ctx.config))
+    except MappingError as exc:
+        where = f"{ctx.project.path}: syncs.{ctx.name}"
+        raise MappingError([f"{where}: {problem}" for problem in exc.problems]) from None
 
 
 def open_source_for(ctx: SyncContext) -> Source:
@@ -243,14 +265,26 @@ class _Runner:
         async with MetaClient(client_settings(self.ctx), transport=self.ctx.transport) as client:
             self.client = client
             heartbeat = asyncio.create_task(self._keep_lock())
+            stop_on_ctrl_c = _on_first_interrupt(self._stop_by_user)
             try:
                 await self._read_and_send(source)
             finally:
+                stop_on_ctrl_c()
                 # whatever stopped the reading, batches already sent are checkpointed
                 await self._drain()
                 heartbeat.cancel()
                 self.report.counts["pending"] += len(self.outbox)
                 self.outbox.clear()
+
+    def _stop_by_user(self) -> None:
+        """Ctrl-C: read no more, let the batches in flight land and be recorded, then stop."""
+        if not self.stopped:
+            self.stopped = True
+            self.report.status = "interrupted"
+            self.report.error = (
+                "stopped by the user; batches already sent were recorded, the rest stay pending "
+                "and the next run sends them (press Ctrl-C again to quit at once)"
+            )
 
     async def _read_and_send(self, source: Source) -> None:
         rows_iter = iter(source.batches(self.batch_size))
@@ -425,17 +459,30 @@ class _Runner:
             self.ctx.progress(self.report)
 
 
+def _on_first_interrupt(callback: Callable[[], None]) -> Callable[[], None]:
+    """Route the first SIGINT to `callback` (a second one interrupts as usual); returns the
+    function that puts the default handling back. Only the main thread can receive signals."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+
+    def first() -> None:
+        loop.remove_signal_handler(signal.SIGINT)  # restores Python's KeyboardInterrupt
+        callback()
+
+    loop.add_signal_handler(signal.SIGINT, first)
+    return lambda: loop.remove_signal_handler(signal.SIGINT)
+
+
+DUPLICATE_MESSAGE = (
+    "the model returned this identifier more than once; make the identifier column unique "
+    "(one row per event): only the first row with it is sent"
+)
+
+
 def _duplicate(ident: str) -> Rejected:
     return Rejected(
-        ident,
-        [
-            {
-                "code": "duplicate_identifier",
-                "key": None,
-                "message": "the model returned this identifier more than once in one run; "
-                "make the identifier column unique (one row per event)",
-            }
-        ],
+        ident, [{"code": "duplicate_identifier", "key": None, "message": DUPLICATE_MESSAGE}]
     )
 
 
@@ -467,4 +514,4 @@ def ensure_syncs(project: Project, names: list[str]) -> list[str]:
         raise ConfigError(
             [f"no sync named '{n}' (the file defines: {known})" for n in unknown], str(project.path)
         )
-    return names
+    return list(dict.fromkeys(names))  # each once, in the order given

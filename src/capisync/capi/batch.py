@@ -49,8 +49,9 @@ _NONE: list[Issue] = []  # the warnings of most rows: shared, never appended to
 _INVALID = values.INVALID
 
 
-def build_batch(builder: EventBuilder, rows: Iterable[Row],
-                now: int) -> list[BuiltEvent | Rejection]:
+def build_batch(
+    builder: EventBuilder, rows: Iterable[Row], now: int
+) -> list[BuiltEvent | Rejection]:
     """``builder.build(row, now=now)`` for every row, in order (see the module doc)."""
     batch = rows if isinstance(rows, list) else list(rows)
     enabled = gc.isenabled()
@@ -74,8 +75,9 @@ def _build(builder: EventBuilder, rows: list[Row], now: int) -> list[BuiltEvent 
         _fill(customs, cells(plan[1]), plan, builder, warned)
     template = builder._template
     event_ids = None if template is None else _template_ids(template.parts, cells, events)
-    return _finish(builder, cells(builder._identifier), events, users, customs, event_ids,
-                   warned, now)
+    return _finish(
+        builder, cells(builder._identifier), events, users, customs, event_ids, warned, now
+    )
 
 
 class _Columns:
@@ -110,19 +112,27 @@ def _dicts(static: dict[str, Any], count: int) -> list[dict[str, Any]]:
 # ---- event and custom_data keys ----------------------------------------------------------
 
 
-def _fill(targets: list[dict[str, Any]], raws: Sequence[object], plan: FieldPlan,
-          builder: EventBuilder, warned: Warned) -> None:
+def _fill(
+    targets: list[dict[str, Any]],
+    raws: Sequence[object],
+    plan: FieldPlan,
+    builder: EventBuilder,
+    warned: Warned,
+) -> None:
     """One event or custom_data column into its dicts; ``event._apply`` cell by cell."""
     key, _, coerce, dropped = plan
     memo_plain = builder.coercer_memos.get(coerce)
     if memo_plain is not None:
         cells = _memo_coerced(raws, *memo_plain)
     elif coerce is values.to_text:
-        cells = [raw.strip() or None if type(raw) is str else _coerced(coerce, raw)
-                 for raw in raws]
+        cells = [raw.strip() or None if type(raw) is str else _coerced(coerce, raw) for raw in raws]
     elif coerce is values.parse_event_time:
-        cells = [_naive_utc_seconds(raw) if type(raw) is datetime and raw.tzinfo is None
-                 else _coerced(coerce, raw) for raw in raws]
+        cells = [
+            _naive_utc_seconds(raw)
+            if type(raw) is datetime and raw.tzinfo is None
+            else _coerced(coerce, raw)
+            for raw in raws
+        ]
     else:
         cells = [None if raw is None else coerce(raw) for raw in raws]
     for target, value in zip(targets, cells, strict=True):
@@ -132,8 +142,9 @@ def _fill(targets: list[dict[str, Any]], raws: Sequence[object], plan: FieldPlan
         _drop_invalid(targets, cells, key, dropped, warned)
 
 
-def _drop_invalid(targets: list[dict[str, Any]], cells: list[Any], key: str, dropped: Issue,
-                  warned: Warned) -> None:
+def _drop_invalid(
+    targets: list[dict[str, Any]], cells: list[Any], key: str, dropped: Issue, warned: Warned
+) -> None:
     """Unreadable cells of a lenient key: left out of the event, with a warning."""
     for i, (target, value) in enumerate(zip(targets, cells, strict=True)):
         if value is _INVALID:
@@ -173,8 +184,9 @@ def _remember(memo: dict[str, Any], raw: str, plain: Any) -> Any:
 # ---- user_data ---------------------------------------------------------------------------
 
 
-def _user_data(builder: EventBuilder, cells: _Columns, count: int,
-               warned: Warned) -> list[dict[str, Any]]:
+def _user_data(
+    builder: EventBuilder, cells: _Columns, count: int, warned: Warned
+) -> list[dict[str, Any]]:
     users = _dicts(builder._static_user, count)
     contexts = _countries(builder, cells, users, warned)
     for key, column, memo, per_country in builder._user_plans:
@@ -189,8 +201,9 @@ def _user_data(builder: EventBuilder, cells: _Columns, count: int,
     return users
 
 
-def _countries(builder: EventBuilder, cells: _Columns, users: list[dict[str, Any]],
-               warned: Warned) -> list[NormalizeContext]:
+def _countries(
+    builder: EventBuilder, cells: _Columns, users: list[dict[str, Any]], warned: Warned
+) -> list[NormalizeContext]:
     """Each row's context (its country's, else the default); country wire values into users."""
     default = builder._default_context
     column = builder._country_column
@@ -212,9 +225,14 @@ def _countries(builder: EventBuilder, cells: _Columns, users: list[dict[str, Any
     return contexts
 
 
-def _memo_wires(key: str, raws: Sequence[object], contexts: list[NormalizeContext],
-                memo: dict[Any, tuple[Any, tuple[Issue, ...]]], per_country: bool,
-                warned: Warned) -> list[Any]:
+def _memo_wires(
+    key: str,
+    raws: Sequence[object],
+    contexts: list[NormalizeContext],
+    memo: dict[Any, tuple[Any, tuple[Issue, ...]]],
+    per_country: bool,
+    warned: Warned,
+) -> list[Any]:
     """A low-cardinality key: one memo lookup per text cell, by cell or (cell, country)."""
     get, out = memo.get, []
     for i, raw in enumerate(raws):
@@ -231,8 +249,7 @@ def _memo_wires(key: str, raws: Sequence[object], contexts: list[NormalizeContex
     return out
 
 
-def _value_at(key: str, raw: object, ctx: NormalizeContext, row: int,
-              warned: Warned) -> Any:
+def _value_at(key: str, raw: object, ctx: NormalizeContext, row: int, warned: Warned) -> Any:
     warnings: list[Issue] = []
     wire = user_data_value(key, raw, ctx, warnings)
     if warnings:
@@ -243,8 +260,11 @@ def _value_at(key: str, raw: object, ctx: NormalizeContext, row: int,
 # ---- event_id and the outcomes -----------------------------------------------------------
 
 
-def _template_ids(parts: tuple[tuple[str, str | None, str | None], ...], cells: _Columns,
-                  events: list[dict[str, Any]]) -> list[str | None]:
+def _template_ids(
+    parts: tuple[tuple[str, str | None, str | None], ...],
+    cells: _Columns,
+    events: list[dict[str, Any]],
+) -> list[str | None]:
     """``_EventIdTemplate.render`` over the batch: None where a field is empty."""
     pattern, columns = "", []
     for literal, event_key, column in parts:
@@ -256,8 +276,7 @@ def _template_ids(parts: tuple[tuple[str, str | None, str | None], ...], cells: 
         else:
             continue
         pattern += "%s"
-        columns.append([raw.strip() or None if type(raw) is str else _id_text(raw)
-                        for raw in raws])
+        columns.append([raw.strip() or None if type(raw) is str else _id_text(raw) for raw in raws])
     return [None if None in texts else pattern % texts for texts in zip(*columns, strict=True)]
 
 
@@ -265,10 +284,16 @@ def _id_text(raw: object) -> str | None:
     return None if raw is _INVALID else values.to_text(raw)
 
 
-def _finish(builder: EventBuilder, identifiers: Sequence[object], events: list[dict[str, Any]],
-            users: list[dict[str, Any]], customs: list[dict[str, Any]],
-            event_ids: list[str | None] | None, warned: Warned,
-            now: int) -> list[BuiltEvent | Rejection]:
+def _finish(
+    builder: EventBuilder,
+    identifiers: Sequence[object],
+    events: list[dict[str, Any]],
+    users: list[dict[str, Any]],
+    customs: list[dict[str, Any]],
+    event_ids: list[str | None] | None,
+    warned: Warned,
+    now: int,
+) -> list[BuiltEvent | Rejection]:
     """Per row: identifier, the sections into the event, event_id, validation, body."""
     time_column = builder._time_column
     out: list[BuiltEvent | Rejection] = []
@@ -293,16 +318,16 @@ def _finish(builder: EventBuilder, identifiers: Sequence[object], events: list[d
         if event_id is None:
             reasons.append(builder._template_issue)
         if reasons:
-            out.append(Rejection(identifier, tuple(reasons), tuple(warnings),
-                                 is_expired(reasons)))
+            out.append(Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons)))
             continue
         event["event_id"] = event_id
         out.append(built_event(identifier, event_id, event, tuple(warnings), keys))
     return out
 
 
-def _plain_event_id(builder: EventBuilder, event: dict[str, Any], identifier: str, row: int,
-                    warned: Warned) -> str:
+def _plain_event_id(
+    builder: EventBuilder, event: dict[str, Any], identifier: str, row: int, warned: Warned
+) -> str:
     """``EventBuilder._event_id`` without a template: the event_id column, else the identifier."""
     if builder._event_id_column:
         event_id = event.pop("event_id", None)

@@ -82,13 +82,23 @@ _MEMO_LIMIT = 4096  # entries per memoized field, cleared when full
 _MEMO_BY_CELL = frozenset({"fn", "ln", "ge", "db", "ct", "client_user_agent"})
 _MEMO_BY_COUNTRY = frozenset({"st", "zp"})
 # Event and custom_data keys with few distinct values and an immutable wire value.
-_MEMO_COERCED = frozenset({"event_name", "action_source", "currency", "content_type",
-                           "delivery_category", "messaging_channel", "customer_segmentation",
-                           "opt_out"})
+_MEMO_COERCED = frozenset(
+    {
+        "event_name",
+        "action_source",
+        "currency",
+        "content_type",
+        "delivery_category",
+        "messaging_channel",
+        "customer_segmentation",
+        "opt_out",
+    }
+)
 Memo = dict[Any, tuple[Any, tuple[Issue, ...]]]  # cell, or (cell, country) -> (wire, dropped)
 UserPlan = tuple[str, str, Memo | None, bool]  # key, column, memo, memo keyed per country
 
 DOB_ORDERS = ("mdy", "dmy", "ymd")
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -153,8 +163,7 @@ class EventBuilder:
         self._static_user = self._static_user_data(mapping, static_problems)
         self._event_id_column = _has(mapping, "event_id")
         template = options.event_id_template
-        self._template = None if template is None else _parse_template(template, mapping,
-                                                                        problems)
+        self._template = None if template is None else _parse_template(template, mapping, problems)
         self._template_issue = Issue(
             "missing_event_id",
             f"a field of the event_id template {template!r} is empty in this row: fill it "
@@ -196,14 +205,16 @@ class EventBuilder:
         event["event_id"] = event_id
         return built_event(identifier, event_id, event, tuple(warnings), keys)
 
-    def build_batch(self, rows: Iterable[Mapping[str, object]], *,
-                    now: int) -> list[BuiltEvent | Rejection]:
+    def build_batch(
+        self, rows: Iterable[Mapping[str, object]], *, now: int
+    ) -> list[BuiltEvent | Rejection]:
         """``build`` for every row, in order, with the same outcomes; column by column,
         about twice as fast on batches of hundreds of rows (see ``batch``)."""
         return batch.build_batch(self, rows, now)
 
-    def build_many(self, rows: Iterable[Mapping[str, object]], *,
-                   now: int) -> list[BuiltEvent | Rejection]:
+    def build_many(
+        self, rows: Iterable[Mapping[str, object]], *, now: int
+    ) -> list[BuiltEvent | Rejection]:
         return self.build_batch(rows, now=now)
 
     def _user_data(self, row: Mapping[str, object], warnings: list[Issue]) -> dict[str, Any]:
@@ -232,8 +243,9 @@ class EventBuilder:
                 user[key] = wire
         return user
 
-    def _row_country(self, raw: object, user: dict[str, Any],
-                     warnings: list[Issue]) -> NormalizeContext:
+    def _row_country(
+        self, raw: object, user: dict[str, Any], warnings: list[Issue]
+    ) -> NormalizeContext:
         """The row's country: its wire value into ``user``, its context for the other keys."""
         ctx, wire, dropped_issues = self.country_hit(raw)
         if wire is not None:
@@ -256,8 +268,13 @@ class EventBuilder:
                 self._country_memo[raw] = hit  # type: ignore[index]
         return hit
 
-    def _event_id(self, row: Mapping[str, object], event: dict[str, Any], identifier: str,
-                  warnings: list[Issue]) -> str | None:
+    def _event_id(
+        self,
+        row: Mapping[str, object],
+        event: dict[str, Any],
+        identifier: str,
+        warnings: list[Issue],
+    ) -> str | None:
         if self._template is not None:
             return self._template.render(row, event)
         if self._event_id_column:
@@ -271,9 +288,12 @@ class EventBuilder:
         ctx = self._contexts.get(country)
         if ctx is None:
             opts = self.options
-            ctx = NormalizeContext(country=country, dob_order=opts.dob_order,  # type: ignore[arg-type]
-                                   hash_external_id=opts.hash_external_id,
-                                   current_year=opts.current_year)
+            ctx = NormalizeContext(
+                country=country,
+                dob_order=opts.dob_order,  # type: ignore[arg-type]
+                hash_external_id=opts.hash_external_id,
+                current_year=opts.current_year,
+            )
             self._contexts[country] = ctx
         return ctx
 
@@ -321,14 +341,19 @@ class EventBuilder:
                 return values.parse_event_time  # its default zone: one call less per row
             return lambda raw: values.parse_event_time(raw, tz)
         if section == "custom_data":
-            return _CUSTOM_COERCERS.get(key, values.to_text if key in PARAMS
-                                        else values.to_json_value)
+            return _CUSTOM_COERCERS.get(
+                key, values.to_text if key in PARAMS else values.to_json_value
+            )
         return _EVENT_COERCERS.get(key, values.to_text)
 
     def _static_user_data(self, mapping: ResolvedMapping, problems: list[str]) -> dict[str, Any]:
-        statics = {f.key: f.static for f in mapping.fields
-                   if f.static is not None and not f.is_custom_property
-                   and PARAMS[f.key].section == "user_data"}
+        statics = {
+            f.key: f.static
+            for f in mapping.fields
+            if f.static is not None
+            and not f.is_custom_property
+            and PARAMS[f.key].section == "user_data"
+        }
         if "country" in statics and self._country_column is None:
             code = normalize_country(statics["country"])
             self._default_country = code or self._default_country
@@ -338,12 +363,13 @@ class EventBuilder:
             dropped: list[Issue] = []
             wire = user_data_value(key, raw, self._default_context, dropped)
             if wire is None:
-                problems.append(f"the static value for '{key}' was dropped by normalization "
-                                f"({', '.join(i.code for i in dropped) or 'empty'}): fix it")
+                problems.append(
+                    f"the static value for '{key}' was dropped by normalization "
+                    f"({', '.join(i.code for i in dropped) or 'empty'}): fix it"
+                )
             else:
                 user[key] = wire
         return user
-
 
 
 _UNSEEN = object()
@@ -365,8 +391,9 @@ def _memoized(coerce: Coercer, memo: dict[str, Any]) -> Coercer:
     return coerce_cell
 
 
-def _apply(plans: list[FieldPlan], row: Mapping[str, object], out: dict[str, Any],
-           warnings: list[Issue]) -> None:
+def _apply(
+    plans: list[FieldPlan], row: Mapping[str, object], out: dict[str, Any], warnings: list[Issue]
+) -> None:
     invalid = values.INVALID
     for key, column, coerce, dropped in plans:
         raw = row.get(column)
@@ -387,8 +414,10 @@ def _static_problem(key: str, value: object) -> str | None:
     if value is None or value is values.INVALID:
         return f"cannot be read as {key}: fix it in the mapping"
     if key == "event_id":
-        return ("would give every event the same event_id, and Meta drops duplicates: map "
-                "a column or set event_id_template")
+        return (
+            "would give every event the same event_id, and Meta drops duplicates: map "
+            "a column or set event_id_template"
+        )
     if key == "action_source" and value not in ACTION_SOURCES:
         return f"is not one of Meta's action sources ({', '.join(sorted(ACTION_SOURCES))})"
     if key == "content_type" and value not in CONTENT_TYPES:
@@ -400,18 +429,24 @@ def _dropped_warning(key: str) -> Issue | None:
     if key in _STRICT_KEYS:
         return None
     name = key.removeprefix(CUSTOM_PREFIX)
-    return Issue(f"{name}_malformed",
-                 f"{key} could not be read and was left out of this event: check the "
-                 f"column's format (arrays as warehouse arrays or JSON)", name)
+    return Issue(
+        f"{name}_malformed",
+        f"{key} could not be read and was left out of this event: check the "
+        f"column's format (arrays as warehouse arrays or JSON)",
+        name,
+    )
 
 
-def _parse_template(template: str, mapping: ResolvedMapping,
-                    problems: list[str]) -> _EventIdTemplate | None:
+def _parse_template(
+    template: str, mapping: ResolvedMapping, problems: list[str]
+) -> _EventIdTemplate | None:
     try:
         pieces = list(string.Formatter().parse(template))
     except ValueError:
-        problems.append(f"event_id_template {template!r} is not a valid template: "
-                        f"write fields as {{column}}, e.g. '{{event_name}}:{{order_id}}'")
+        problems.append(
+            f"event_id_template {template!r} is not a valid template: "
+            f"write fields as {{column}}, e.g. '{{event_name}}:{{order_id}}'"
+        )
         return None
     columns = {c.casefold(): c for c in mapping.columns}
     parts: list[tuple[str, str | None, str | None]] = []
@@ -420,19 +455,25 @@ def _parse_template(template: str, mapping: ResolvedMapping,
             parts.append((literal, None, None))
             continue
         if spec or conversion or not name:
-            problems.append(f"event_id_template {template!r}: write fields as plain "
-                            f"{{column}} (no format specs)")
+            problems.append(
+                f"event_id_template {template!r}: write fields as plain "
+                f"{{column}} (no format specs)"
+            )
             return None
         if name in ("event_name", "event_time"):
             parts.append((literal, name, None))
         elif not columns or name.casefold() in columns:
             parts.append((literal, None, columns.get(name.casefold(), name)))
         else:
-            problems.append(f"event_id_template field '{name}' is not a column of the model "
-                            f"(nor event_name/event_time)")
+            problems.append(
+                f"event_id_template field '{name}' is not a column of the model "
+                f"(nor event_name/event_time)"
+            )
     if not any(p[1] or p[2] for p in parts):
-        problems.append(f"event_id_template {template!r} has no field: a constant event_id "
-                        f"would make Meta drop every event after the first")
+        problems.append(
+            f"event_id_template {template!r} has no field: a constant event_id "
+            f"would make Meta drop every event after the first"
+        )
     return _EventIdTemplate(tuple(parts))
 
 
@@ -446,8 +487,9 @@ def _zone(name: str, problems: list[str]) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"timezone '{name}' is not a known time zone (e.g. UTC, "
-                        f"Europe/Paris, America/New_York)")
+        problems.append(
+            f"timezone '{name}' is not a known time zone (e.g. UTC, Europe/Paris, America/New_York)"
+        )
         return UTC  # the constructor raises ConfigError once every problem is known
 
 
@@ -456,6 +498,7 @@ def _default_country(raw: str | None, problems: list[str]) -> str | None:
         return None
     code = normalize_country(raw)
     if code is None:
-        problems.append(f"default_country '{raw}' is not a country: use an ISO code such as "
-                        f"US or FR")
+        problems.append(
+            f"default_country '{raw}' is not a country: use an ISO code such as US or FR"
+        )
     return code

@@ -151,11 +151,45 @@ def _country(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     return code
 
 
-_FEMALE = ("f", "fem", "female", "woman", "w", "girl", "mrs", "ms", "miss", "femme", "feminin",
-           "femenino", "feminino", "femminile", "weiblich", "frau", "mujer", "mulher", "donna",
-           "vrouw")
-_MALE = ("m", "male", "man", "boy", "mr", "homme", "masculin", "masculino", "maschile",
-         "mannlich", "maennlich", "mann", "hombre", "homem", "uomo")
+_FEMALE = (
+    "f",
+    "fem",
+    "female",
+    "woman",
+    "w",
+    "girl",
+    "mrs",
+    "ms",
+    "miss",
+    "femme",
+    "feminin",
+    "femenino",
+    "feminino",
+    "femminile",
+    "weiblich",
+    "frau",
+    "mujer",
+    "mulher",
+    "donna",
+    "vrouw",
+)
+_MALE = (
+    "m",
+    "male",
+    "man",
+    "boy",
+    "mr",
+    "homme",
+    "masculin",
+    "masculino",
+    "maschile",
+    "mannlich",
+    "maennlich",
+    "mann",
+    "hombre",
+    "homem",
+    "uomo",
+)
 _GENDERS: dict[str, str] = {**dict.fromkeys(_FEMALE, "f"), **dict.fromkeys(_MALE, "m")}
 
 

@@ -65,8 +65,9 @@ def resolve_mapping(
     lookup = _ColumnLookup(columns)
     id_column = lookup.find(identifier)
     if id_column is None:
-        problems.append(f"identifier column '{identifier}' is not in the model; "
-                        f"{lookup.describe(identifier)}")
+        problems.append(
+            f"identifier column '{identifier}' is not in the model; {lookup.describe(identifier)}"
+        )
     chosen: dict[str, FieldMapping] = {}
     disabled: set[str] = set()
     _add_explicit(explicit or {}, lookup, chosen, disabled, problems)
@@ -88,7 +89,7 @@ def resolve_key(name: str) -> str | None:
     """A parameter name as written in a mapping -> Meta key (or custom_data.<name>), or None."""
     cleaned = name.strip()
     if cleaned.lower().startswith(CUSTOM_PREFIX):
-        prop = cleaned[len(CUSTOM_PREFIX):].strip()
+        prop = cleaned[len(CUSTOM_PREFIX) :].strip()
         if not prop:
             return None
         standard = ALIASES.get(prop.lower())
@@ -102,8 +103,10 @@ def unknown_parameter_message(name: str) -> str:
     """'unknown parameter 'emial': did you mean 'em' (email)?'"""
     close = difflib.get_close_matches(name.strip().lower(), list(ALIASES), n=1, cutoff=0.6)
     if not close:
-        return (f"unknown parameter '{name}': use a Meta key (em, ph, fn, ln, external_id, "
-                f"value, currency ...) or 'custom_data.{name}' for a custom property")
+        return (
+            f"unknown parameter '{name}': use a Meta key (em, ph, fn, ln, external_id, "
+            f"value, currency ...) or 'custom_data.{name}' for a custom property"
+        )
     alias = close[0]
     key = ALIASES[alias]
     hint = f"'{key}'" if alias == key else f"'{key}' ({alias})"
@@ -136,17 +139,22 @@ class _ColumnLookup:
         return f"{hint}the model's columns are: {listed}"
 
 
-def _add_explicit(explicit: Mapping[str, str | None], lookup: _ColumnLookup,
-                  chosen: dict[str, FieldMapping], disabled: set[str],
-                  problems: list[str]) -> None:
+def _add_explicit(
+    explicit: Mapping[str, str | None],
+    lookup: _ColumnLookup,
+    chosen: dict[str, FieldMapping],
+    disabled: set[str],
+    problems: list[str],
+) -> None:
     named_by: dict[str, str] = {}
     for name, column in explicit.items():
         key = _checked_key(name, problems)
         if key is None:
             continue
         if key in named_by:
-            problems.append(f"parameter '{key}' is mapped twice (as '{named_by[key]}' "
-                            f"and '{name}'): keep one")
+            problems.append(
+                f"parameter '{key}' is mapped twice (as '{named_by[key]}' and '{name}'): keep one"
+            )
             continue
         named_by[key] = name
         if column is None:
@@ -157,27 +165,33 @@ def _add_explicit(explicit: Mapping[str, str | None], lookup: _ColumnLookup,
             continue
         found = lookup.find(column.strip())
         if found is None:
-            problems.append(f"parameter '{name}' is mapped to column '{column}', which the "
-                            f"model does not have; {lookup.describe(column.strip())}")
+            problems.append(
+                f"parameter '{name}' is mapped to column '{column}', which the "
+                f"model does not have; {lookup.describe(column.strip())}"
+            )
             continue
         chosen[key] = FieldMapping(key, column=found)
 
 
-def _add_static(static: Mapping[str, object], chosen: dict[str, FieldMapping],
-                problems: list[str]) -> None:
+def _add_static(
+    static: Mapping[str, object], chosen: dict[str, FieldMapping], problems: list[str]
+) -> None:
     static_names: dict[str, str] = {}
     for name, value in static.items():
         key = _checked_key(name, problems)
         if key is None:
             continue
         if key in static_names:
-            problems.append(f"parameter '{key}' has two static values (as "
-                            f"'{static_names[key]}' and '{name}'): keep one")
+            problems.append(
+                f"parameter '{key}' has two static values (as "
+                f"'{static_names[key]}' and '{name}'): keep one"
+            )
             continue
         static_names[key] = name
         if key in chosen:
-            problems.append(f"parameter '{key}' is mapped twice (to a column and to a static "
-                            f"value): keep one")
+            problems.append(
+                f"parameter '{key}' is mapped twice (to a column and to a static value): keep one"
+            )
             continue
         if value is None or (isinstance(value, str) and not value.strip()):
             problems.append(f"static value for '{name}' is empty: remove it or give a value")
@@ -185,8 +199,9 @@ def _add_static(static: Mapping[str, object], chosen: dict[str, FieldMapping],
         chosen[key] = FieldMapping(key, static=value)
 
 
-def _add_by_name(lookup: _ColumnLookup, chosen: dict[str, FieldMapping], disabled: set[str],
-                 problems: list[str]) -> None:
+def _add_by_name(
+    lookup: _ColumnLookup, chosen: dict[str, FieldMapping], disabled: set[str], problems: list[str]
+) -> None:
     candidates: dict[str, list[str]] = {}
     for column in lookup.columns:
         key = ALIASES.get(column.strip().lower())
@@ -195,8 +210,10 @@ def _add_by_name(lookup: _ColumnLookup, chosen: dict[str, FieldMapping], disable
     for key, found in candidates.items():
         if len(found) > 1:
             names = " and ".join(f"'{c}'" for c in found)
-            problems.append(f"columns {names} all map to '{key}' by name: map one "
-                            f"explicitly (`{key}: {found[0]}`)")
+            problems.append(
+                f"columns {names} all map to '{key}' by name: map one "
+                f"explicitly (`{key}: {found[0]}`)"
+            )
             continue
         chosen[key] = FieldMapping(key, column=found[0])
 
@@ -209,10 +226,12 @@ def _checked_key(name: object, problems: list[str]) -> str | None:
     if key is None:
         problems.append(unknown_parameter_message(name))
         return None
-    prop = key[len(CUSTOM_PREFIX):].lower() if key.startswith(CUSTOM_PREFIX) else None
+    prop = key[len(CUSTOM_PREFIX) :].lower() if key.startswith(CUSTOM_PREFIX) else None
     if prop is not None and ALIASES.get(prop) in USER_DATA_KEYS:
-        problems.append(f"'{name}' would send customer data unhashed in custom_data: map it "
-                        f"as '{ALIASES[prop]}' so it is normalized and hashed")
+        problems.append(
+            f"'{name}' would send customer data unhashed in custom_data: map it "
+            f"as '{ALIASES[prop]}' so it is normalized and hashed"
+        )
         return None
     return key
 

@@ -63,8 +63,7 @@ class _KeySpec:
 
 def _spec(key: str, normalizer: Normalizer, cache_by: int = _NO_CACHE) -> _KeySpec:
     param = PARAMS[key]
-    return _KeySpec(key, normalizer, param.hashed, param.multi, cache_by, {},
-                    key == "external_id")
+    return _KeySpec(key, normalizer, param.hashed, param.multi, cache_by, {}, key == "external_id")
 
 
 _SPECS: dict[str, _KeySpec] = {
@@ -145,8 +144,7 @@ def _wire(spec: _KeySpec, text: str, ctx: NormalizeContext, warnings: Warnings) 
     return hashlib.sha256(spec.normalize(text, ctx, warnings).encode()).hexdigest()
 
 
-def _wire_text(spec: _KeySpec, text: str, ctx: NormalizeContext,
-               warnings: Warnings) -> str | None:
+def _wire_text(spec: _KeySpec, text: str, ctx: NormalizeContext, warnings: Warnings) -> str | None:
     """The wire value of one trimmed, non-missing value; drops become warnings."""
     if spec.cache_by == _NO_CACHE:
         try:
@@ -166,8 +164,15 @@ def _cache_key(spec: _KeySpec, raw: object, ctx: NormalizeContext) -> object:
     return (raw, ctx.dob_order, ctx.current_year)
 
 
-def _from_cache(spec: _KeySpec, raw: str, cache_key: object, ctx: NormalizeContext,
-                warnings: Warnings, *, arrays: bool) -> str | list[str] | None:
+def _from_cache(
+    spec: _KeySpec,
+    raw: str,
+    cache_key: object,
+    ctx: NormalizeContext,
+    warnings: Warnings,
+    *,
+    arrays: bool,
+) -> str | list[str] | None:
     """Cached keys remember the outcome of a raw string: wire value, "" (missing) or Issue."""
     result = spec.cache.get(cache_key)
     if result is None:
@@ -191,8 +196,11 @@ def _wire_uncached(spec: _KeySpec, text: str, ctx: NormalizeContext) -> str | Is
     """A cached key's wire value. Many raw values share a normalized one (ZIP+4 codes, names
     in any case), so its hash is remembered too: one SHA-256 per normalized value."""
     try:
-        if not spec.hashed or (spec.hash_optional and not ctx.hash_external_id) or (
-                len(text) == 64 and _HEX64.fullmatch(text)):
+        if (
+            not spec.hashed
+            or (spec.hash_optional and not ctx.hash_external_id)
+            or (len(text) == 64 and _HEX64.fullmatch(text))
+        ):
             return _wire(spec, text, ctx, [])  # cached keys never warn while keeping a value
         return _memo_sha256(spec.normalize(text, ctx, []))
     except ValueDropped as drop:
@@ -212,8 +220,9 @@ def _memo_sha256(normalized: str) -> str:
     return digest
 
 
-def _wire_many(spec: _KeySpec, values: list[object], ctx: NormalizeContext,
-               warnings: Warnings) -> str | list[str] | None:
+def _wire_many(
+    spec: _KeySpec, values: list[object], ctx: NormalizeContext, warnings: Warnings
+) -> str | list[str] | None:
     sent: list[str] = []
     for value in values:
         text = _text(value)
@@ -234,8 +243,9 @@ def _json_array(text: str) -> list[object] | None:
     return parsed if isinstance(parsed, list) else None
 
 
-def user_data_value(key: str, raw: object, ctx: NormalizeContext,
-                    warnings: list[Issue]) -> str | list[str] | None:
+def user_data_value(
+    key: str, raw: object, ctx: NormalizeContext, warnings: list[Issue]
+) -> str | list[str] | None:
     """The wire value of one user_data key of one row: a str, a list of several, or None.
 
     Accepts a scalar, a list/tuple or a string holding a JSON array; normalizes each element,
@@ -300,8 +310,13 @@ def normalize_country(value: object) -> str | None:
 WIRE_MEMO_LIMIT = 16_384  # entries per user_data memo of the event builder, cleared when full
 
 
-def memoize_wire(memo: dict[object, tuple[object, tuple[Issue, ...]]], memo_key: object,
-                 key: str, raw: str, ctx: NormalizeContext) -> tuple[object, tuple[Issue, ...]]:
+def memoize_wire(
+    memo: dict[object, tuple[object, tuple[Issue, ...]]],
+    memo_key: object,
+    key: str,
+    raw: str,
+    ctx: NormalizeContext,
+) -> tuple[object, tuple[Issue, ...]]:
     """Compute, remember and return (wire value, warnings) of a text cell of a memoized key.
 
     The memo is the cache here: a cached key's value skips its own cache, which values seen
@@ -323,8 +338,9 @@ def memoize_wire(memo: dict[object, tuple[object, tuple[Issue, ...]]], memo_key:
     return hit
 
 
-def user_data_column(key: str, cells: list[object], contexts: list[NormalizeContext],
-                     warned: dict[int, list[Issue]]) -> list[str | list[str] | None]:
+def user_data_column(
+    key: str, cells: list[object], contexts: list[NormalizeContext], warned: dict[int, list[Issue]]
+) -> list[str | list[str] | None]:
     """``user_data_value`` over a column (one context per row); warnings go to ``warned``.
 
     For keys normalized value by value (em, ph, IPs, cookies...), a plain text cell skips
@@ -357,8 +373,9 @@ def user_data_column(key: str, cells: list[object], contexts: list[NormalizeCont
     return out
 
 
-def _value_at(key: str, raw: object, ctx: NormalizeContext, row: int,
-              warned: dict[int, list[Issue]]) -> str | list[str] | None:
+def _value_at(
+    key: str, raw: object, ctx: NormalizeContext, row: int, warned: dict[int, list[Issue]]
+) -> str | list[str] | None:
     warnings: list[Issue] = []
     wire = user_data_value(key, raw, ctx, warnings)
     if warnings:

@@ -56,8 +56,13 @@ _set_match_keys = BuiltEvent.match_keys.__set__  # type: ignore[attr-defined]
 _set_body = BuiltEvent.body.__set__  # type: ignore[attr-defined]
 
 
-def built_event(identifier: str, event_id: str, event: dict[str, Any],
-                warnings: tuple[Issue, ...], match_keys: frozenset[str]) -> BuiltEvent:
+def built_event(
+    identifier: str,
+    event_id: str,
+    event: dict[str, Any],
+    warnings: tuple[Issue, ...],
+    match_keys: frozenset[str],
+) -> BuiltEvent:
     """A BuiltEvent for a finished event dict (event_id already in it), body serialized."""
     built = _new(BuiltEvent)
     _set_identifier(built, identifier)

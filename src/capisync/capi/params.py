@@ -20,8 +20,14 @@ class Param:
     aliases: tuple[str, ...] = ()  # common column names that map to this key by themselves
 
 
-def _p(key: str, section: Section, *, hashed: bool = False, multi: bool = False,
-       aliases: tuple[str, ...] = ()) -> Param:
+def _p(
+    key: str,
+    section: Section,
+    *,
+    hashed: bool = False,
+    multi: bool = False,
+    aliases: tuple[str, ...] = (),
+) -> Param:
     return Param(key, section, hashed, multi, aliases)
 
 
@@ -49,12 +55,22 @@ PARAMS: dict[str, Param] = {
         _p("fn", "user_data", hashed=True, multi=True, aliases=("first_name", "firstname")),
         _p("ln", "user_data", hashed=True, multi=True, aliases=("last_name", "lastname")),
         _p("ge", "user_data", hashed=True, multi=True, aliases=("gender",)),
-        _p("db", "user_data", hashed=True, multi=True,
-           aliases=("date_of_birth", "dob", "birthdate", "birthday")),
+        _p(
+            "db",
+            "user_data",
+            hashed=True,
+            multi=True,
+            aliases=("date_of_birth", "dob", "birthdate", "birthday"),
+        ),
         _p("ct", "user_data", hashed=True, multi=True, aliases=("city",)),
         _p("st", "user_data", hashed=True, multi=True, aliases=("state", "region", "province")),
-        _p("zp", "user_data", hashed=True, multi=True,
-           aliases=("zip", "zip_code", "zipcode", "postal_code", "postcode")),
+        _p(
+            "zp",
+            "user_data",
+            hashed=True,
+            multi=True,
+            aliases=("zip", "zip_code", "zipcode", "postal_code", "postcode"),
+        ),
         _p("country", "user_data", hashed=True, multi=True, aliases=("country_code",)),
         _p("external_id", "user_data", hashed=True, multi=True, aliases=("user_id", "customer_id")),
         # user_data: sent as is
@@ -97,17 +113,24 @@ ALIASES: dict[str, str] = {
 }
 
 HASHED_KEYS: frozenset[str] = frozenset(k for k, p in PARAMS.items() if p.hashed)
-USER_DATA_KEYS: frozenset[str] = frozenset(
-    k for k, p in PARAMS.items() if p.section == "user_data"
-)
+USER_DATA_KEYS: frozenset[str] = frozenset(k for k, p in PARAMS.items() if p.section == "user_data")
 CUSTOM_DATA_KEYS: frozenset[str] = frozenset(
     k for k, p in PARAMS.items() if p.section == "custom_data"
 )
 
-ACTION_SOURCES: frozenset[str] = frozenset({
-    "website", "app", "phone_call", "email", "chat", "physical_store",
-    "system_generated", "business_messaging", "other",
-})
+ACTION_SOURCES: frozenset[str] = frozenset(
+    {
+        "website",
+        "app",
+        "phone_call",
+        "email",
+        "chat",
+        "physical_store",
+        "system_generated",
+        "business_messaging",
+        "other",
+    }
+)
 
 MAX_EVENTS_PER_REQUEST = 1000
 EVENT_MAX_AGE_SECONDS = 7 * 24 * 3600

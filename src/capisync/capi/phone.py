@@ -126,9 +126,9 @@ def _from_digits(digits: str, *, international: bool, region: Region | None) -> 
     prefix = region.literal_prefix
     if prefix is not None:
         if digits.startswith(prefix):
-            return _international(digits[len(prefix):].lstrip("0")), True
+            return _international(digits[len(prefix) :].lstrip("0")), True
     elif region.international_prefix and (idd := region.international_prefix.match(digits)):
-        return _international(digits[idd.end():].lstrip("0")), True
+        return _international(digits[idd.end() :].lstrip("0")), True
     return _national(digits, region), True
 
 
@@ -142,7 +142,7 @@ def _international(digits: str) -> str:
         trunk, lengths = entry
         national = digits[size:]
         if trunk and national.startswith(trunk) and len(national) - len(trunk) in lengths:
-            national = national[len(trunk):]  # "+44 020 ..." -> "+44 20 ..."
+            national = national[len(trunk) :]  # "+44 020 ..." -> "+44 20 ..."
         if len(national) in lengths:
             return code + national
         return _parsed("+" + digits, None)
@@ -152,7 +152,7 @@ def _international(digits: str) -> str:
 def _national(digits: str, region: Region) -> str:
     code, trunk, lengths = region.calling_code, region.trunk_prefix, region.lengths
     if trunk and digits.startswith(trunk) and len(digits) - len(trunk) in lengths:
-        return code + digits[len(trunk):]
+        return code + digits[len(trunk) :]
     if digits.startswith(code) and len(digits) - len(code) in lengths:
         return digits  # the calling code is already there, only the "+" was lost
     if len(digits) in lengths:

@@ -33,8 +33,9 @@ _ABSENT = object()
 _OTHER_RULED_CUSTOM = frozenset({"predicted_ltv", "net_revenue", "content_type", "contents"})
 
 
-def validate_event(event: Mapping[str, Any], *, now: int,
-                   time_column: str = "event_time") -> list[Issue]:
+def validate_event(
+    event: Mapping[str, Any], *, now: int, time_column: str = "event_time"
+) -> list[Issue]:
     """Every reason Meta would reject ``event`` at UNIX time ``now``; empty when it may go.
 
     ``time_column`` names the model column behind event_time, for the WHERE filter that a
@@ -45,8 +46,9 @@ def validate_event(event: Mapping[str, Any], *, now: int,
     return check_event(event, keys, now=now, time_column=time_column)
 
 
-def check_event(event: Mapping[str, Any], keys: frozenset[str], *, now: int,
-                time_column: str = "event_time") -> list[Issue]:
+def check_event(
+    event: Mapping[str, Any], keys: frozenset[str], *, now: int, time_column: str = "event_time"
+) -> list[Issue]:
     """``validate_event`` with the customer keys already known (the event builder's path).
 
     Each rule is called only when a cheap test says it may fail: this runs once per row.
@@ -60,8 +62,10 @@ def check_event(event: Mapping[str, Any], keys: frozenset[str], *, now: int,
     if source not in ACTION_SOURCES:
         reasons.append(MISSING_ACTION_SOURCE if source in (None, "") else INVALID_ACTION_SOURCE)
     event_time = get("event_time")
-    if type(event_time) is not int or not -FUTURE_SKEW_SECONDS <= now - event_time <= \
-            EVENT_MAX_AGE_SECONDS:
+    if (
+        type(event_time) is not int
+        or not -FUTURE_SKEW_SECONDS <= now - event_time <= EVENT_MAX_AGE_SECONDS
+    ):
         _check_time(event_time, source, now, time_column, reasons)
     if not keys or keys <= _WEAK_KEYS:
         _check_customer_keys(keys, reasons)
@@ -96,8 +100,9 @@ def _is_text(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def _check_time(event_time: object, source: object, now: int, column: str,
-                reasons: list[Issue]) -> None:
+def _check_time(
+    event_time: object, source: object, now: int, column: str, reasons: list[Issue]
+) -> None:
     if event_time is None:
         reasons.append(MISSING_EVENT_TIME)
         return
@@ -114,8 +119,11 @@ def _check_time(event_time: object, source: object, now: int, column: str,
 
 def _too_old(age: int, limit: int, source: object, column: str) -> Issue:
     days = limit // _DAY
-    rule = ("for physical_store events" if source == "physical_store"
-            else "(62 only for physical_store events)")
+    rule = (
+        "for physical_store events"
+        if source == "physical_store"
+        else "(62 only for physical_store events)"
+    )
     return Issue(
         "event_time_too_old",
         f"event_time is {age // _DAY} days old; Meta accepts at most {days} days {rule}, "
@@ -140,17 +148,18 @@ def _check_customer_keys(keys: frozenset[str], reasons: list[Issue]) -> None:
     if not keys:
         reasons.append(NO_CUSTOMER_KEYS)
     elif any(keys <= combo for combo in WEAK_KEY_COMBINATIONS):
-        reasons.append(Issue(
-            "weak_key_combination",
-            f"the only customer keys are {', '.join(sorted(keys))}, a combination Meta "
-            f"rejects as too weak to match anyone: add em, ph, external_id, fbp, fbc or "
-            f"client_ip_address to the model",
-            "user_data",
-        ))
+        reasons.append(
+            Issue(
+                "weak_key_combination",
+                f"the only customer keys are {', '.join(sorted(keys))}, a combination Meta "
+                f"rejects as too weak to match anyone: add em, ph, external_id, fbp, fbc or "
+                f"client_ip_address to the model",
+                "user_data",
+            )
+        )
 
 
-def _check_website(event: Mapping[str, Any], keys: frozenset[str],
-                   reasons: list[Issue]) -> None:
+def _check_website(event: Mapping[str, Any], keys: frozenset[str], reasons: list[Issue]) -> None:
     if "client_user_agent" not in keys:
         reasons.append(WEBSITE_MISSING_UA)
     if not _is_text(event.get("event_source_url")):
@@ -162,26 +171,29 @@ def _check_app(app_data: object, reasons: list[Issue]) -> None:
         reasons.append(APP_MISSING_APP_DATA)
         return
     extinfo = app_data.get("extinfo")
-    if (app_data.get("advertiser_tracking_enabled") is None
-            or not isinstance(extinfo, list | tuple) or not extinfo
-            or extinfo[0] not in EXTINFO_VERSIONS):
+    if (
+        app_data.get("advertiser_tracking_enabled") is None
+        or not isinstance(extinfo, list | tuple)
+        or not extinfo
+        or extinfo[0] not in EXTINFO_VERSIONS
+    ):
         reasons.append(APP_MISSING_APP_DATA)
 
 
-def _check_custom_data(event_name: object, custom: Mapping[str, Any],
-                       reasons: list[Issue]) -> None:
+def _check_custom_data(event_name: object, custom: Mapping[str, Any], reasons: list[Issue]) -> None:
     for key in MONEY_KEYS:
         amount = custom.get(key, _ABSENT)
         if amount is not _ABSENT and not _is_number(amount):
             reasons.append(_invalid_number(key))
     currency = custom.get("currency")
-    if currency is not None and not (type(currency) is str
-                                     and (currency in _CURRENCIES
-                                          or currency.upper() in _CURRENCIES)):
+    if currency is not None and not (
+        type(currency) is str and (currency in _CURRENCIES or currency.upper() in _CURRENCIES)
+    ):
         reasons.append(INVALID_CURRENCY)
     if event_name == "Purchase" and (currency is None or custom.get("value") is None):
-        reasons.append(_purchase_missing([k for k in ("value", "currency")
-                                          if custom.get(k) is None]))
+        reasons.append(
+            _purchase_missing([k for k in ("value", "currency") if custom.get(k) is None])
+        )
     content_type = custom.get("content_type")
     if content_type is not None and content_type not in CONTENT_TYPES:
         reasons.append(INVALID_CONTENT_TYPE)
@@ -196,9 +208,13 @@ def _plain_custom_data(custom: object) -> bool:
     if type(custom) is not dict:
         return False
     value, currency = custom.get("value"), custom.get("currency")
-    return (type(value) is float and value - value == 0.0  # finite
-            and type(currency) is str and currency in _CURRENCIES
-            and custom.keys().isdisjoint(_OTHER_RULED_CUSTOM))
+    return (
+        type(value) is float
+        and value - value == 0.0  # finite
+        and type(currency) is str
+        and currency in _CURRENCIES
+        and custom.keys().isdisjoint(_OTHER_RULED_CUSTOM)
+    )
 
 
 def _is_number(value: object) -> bool:
@@ -207,8 +223,12 @@ def _is_number(value: object) -> bool:
 
 
 def _invalid_number(key: str) -> Issue:
-    return Issue("invalid_value", f"custom_data.{key} is not a number: select a numeric "
-                 f"column (no currency symbols or thousands separators) for '{key}'", key)
+    return Issue(
+        "invalid_value",
+        f"custom_data.{key} is not a number: select a numeric "
+        f"column (no currency symbols or thousands separators) for '{key}'",
+        key,
+    )
 
 
 def _purchase_missing(missing: list[str]) -> Issue:
@@ -225,26 +245,33 @@ def _check_contents(contents: object, reasons: list[Issue]) -> None:
     items = contents if isinstance(contents, list | tuple) else [contents]
     for position, item in enumerate(items, start=1):
         if not isinstance(item, Mapping) or not _is_text(item.get("id")):
-            reasons.append(Issue(
-                "contents_item_missing_id",
-                f"contents item {position} has no id; Meta rejects contents items without "
-                f"one: include the product id in every contents object",
-                "contents",
-            ))
+            reasons.append(
+                Issue(
+                    "contents_item_missing_id",
+                    f"contents item {position} has no id; Meta rejects contents items without "
+                    f"one: include the product id in every contents object",
+                    "contents",
+                )
+            )
             return
 
 
 def _check_ldu(event: Mapping[str, Any], reasons: list[Issue]) -> None:
-    missing = [k for k in ("data_processing_options_country", "data_processing_options_state")
-               if type(event.get(k)) is not int]
+    missing = [
+        k
+        for k in ("data_processing_options_country", "data_processing_options_state")
+        if type(event.get(k)) is not int
+    ]
     if missing:
-        reasons.append(Issue(
-            "ldu_missing_country_or_state",
-            f"data_processing_options has LDU but {' and '.join(missing)} is missing: set "
-            f"country 1 and the state's code (1000 = California), or 0 and 0 to let Meta "
-            f"geolocate the event",
-            missing[0],
-        ))
+        reasons.append(
+            Issue(
+                "ldu_missing_country_or_state",
+                f"data_processing_options has LDU but {' and '.join(missing)} is missing: set "
+                f"country 1 and the state's code (1000 = California), or 0 and 0 to let Meta "
+                f"geolocate the event",
+                missing[0],
+            )
+        )
 
 
 MISSING_EVENT_NAME = Issue(

@@ -40,9 +40,23 @@ _US_THRESHOLD = 1e14
 _NS_THRESHOLD = 1e17
 
 STANDARD_EVENTS: Final = (
-    "AddPaymentInfo", "AddToCart", "AddToWishlist", "CompleteRegistration", "Contact",
-    "CustomizeProduct", "Donate", "FindLocation", "InitiateCheckout", "Lead", "PageView",
-    "Purchase", "Schedule", "Search", "StartTrial", "SubmitApplication", "Subscribe",
+    "AddPaymentInfo",
+    "AddToCart",
+    "AddToWishlist",
+    "CompleteRegistration",
+    "Contact",
+    "CustomizeProduct",
+    "Donate",
+    "FindLocation",
+    "InitiateCheckout",
+    "Lead",
+    "PageView",
+    "Purchase",
+    "Schedule",
+    "Search",
+    "StartTrial",
+    "SubmitApplication",
+    "Subscribe",
     "ViewContent",
 )
 _STANDARD_BY_FOLDED: Final = {name.lower(): name for name in STANDARD_EVENTS}

@@ -123,8 +123,18 @@ def _classify_exception(exc: Exception, scrub: _Scrub) -> Verdict:
         return MetaFatalError(f"cannot reach the Graph API: {scrub(str(exc))}; {CHECK_BASE_URL}")
     if isinstance(exc, httpx.HTTPError):
         detail = scrub(str(exc)) or type(exc).__name__
-        return MetaTransientError(f"network error talking to Meta ({detail})")
+        return MetaTransientError(f"network error talking to Meta{_where(exc)} ({detail})")
     raise exc  # a bug, not an answer: let it surface
+
+
+def _where(exc: httpx.HTTPError) -> str:
+    """at scheme://host:port of the failed request (never its path or query)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error raised before any request existed
+        return ""
+    port = f":{url.port}" if url.port else ""
+    return f" at {url.scheme}://{url.host}{port}"
 
 
 def _classify_success(response: httpx.Response, expect_events: bool) -> Verdict:
@@ -154,7 +164,8 @@ def _classify_error(response: httpx.Response, scrub: _Scrub) -> MetaError:
         wait = throttle_wait(response.headers)
         return MetaThrottledError(
             _message(meta_message, code, subcode, "rate limited"),
-            retry_after=wait, **fields,
+            retry_after=wait,
+            **fields,
         )
     if fields["is_transient"] or code in TRANSIENT_CODES or response.status_code >= 500:
         return MetaTransientError(_message(meta_message, code, subcode, "temporary"), **fields)
@@ -167,7 +178,8 @@ def _bare_status_error(response: httpx.Response) -> MetaError:
     if status == 429:
         return MetaThrottledError(
             "HTTP 429 Too Many Requests: rate limited",
-            retry_after=throttle_wait(response.headers), status=status,
+            retry_after=throttle_wait(response.headers),
+            status=status,
         )
     if status >= 500 or status == 408:
         return MetaTransientError(f"HTTP {status} from the Graph API: temporary", status=status)

@@ -249,5 +249,7 @@ def _warn_if_short(verdict: Accepted, sent: int) -> None:
     if verdict.events_received is not None and verdict.events_received != sent:
         log.warning(
             "Meta acknowledged %d of %d events (fbtrace_id %s)",
-            verdict.events_received, sent, verdict.fbtrace_id,
+            verdict.events_received,
+            sent,
+            verdict.fbtrace_id,
         )

@@ -42,8 +42,9 @@ PATCHABLE = frozenset(f.name for f in dataclasses.fields(SandboxConfig)) - {"clo
 def copy_config(config: SandboxConfig) -> SandboxConfig:
     """An independent copy (the dataset set is copied too)."""
     datasets = set(config.datasets) if config.datasets is not None else None
-    return dataclasses.replace(config, datasets=datasets,
-                               reject_event_ids=set(config.reject_event_ids))
+    return dataclasses.replace(
+        config, datasets=datasets, reject_event_ids=set(config.reject_event_ids)
+    )
 
 
 def restore_config(config: SandboxConfig, baseline: SandboxConfig) -> None:

@@ -1,11 +1,11 @@
 """Control endpoints under /_sandbox/: look at what arrived, change faults, start over.
 
-    GET  /_sandbox/events?dataset_id=   accepted events, in arrival order
-    GET  /_sandbox/requests             every events POST: status, count, code/subcode, fault
-    GET  /_sandbox/dedup                event_name + event_id pairs received more than once
-    GET  /_sandbox/config               the live config (secrets masked)
-    POST /_sandbox/config               patch any setting but `clock` (JSON object)
-    POST /_sandbox/reset                forget everything, restore the starting config
+GET  /_sandbox/events?dataset_id=   accepted events, in arrival order
+GET  /_sandbox/requests             every events POST: status, count, code/subcode, fault
+GET  /_sandbox/dedup                event_name + event_id pairs received more than once
+GET  /_sandbox/config               the live config (secrets masked)
+POST /_sandbox/config               patch any setting but `clock` (JSON object)
+POST /_sandbox/reset                forget everything, restore the starting config
 """
 
 from __future__ import annotations

@@ -56,8 +56,12 @@ class _Exchange:
         fields = request_fields(self.wire.params)
         if self.state.config.keep_events:
             self.state.store.add_batch(
-                self.dataset_id, events, fields.get("test_event_code"), self.request_id,
-                self.received_at, fields.get("partner_agent"),
+                self.dataset_id,
+                events,
+                fields.get("test_event_code"),
+                self.request_id,
+                self.received_at,
+                fields.get("partner_agent"),
             )
         self._record(200, None, None)
         body = {"events_received": len(events), "messages": []}
@@ -68,10 +72,20 @@ class _Exchange:
         return {"X-Business-Use-Case-Usage": usage} if usage else {}
 
     def _record(self, status: int, code: int | None, subcode: int | None) -> None:
-        self.state.store.add_request(RequestRecord(
-            self.request_id, self.dataset_id, status, self.event_count, self.received_at,
-            code, subcode, self.wire.encoding, self.fault, request_fields(self.wire.params),
-        ))
+        self.state.store.add_request(
+            RequestRecord(
+                self.request_id,
+                self.dataset_id,
+                status,
+                self.event_count,
+                self.received_at,
+                code,
+                subcode,
+                self.wire.encoding,
+                self.fault,
+                request_fields(self.wire.params),
+            )
+        )
 
 
 async def post_events(request: Request) -> Response:
@@ -106,8 +120,12 @@ async def _open_exchange(request: Request, state: SandboxState) -> _Exchange:
     except WireError as exc:
         wire, wire_error = WireRequest("unreadable", query), exc
     return _Exchange(
-        state, request.path_params["version"], request.path_params["dataset_id"],
-        state.config.clock(), wire, wire_error,
+        state,
+        request.path_params["version"],
+        request.path_params["dataset_id"],
+        state.config.clock(),
+        wire,
+        wire_error,
     )
 
 

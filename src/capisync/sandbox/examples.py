@@ -1,8 +1,8 @@
 """Events the sandbox (and Meta) accept, for tests, benchmarks and the quickstart.
 
-    valid_event()                          a website Purchase with hashed customer keys
-    valid_event(event_name="Lead", custom_data=None)   None removes a key
-    valid_app_event(), valid_batch(1000)   an app event; n events with distinct event_ids
+valid_event()                          a website Purchase with hashed customer keys
+valid_event(event_name="Lead", custom_data=None)   None removes a key
+valid_app_event(), valid_batch(1000)   an app event; n events with distinct event_ids
 """
 
 from __future__ import annotations
@@ -52,12 +52,31 @@ def valid_event(*, now: float | None = None, **overrides: Any) -> dict[str, Any]
 
 def valid_app_event(*, now: float | None = None, **overrides: Any) -> dict[str, Any]:
     """A valid app event (action_source app, with app_data)."""
-    extinfo = ["a2", "com.example.shop", "1.0", "1.0 long", "14", "Pixel 8", "en_US", "UTC",
-               "", "1080", "2400", "2.6", "8", "128", "64", "Europe/Paris"]
+    extinfo = [
+        "a2",
+        "com.example.shop",
+        "1.0",
+        "1.0 long",
+        "14",
+        "Pixel 8",
+        "en_US",
+        "UTC",
+        "",
+        "1080",
+        "2400",
+        "2.6",
+        "8",
+        "128",
+        "64",
+        "Europe/Paris",
+    ]
     base = valid_event(now=now, action_source="app", event_source_url=None)
     base["user_data"] = {"madid": "38400000-8cf0-11bd-b23e-10b96e40000d", "em": [JOHN_EMAIL_HASH]}
-    base["app_data"] = {"advertiser_tracking_enabled": 1, "application_tracking_enabled": 1,
-                        "extinfo": extinfo}
+    base["app_data"] = {
+        "advertiser_tracking_enabled": 1,
+        "application_tracking_enabled": 1,
+        "extinfo": extinfo,
+    }
     return _apply(base, overrides)
 
 

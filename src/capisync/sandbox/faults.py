@@ -82,13 +82,15 @@ class FaultInjector:
             used = len(self._admitted)
         percent = 100 if limit == 0 else min(100, round(100 * used / limit))
         usage = {
-            dataset_id: [{
-                "type": "ads_management",
-                "call_count": percent,
-                "total_cputime": min(100, percent // 4),
-                "total_time": min(100, percent // 3),
-                # whole minutes, as Meta reports it; Retry-After carries the exact seconds
-                "estimated_time_to_regain_access": int(retry_after_s // 60),
-            }]
+            dataset_id: [
+                {
+                    "type": "ads_management",
+                    "call_count": percent,
+                    "total_cputime": min(100, percent // 4),
+                    "total_time": min(100, percent // 3),
+                    # whole minutes, as Meta reports it; Retry-After carries the exact seconds
+                    "estimated_time_to_regain_access": int(retry_after_s // 60),
+                }
+            ]
         }
         return orjson.dumps(usage).decode()

@@ -138,6 +138,11 @@ def invalid_request_param(message: str) -> GraphError:
 def invalid_event(subcode: int, title: str, user_msg: str) -> GraphError:
     """One event broke a rule: Meta rejects the whole batch with code 100 and a subcode."""
     return GraphError(
-        400, "Invalid parameter", 100, subcode=subcode, is_transient=False,
-        title=title, user_msg=user_msg,
+        400,
+        "Invalid parameter",
+        100,
+        subcode=subcode,
+        is_transient=False,
+        title=title,
+        user_msg=user_msg,
     )

@@ -162,7 +162,8 @@ def _check_time(event: dict[str, Any], index: int, now: float) -> Violation | No
         return _parameter(index, ("event_time",), "must be an integer UNIX time in seconds")
     if event_time > now + FUTURE_SKEW_SECONDS:
         return _parameter(
-            index, ("event_time",),
+            index,
+            ("event_time",),
             "is in the future: send UNIX seconds (not milliseconds) of when the event happened",
         )
     physical = event["action_source"] == "physical_store"
@@ -371,7 +372,8 @@ def _check_extinfo(extinfo: Any, index: int) -> Violation | None:
         return _required(index, "app_data", "extinfo")
     if not isinstance(extinfo, list) or len(extinfo) != 16:
         return _parameter(
-            index, ("app_data", "extinfo"),
+            index,
+            ("app_data", "extinfo"),
             "must be an array of 16 values (use empty strings for unknown slots)",
         )
     if extinfo[0] not in ("a2", "i2"):
@@ -406,11 +408,28 @@ _CHECKS: tuple[Callable[[dict[str, Any], int, float], Violation | None], ...] = 
 # shape inline (exact types, precomputed sets, no error text, no per-rule calls). It answers
 # True only when every rule above surely passes, and False when unsure; it must never accept
 # what `check_event` refuses (tests/unit/test_sandbox_fast_path.py holds it to that).
-_CORE_KEYS = frozenset({"event_name", "event_time", "event_id", "action_source",
-                        "event_source_url", "user_data", "custom_data"})
-_EXTRA_KEYS = frozenset({"opt_out", "referrer_url", "messaging_channel", "customer_segmentation",
-                         "data_processing_options", "data_processing_options_country",
-                         "data_processing_options_state"})
+_CORE_KEYS = frozenset(
+    {
+        "event_name",
+        "event_time",
+        "event_id",
+        "action_source",
+        "event_source_url",
+        "user_data",
+        "custom_data",
+    }
+)
+_EXTRA_KEYS = frozenset(
+    {
+        "opt_out",
+        "referrer_url",
+        "messaging_channel",
+        "customer_segmentation",
+        "data_processing_options",
+        "data_processing_options_country",
+        "data_processing_options_state",
+    }
+)
 _FAST_KEYS = _CORE_KEYS | _EXTRA_KEYS
 _FAST_SOURCES = ACTION_SOURCES - {"app"}  # app events need app_data: the detailed rules
 _STRONG_KEYS = USER_DATA_KEYS - _WEAK_KEYS
@@ -497,9 +516,9 @@ def _fast_custom_data(custom: Any, purchase: bool, currencies: frozenset[str]) -
     if currency is not None and (currency.__class__ is not str or currency not in currencies):
         return False
     content_ids, contents = custom.get("content_ids"), custom.get("contents")
-    if content_ids is not None and not (content_ids.__class__ is list and (
-        not content_ids or _fast_strings(content_ids)
-    )):
+    if content_ids is not None and not (
+        content_ids.__class__ is list and (not content_ids or _fast_strings(content_ids))
+    ):
         return False
     return contents is None or _fast_contents(contents)
 

@@ -53,13 +53,18 @@ class SandboxServer:
         if self._socket.fileno() == -1:
             raise RuntimeError("a stopped SandboxServer cannot start again; create a new one")
         uv_config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off",
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
             timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(uv_config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]},
-            name="capisync-sandbox", daemon=True,
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="capisync-sandbox",
+            daemon=True,
         )
         self._thread.start()
         self._wait_started()
@@ -112,6 +117,10 @@ def serve(config: SandboxConfig, *, host: str = "127.0.0.1", port: int = 8765) -
     """Serve the sandbox until interrupted (Ctrl+C); for `capisync sandbox`."""
     # no access log: the official SDK puts the token in the query string
     uvicorn.run(
-        create_app(config), host=host, port=port, log_level="info", access_log=False,
+        create_app(config),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
         lifespan="off",
     )

@@ -21,8 +21,15 @@ class ReceivedEvent:
     """One accepted event. It is kept as compact JSON bytes and decoded on each `.event` read:
     200,000 stored events as dicts would make every garbage collection crawl through them."""
 
-    __slots__ = ("dataset_id", "_raw", "test_event_code", "request_id", "received_at",
-                 "partner_agent", "dedup_key")
+    __slots__ = (
+        "dataset_id",
+        "_raw",
+        "test_event_code",
+        "request_id",
+        "received_at",
+        "partner_agent",
+        "dedup_key",
+    )
 
     def __init__(
         self,
@@ -49,9 +56,12 @@ class ReceivedEvent:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "dataset_id": self.dataset_id, "event": self.event,
-            "test_event_code": self.test_event_code, "request_id": self.request_id,
-            "received_at": self.received_at, "partner_agent": self.partner_agent,
+            "dataset_id": self.dataset_id,
+            "event": self.event,
+            "test_event_code": self.test_event_code,
+            "request_id": self.request_id,
+            "received_at": self.received_at,
+            "partner_agent": self.partner_agent,
         }
 
     def __eq__(self, other: object) -> bool:
@@ -63,14 +73,28 @@ class ReceivedEvent:
         return f"ReceivedEvent(dataset_id={self.dataset_id!r}, request_id={self.request_id!r})"
 
     def row(self) -> _Row:
-        return (self.dataset_id, self._raw, self.test_event_code, self.request_id,
-                self.received_at, self.partner_agent, self.dedup_key)
+        return (
+            self.dataset_id,
+            self._raw,
+            self.test_event_code,
+            self.request_id,
+            self.received_at,
+            self.partner_agent,
+            self.dedup_key,
+        )
 
     @classmethod
     def from_row(cls, row: _Row) -> ReceivedEvent:
         received = cls.__new__(cls)
-        (received.dataset_id, received._raw, received.test_event_code, received.request_id,
-         received.received_at, received.partner_agent, received.dedup_key) = row
+        (
+            received.dataset_id,
+            received._raw,
+            received.test_event_code,
+            received.request_id,
+            received.received_at,
+            received.partner_agent,
+            received.dedup_key,
+        ) = row
         return received
 
 
@@ -109,14 +133,26 @@ class EventStore:
             self._events.extend(rows)
 
     def add_batch(
-        self, dataset_id: str, events: list[dict[str, Any]], test_event_code: str | None,
-        request_id: str, received_at: float, partner_agent: str | None = None,
+        self,
+        dataset_id: str,
+        events: list[dict[str, Any]],
+        test_event_code: str | None,
+        request_id: str,
+        received_at: float,
+        partner_agent: str | None = None,
     ) -> None:
         """One accepted request's events, as rows straight away: no ReceivedEvent per event."""
         dumps = orjson.dumps
         rows = [
-            (dataset_id, dumps(event), test_event_code, request_id, received_at, partner_agent,
-             _dedup_key(dataset_id, event))
+            (
+                dataset_id,
+                dumps(event),
+                test_event_code,
+                request_id,
+                received_at,
+                partner_agent,
+                _dedup_key(dataset_id, event),
+            )
             for event in events
         ]
         with self._lock:

@@ -20,7 +20,12 @@ from urllib.parse import parse_qsl
 import orjson
 
 REQUEST_FIELDS = (
-    "test_event_code", "partner_agent", "namespace_id", "upload_id", "upload_tag", "upload_source",
+    "test_event_code",
+    "partner_agent",
+    "namespace_id",
+    "upload_id",
+    "upload_tag",
+    "upload_source",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +18,16 @@ class Source(Protocol):
     def batches(self, size: int, *, limit: int | None = None) -> Iterator[list[Row]]: ...
 
     def close(self) -> None: ...
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def scrub_literals(message: object) -> str:
+    """A warehouse's error text without its quoted values: a failed cast quotes the cell
+    ("Could not convert string 'jane@example.com' to INT32"), and that must not reach a
+    terminal, a log or the run history. Identifiers ("double quoted") stay."""
+    return _QUOTED.sub("'…'", str(message))
 
 
 def wrap_model(sql: str, limit: int | None = None) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from capisync.errors import SourceError
-from capisync.sources.base import Row, wrap_model
+from capisync.sources.base import Row, scrub_literals, wrap_model
 
 
 class DuckDBSource:
@@ -24,7 +24,7 @@ class DuckDBSource:
             # read_only lets a dbt run or another reader hold the same file at the same time
             self._con = duckdb.connect(str(path), read_only=True)
         except duckdb.Error as exc:
-            raise SourceError(f"cannot open DuckDB file {path}: {exc}") from exc
+            raise SourceError(f"cannot open DuckDB file {path}: {scrub_literals(exc)}") from exc
 
     def columns(self) -> list[str]:
         cursor = self._execute(wrap_model(self.model_sql, limit=0))
@@ -37,7 +37,9 @@ class DuckDBSource:
             try:
                 chunk = cursor.fetchmany(size)
             except duckdb.Error as exc:
-                raise SourceError(f"the model failed while streaming rows: {exc}") from exc
+                raise SourceError(
+                    f"the model failed while streaming rows: {scrub_literals(exc)}"
+                ) from exc
             if not chunk:
                 return
             yield [dict(zip(names, values, strict=True)) for values in chunk]
@@ -49,4 +51,6 @@ class DuckDBSource:
         try:
             return self._con.execute(sql)
         except duckdb.Error as exc:
-            raise SourceError(f"the model failed in DuckDB ({self.path.name}): {exc}") from exc
+            raise SourceError(
+                f"the model failed in DuckDB ({self.path.name}): {scrub_literals(exc)}"
+            ) from exc

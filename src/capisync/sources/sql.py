@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from capisync.errors import SourceError
-from capisync.sources.base import Row, wrap_model
+from capisync.errors import ConfigError, SourceError
+from capisync.sources.base import Row, scrub_literals, wrap_model
 
 
 class SqlSource:
@@ -17,9 +17,12 @@ class SqlSource:
         try:
             self._engine = sa.create_engine(url)
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise SourceError(
-                f"cannot use the source URL ({_scheme(url)}): {exc}. Expected a SQLAlchemy URL "
-                "such as postgresql+psycopg://user@host/db, with its driver installed"
+            raise ConfigError(
+                [
+                    f"source.url: cannot use {_scheme(url)} ({scrub_literals(exc)}); expected a "
+                    "SQLAlchemy URL such as postgresql+psycopg://user@host/db, with its driver "
+                    "installed"
+                ]
             ) from exc
         self.display_url = self._engine.url.render_as_string(hide_password=True)
 
@@ -64,7 +67,8 @@ class SqlSource:
 
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    text = scrub_literals(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
 
 
 def _scheme(url: str) -> str:

@@ -358,7 +358,13 @@ def _dialect_insert(engine: sa.Engine) -> Any:
 
 
 def _sqlite_url(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LedgerError(
+            f"cannot create the ledger folder {path.parent} ({exc.strerror}); check "
+            "`state.path` in the project file"
+        ) from exc
     return f"sqlite:///{path}"
 
 
