@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from capisync import __version__, report
-from capisync.config import DEFAULT_PROJECT_FILE, Project, load_project
+from capisync.config import DEFAULT_PROJECT_FILE, Project, load_history, load_project
 from capisync.errors import CapisyncError, ConfigError
 
 app = typer.Typer(
@@ -187,10 +187,10 @@ def runs(
     """
     from capisync.state import Ledger
 
-    project = _project(config)
+    history = load_history(config)
     if sync is not None:
-        project.sync(sync)
-    ledger = Ledger(project.state_location())
+        history.check_sync(sync)
+    ledger = Ledger(history.state_location)
     try:
         report.print_runs(out, ledger.runs(sync, limit=limit))
     finally:
@@ -210,9 +210,9 @@ def rejections(
     """
     from capisync.state import Ledger
 
-    project = _project(config)
-    project.sync(sync)
-    ledger = Ledger(project.state_location())
+    history = load_history(config)
+    history.check_sync(sync)
+    ledger = Ledger(history.state_location)
     try:
         report.print_rejections(out, ledger.rejections(sync), limit=limit)
     finally:

@@ -12,6 +12,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,19 +201,7 @@ class Project:
 
 def load_project(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Project:
     """Read, interpolate and validate a project file; raise ConfigError listing every problem."""
-    file = Path(path or DEFAULT_PROJECT_FILE)
-    if not file.is_file():
-        hint = "run `capisync init` to create one, or pass --config PATH"
-        raise ConfigError([f"project file not found ({hint})"], str(file))
-    try:
-        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-        raise ConfigError([problem], str(file)) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(["expected a mapping with a 'syncs:' key at the top"], str(file))
+    file, raw = _read_yaml(path)
     problems: list[str] = []
     data = _interpolate(raw, env if env is not None else os.environ, (), problems)
     try:
@@ -227,6 +216,59 @@ def load_project(path: str | Path | None = None, env: Mapping[str, str] | None =
         raise ConfigError(problems, str(file))
     assert config is not None
     return Project(file.resolve(), config)
+
+
+@dataclass(frozen=True)
+class History:
+    """What `runs` and `rejections` need: where the ledger is and the sync names. Reading
+    history needs no destination secrets, so unset ${VAR}s outside `state:` are fine here."""
+
+    path: Path
+    state_location: str
+    syncs: tuple[str, ...]
+
+    def check_sync(self, name: str) -> None:
+        if name not in self.syncs:
+            known = ", ".join(self.syncs)
+            raise ConfigError(
+                [f"no sync named '{name}' (the file defines: {known})"], str(self.path)
+            )
+
+
+def load_history(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> History:
+    file, raw = _read_yaml(path)
+    problems: list[str] = []
+    state_raw = _interpolate(
+        raw.get("state") or {}, env if env is not None else os.environ, ("state",), problems
+    )
+    syncs = raw.get("syncs")
+    if not isinstance(syncs, dict) or not syncs:
+        problems.append("syncs: required field is missing")
+    try:
+        state = StateConfig.model_validate(state_raw)
+    except ValidationError as exc:
+        problems.extend(_describe({**err, "loc": ("state", *err["loc"])}) for err in exc.errors())
+    if problems:
+        raise ConfigError(problems, str(file))
+    project = Project(file.resolve(), ProjectConfig.model_construct(state=state, syncs={}))
+    return History(project.path, project.state_location(), tuple(syncs))
+
+
+def _read_yaml(path: str | Path | None) -> tuple[Path, dict[str, Any]]:
+    file = Path(path or DEFAULT_PROJECT_FILE)
+    if not file.is_file():
+        hint = "run `capisync init` to create one, or pass --config PATH"
+        raise ConfigError([f"project file not found ({hint})"], str(file))
+    try:
+        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        raise ConfigError([problem], str(file)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(["expected a mapping with a 'syncs:' key at the top"], str(file))
+    return file, raw
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

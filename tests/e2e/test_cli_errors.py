@@ -154,3 +154,32 @@ def test_ctrl_c_lets_batches_in_flight_land_and_records_them(
     ids = Counter(e.event["event_id"] for e in sandbox.store.events())
     assert len(ids) == 3000 and set(ids.values()) == {1}  # nothing lost, nothing doubled
     assert os.path.exists(tmp_path / ".capisync" / "state.db")
+
+
+def test_history_needs_no_destination_secrets(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = project(tmp_path, sandbox.url, "select * from t")
+    config.write_text(config.read_text().replace("sandbox-token", '"${NOT_SET_TOKEN}"'))
+    env = {k: v for k, v in os.environ.items() if k != "NOT_SET_TOKEN"}
+    result = runner.invoke(app, ["runs", "--config", str(config)], env=env)
+    assert result.exit_code == 0 and "no runs yet" in result.output
+    assert runner.invoke(app, ["rejections", "s", "--config", str(config)], env=env).exit_code == 0
+    unknown = runner.invoke(app, ["rejections", "x", "--config", str(config)], env=env)
+    assert unknown.exit_code == 2 and "no sync named 'x'" in unknown.output
+    run = runner.invoke(app, ["run", "--config", str(config)], env=env)
+    assert run.exit_code == 2 and "NOT_SET_TOKEN is not set" in run.output
+
+
+def test_a_personal_identifier_is_never_sent_as_the_event_id(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = project(tmp_path, sandbox.url, "select * from t")
+    config.write_text(config.read_text().replace("identifier: order_id", "identifier: email"))
+    result = runner.invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "'email' also feeds em" in " ".join(result.output.split())
+    config.write_text(
+        config.read_text().replace(
+            "identifier: email", "identifier: email\n    event_id: '{order_id}'"
+        )
+    )
+    assert runner.invoke(app, ["run", "--config", str(config)]).exit_code == 0

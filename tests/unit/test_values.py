@@ -31,6 +31,8 @@ PARIS = ZoneInfo("Europe/Paris")
     (date(2026, 1, 1), UTC, NEW_YEAR),
     (date(2026, 1, 1), PARIS, NEW_YEAR - 3600),
     ("2026-01-01T00:00:00Z", UTC, NEW_YEAR),
+    ("2026-01-01 00:00:00 UTC", PARIS, NEW_YEAR),  # a warehouse's UTC rendering: not naive
+    ("Thu, 01 Jan 2026 00:00:00 GMT", PARIS, NEW_YEAR),  # RFC 2822 / HTTP date
     ("2026-01-01T01:00:00+01:00", UTC, NEW_YEAR),
     (" 2026-01-01 00:00:00.123456789 ", UTC, NEW_YEAR),  # nanosecond text from a warehouse
     ("2026-01-01", UTC, NEW_YEAR),

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any, Final
 
@@ -131,9 +132,21 @@ def _parse_time_text(text: str, tz: tzinfo) -> int | _Invalid | None:
     if _looks_numeric(text):
         return _from_epoch(float(text))
     try:
-        return _from_datetime(datetime.fromisoformat(text), tz)
+        return _from_datetime(datetime.fromisoformat(_utc_suffix(text)), tz)
     except ValueError:
+        pass
+    try:  # RFC 2822 / HTTP dates, as logs and some CRMs export them
+        return _from_datetime(parsedate_to_datetime(text), tz)
+    except (TypeError, ValueError, IndexError):
         return INVALID
+
+
+def _utc_suffix(text: str) -> str:
+    """'2026-11-26 13:37:33 UTC' (a common warehouse rendering) -> an ISO offset."""
+    for suffix in (" UTC", " GMT", " Z"):
+        if text.endswith(suffix):
+            return text[: -len(suffix)] + "+00:00"
+    return text
 
 
 def _looks_numeric(text: str) -> bool:
