@@ -1,6 +1,6 @@
 """The sandbox's fast path never accepts an event the detailed rules refuse.
 
-`rules.surely_valid` skips the per-rule checks for the common valid event; a wrong True there
+`fast_path.surely_valid` skips the per-rule checks for the common valid event; a wrong True there
 would let the sandbox accept what Meta refuses. Differential tests: every case of
 test_sandbox_rules, then random mutations of valid events, against `check_event`.
 """
@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from test_sandbox_rules import ACCEPTED, NOW, REJECTED  # the table-driven cases, reused
 
 from capisync.sandbox.examples import JOHN_EMAIL_HASH, valid_app_event, valid_batch, valid_event
-from capisync.sandbox.rules import check_batch, check_event, iso_4217_codes, surely_valid
+from capisync.sandbox.fast_path import check_batch, surely_valid
+from capisync.sandbox.rules import check_event, iso_4217_codes
 
 CURRENCIES = iso_4217_codes()
 

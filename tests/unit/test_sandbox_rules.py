@@ -17,13 +17,13 @@ from capisync.sandbox.examples import (
     valid_batch,
     valid_event,
 )
+from capisync.sandbox.fast_path import check_batch
 from capisync.sandbox.rules import (
     SUBCODE_BAD_FBC,
     SUBCODE_INSUFFICIENT_CUSTOMER_INFO,
     SUBCODE_NOT_HASHED,
     SUBCODE_PARAMETER,
     SUBCODE_TOO_OLD,
-    check_batch,
     check_event,
 )
 

@@ -19,9 +19,9 @@ from starlette.responses import Response
 from capisync.capi.params import MAX_EVENTS_PER_REQUEST
 from capisync.sandbox import graph_errors as errors
 from capisync.sandbox.auth import check_dataset, check_token, check_version
+from capisync.sandbox.fast_path import check_batch
 from capisync.sandbox.graph_errors import GraphError
 from capisync.sandbox.responses import graph_error, graph_success
-from capisync.sandbox.rules import check_batch
 from capisync.sandbox.state import SandboxState
 from capisync.sandbox.store import RequestRecord
 from capisync.sandbox.wire import (

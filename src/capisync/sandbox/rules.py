@@ -56,18 +56,18 @@ EVENT_KEYS = frozenset(
 # external_id: Meta *recommends* hashing it and accepts it raw, so it is not checked here.
 MUST_BE_HASHED = HASHED_KEYS - {"external_id"}
 MUST_NOT_BE_HASHED = USER_DATA_KEYS - HASHED_KEYS
-_WEAK_KEYS = frozenset().union(*WEAK_KEY_COMBINATIONS)
+WEAK_KEYS = frozenset().union(*WEAK_KEY_COMBINATIONS)
 OBJECT_KEYS = ("original_event_data", "attribution_data")
 STRING_KEYS = ("event_source_url", "referrer_url", "messaging_channel", "customer_segmentation")
 
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_FBC = re.compile(r"fb\.[0-2]\.\d+\.\S+")
+FBC_PATTERN = re.compile(r"fb\.[0-2]\.\d+\.\S+")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
-_HASHED, _RAW, _EXTERNAL_ID = "hashed", "raw", "external_id"
-_KEY_KIND = {
-    **{key: _HASHED for key in MUST_BE_HASHED},
-    **{key: _RAW for key in MUST_NOT_BE_HASHED},
+IPV4_PATTERN = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+HASHED, RAW, _EXTERNAL_ID = "hashed", "raw", "external_id"
+KEY_KIND = {
+    **{key: HASHED for key in MUST_BE_HASHED},
+    **{key: RAW for key in MUST_NOT_BE_HASHED},
     "external_id": _EXTERNAL_ID,
 }
 
@@ -104,21 +104,6 @@ def check_event(event: Any, index: int, now: float) -> Violation | None:
         violation = check(event, index, now)
         if violation is not None:
             return violation
-    return None
-
-
-def check_batch(events: list[Any], now: float) -> tuple[int, Violation] | None:
-    """The first failing event of a batch with its index; one bad event rejects all.
-
-    Each event first takes the fast path (`surely_valid`); only when it is unsure do the
-    detailed rules run, and they alone decide and word the answer."""
-    currencies = iso_4217_codes()
-    for index, event in enumerate(events):
-        if surely_valid(event, now, currencies):
-            continue
-        violation = check_event(event, index, now)
-        if violation is not None:
-            return index, violation
     return None
 
 
@@ -201,14 +186,14 @@ def _check_user_data(event: dict[str, Any], index: int, now: float) -> Violation
         return _parameter(index, ("user_data",), "must be a JSON object")
     present: list[str] = []
     for key, value in user_data.items():
-        kind = _KEY_KIND.get(key)
+        kind = KEY_KIND.get(key)
         if kind is None or value is None or value == "" or value == []:
             continue
         present.append(key)
-        if kind is _HASHED:
+        if kind is HASHED:
             if not _all_hashes(value):
                 return _not_hashed(key, index)
-        elif kind is _RAW:
+        elif kind is RAW:
             violation = _check_raw_value(key, value, index)
             if violation is not None:
                 return violation
@@ -259,7 +244,7 @@ def _check_raw_value(key: str, value: Any, index: int) -> Violation | None:
         )
     if key == "client_ip_address" and not _is_ip(value):
         return _parameter(index, ("user_data", key), "must be a valid IPv4 or IPv6 address")
-    if key == "fbc" and not (isinstance(value, str) and _FBC.fullmatch(value)):
+    if key == "fbc" and not (isinstance(value, str) and FBC_PATTERN.fullmatch(value)):
         message = (
             f"The parameter {path(index, 'user_data', 'fbc')} must have the format "
             "fb.{subdomain_index}.{creation_time}.{fbclid}, as in the _fbc cookie."
@@ -269,7 +254,7 @@ def _check_raw_value(key: str, value: Any, index: int) -> Violation | None:
 
 
 def _is_ip(value: Any) -> bool:
-    if value.__class__ is str and _IPV4.fullmatch(value):
+    if value.__class__ is str and IPV4_PATTERN.fullmatch(value):
         return True  # the common case, without ipaddress's slower parser
     try:
         ipaddress.ip_address(value if isinstance(value, str) else "")
@@ -285,7 +270,7 @@ def _check_key_strength(present: list[str], index: int) -> Violation | None:
             "Send at least one of em, ph, external_id, fbp, fbc, client_ip_address..."
         )
         return Violation(SUBCODE_INSUFFICIENT_CUSTOMER_INFO, TITLE_INSUFFICIENT, message)
-    if not _WEAK_KEYS.issuperset(present):
+    if not WEAK_KEYS.issuperset(present):
         return None  # a key outside every weak combination: strong enough
     keys = frozenset(present)
     for combination in WEAK_KEY_COMBINATIONS:
@@ -402,151 +387,3 @@ _CHECKS: tuple[Callable[[dict[str, Any], int, float], Violation | None], ...] = 
     _check_app_data,
     _check_processing_options,
 )
-
-
-# The fast path. Nearly every event is valid and of one common shape: `surely_valid` checks that
-# shape inline (exact types, precomputed sets, no error text, no per-rule calls). It answers
-# True only when every rule above surely passes, and False when unsure; it must never accept
-# what `check_event` refuses (tests/unit/test_sandbox_fast_path.py holds it to that).
-_CORE_KEYS = frozenset(
-    {
-        "event_name",
-        "event_time",
-        "event_id",
-        "action_source",
-        "event_source_url",
-        "user_data",
-        "custom_data",
-    }
-)
-_EXTRA_KEYS = frozenset(
-    {
-        "opt_out",
-        "referrer_url",
-        "messaging_channel",
-        "customer_segmentation",
-        "data_processing_options",
-        "data_processing_options_country",
-        "data_processing_options_state",
-    }
-)
-_FAST_KEYS = _CORE_KEYS | _EXTRA_KEYS
-_FAST_SOURCES = ACTION_SOURCES - {"app"}  # app events need app_data: the detailed rules
-_STRONG_KEYS = USER_DATA_KEYS - _WEAK_KEYS
-_NO_LDU: list[str] = []
-_LDU = ["LDU"]
-
-
-def surely_valid(event: Any, now: float, currencies: frozenset[str]) -> bool:
-    """True only when `check_event` surely accepts `event`; False means "ask the rules"."""
-    if event.__class__ is not dict or not event.keys() <= _FAST_KEYS:
-        return False
-    name, source = event.get("event_name"), event.get("action_source")
-    if name.__class__ is not str or source.__class__ is not str or source not in _FAST_SOURCES:
-        return False
-    event_id, event_time = event.get("event_id"), event.get("event_time")
-    if not name.strip() or not (
-        event_id is None or event_id.__class__ is str or event_id.__class__ is int
-    ):
-        return False
-    # the same expressions as _check_time, so float rounding cannot differ at the edges
-    if event_time.__class__ is not int or event_time > now + FUTURE_SKEW_SECONDS:
-        return False
-    physical = source == "physical_store"
-    if now - event_time > (PHYSICAL_STORE_MAX_AGE_SECONDS if physical else EVENT_MAX_AGE_SECONDS):
-        return False
-    url, user_data = event.get("event_source_url", ""), event.get("user_data")
-    if url.__class__ is not str or user_data.__class__ is not dict:
-        return False  # a present event_source_url must be a string, even null is refused
-    if source == "website" and not (url and user_data.get("client_user_agent")):
-        return False
-    return (
-        _fast_user_data(user_data)
-        and _fast_custom_data(event.get("custom_data"), name == "Purchase", currencies)
-        and (event.keys() <= _CORE_KEYS or _fast_extras(event))
-    )
-
-
-def _fast_user_data(user_data: dict[str, Any]) -> bool:
-    """Known keys only, none empty, one strong key; hashes are 64 hex digits, raw values are
-    non-empty strings that cannot be hashes (not 64 long)."""
-    if not user_data.keys() <= USER_DATA_KEYS or user_data.keys().isdisjoint(_STRONG_KEYS):
-        return False
-    fromhex = bytes.fromhex
-    try:
-        for key, value in user_data.items():
-            kind = _KEY_KIND[key]
-            if kind is _HASHED:
-                if value.__class__ is not list:
-                    value = [value]  # rare: one hash as a plain string
-                if not value:
-                    return False
-                for item in value:
-                    if item.__class__ is not str or len(item) != 64 or len(fromhex(item)) != 32:
-                        return False
-            elif kind is _RAW:
-                if value.__class__ is not str or not value or len(value) == 64:
-                    return False
-                if key == "client_ip_address" and not _IPV4.fullmatch(value):
-                    return False
-                if key == "fbc" and not _FBC.fullmatch(value):
-                    return False
-            elif not _fast_strings(value):
-                return False
-    except ValueError:  # bytes.fromhex: not hex
-        return False
-    return True
-
-
-def _fast_strings(value: Any) -> bool:
-    items = value if value.__class__ is list else [value]
-    return bool(items) and all(item.__class__ is str and item for item in items)
-
-
-def _fast_custom_data(custom: Any, purchase: bool, currencies: frozenset[str]) -> bool:
-    if custom is None:
-        return not purchase
-    if custom.__class__ is not dict:
-        return False
-    value, currency = custom.get("value"), custom.get("currency")
-    if purchase and (value is None or currency is None):
-        return False
-    if value is not None and value.__class__ is not float and value.__class__ is not int:
-        return False
-    if currency is not None and (currency.__class__ is not str or currency not in currencies):
-        return False
-    content_ids, contents = custom.get("content_ids"), custom.get("contents")
-    if content_ids is not None and not (
-        content_ids.__class__ is list and (not content_ids or _fast_strings(content_ids))
-    ):
-        return False
-    return contents is None or _fast_contents(contents)
-
-
-def _fast_contents(contents: Any) -> bool:
-    if contents.__class__ is not list:
-        return False
-    for item in contents:
-        if item.__class__ is not dict:
-            return False
-        item_id = item.get("id")
-        if item_id is None or item_id == "" or item_id.__class__ is bool:
-            return False
-    return True
-
-
-def _fast_extras(event: dict[str, Any]) -> bool:
-    """The optional top-level keys capisync may send, beside the core ones."""
-    if "opt_out" in event and event["opt_out"].__class__ is not bool:
-        return False
-    for key in ("referrer_url", "messaging_channel", "customer_segmentation"):
-        if key in event and event[key].__class__ is not str:
-            return False
-    options = event.get("data_processing_options")
-    if options is not None and options != _NO_LDU and options != _LDU:
-        return False
-    for key in ("data_processing_options_country", "data_processing_options_state"):
-        number = event.get(key)
-        if number is not None and number.__class__ is not int:
-            return False
-    return True
