@@ -438,3 +438,10 @@ def test_bytes_and_odd_objects_do_not_crash() -> None:
     assert normalize("fn", b"Mary") == "mary"
     assert normalize("em", {"not": "an email"}) is None
     assert normalize("ge", True) is None
+
+
+@pytest.mark.parametrize("text", ["¹/2/1990", "1990-¹-2", "Feb ², 1990"])
+def test_superscript_digits_in_a_birth_date_are_dropped_not_raised(text: str) -> None:
+    warnings: list[Issue] = []
+    assert user_data_value("db", text, NormalizeContext(), warnings) is None
+    assert [w.code for w in warnings] == ["dob_malformed"]

@@ -184,3 +184,9 @@ def test_is_blank(raw: object, blank: bool) -> None:
 def test_invalid_marker_holds_no_value() -> None:
     assert repr(INVALID) == "<invalid>"
     assert "USD" in values.iso_currencies() and "XYZ" not in values.iso_currencies()
+
+
+@pytest.mark.parametrize("text", ["¹", "²³", "1.²"])
+def test_superscript_digits_are_no_time(text: str) -> None:
+    # str.isdigit() says yes to them, float() says no: found by hypothesis
+    assert values.parse_event_time(text) is INVALID

@@ -51,8 +51,9 @@ def date_parts(text: str, order: DateOrder, current_year: int) -> tuple[int, int
     if len(text) == 8 and text.isascii() and text.isdigit():
         return _eight_digits(text, order, current_year)
     tokens = _DATE_TOKENS.findall(_TIME_OF_DAY.sub("", text))
-    words = [t for t in tokens if not t.isdigit() and t not in _FILLER_WORDS]
-    numbers = [t for t in tokens if t.isdigit()]
+    # isdecimal, not isdigit: superscripts such as '¹' are "digits" that int() refuses
+    words = [t for t in tokens if not t.isdecimal() and t not in _FILLER_WORDS]
+    numbers = [t for t in tokens if t.isdecimal()]
     if len(numbers) == 3 and not words:
         return _three_numbers(numbers, order, current_year)
     if len(numbers) == 2 and len(words) == 1:

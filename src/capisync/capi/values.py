@@ -150,7 +150,8 @@ def _utc_suffix(text: str) -> str:
 
 
 def _looks_numeric(text: str) -> bool:
-    return text.replace(".", "", 1).isdigit()
+    # isdecimal, not isdigit: '¹' is a digit to Python but not a number float() reads
+    return text.replace(".", "", 1).isdecimal()
 
 
 def to_number(raw: object) -> float | _Invalid | None:
