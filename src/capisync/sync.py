@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection, identifier_text
+from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping, resolve_mapping
 from capisync.capi.normalize import normalize_country
 from capisync.capi.params import HASHED_KEYS
@@ -350,7 +351,7 @@ class _Runner:
                 self.unsettled.add(ident)
             to_build.append(row)
             entries.append(entry)
-        outcomes = self.builder.build_batch(to_build, now=int(now))
+        outcomes = self._build(to_build, int(now))
         for outcome, entry in zip(outcomes, entries, strict=True):
             self.report.warnings.update(w.code for w in outcome.warnings)
             if isinstance(outcome, Rejection):
@@ -374,6 +375,25 @@ class _Runner:
         # reported, never stored: the ledger row belongs to the first row with the identifier
         self.report.counts["rejected"] += len(duplicates)
         self._count_rejections(duplicates)
+
+    def _build(self, rows: list[dict[str, Any]], now: int) -> list[BuiltEvent | Rejection]:
+        """Build a batch; should a row trip a bug in the builder, that row alone is rejected
+        (internal_error) and the others go: one odd value never stops a sync."""
+        try:
+            return self.builder.build_batch(rows, now=now)
+        except Exception:
+            return [self._build_one(row, now) for row in rows]
+
+    def _build_one(self, row: dict[str, Any], now: int) -> BuiltEvent | Rejection:
+        try:
+            return self.builder.build(row, now=now)
+        except Exception as exc:
+            ident = identifier_text(row.get(self.identifier_column)) or ""
+            message = (
+                f"capisync could not process this row ({type(exc).__name__}); it is retried "
+                "on every run. Please report it with the row's identifier"
+            )
+            return Rejection(ident, (Issue("internal_error", message),), (), False)
 
     def _count_settled(self, state: str) -> None:
         """A row an earlier run settled: sent, expired, or part of the baseline; never resent."""

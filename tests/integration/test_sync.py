@@ -295,3 +295,40 @@ syncs:
     second = run_sync(project, "s")  # o-1 stays sent: its repeats are not resent either
     assert second.counts["sent"] == 0 and second.counts["already"] == 30
     assert len(sandbox.store.events()) == 28
+
+
+def test_a_row_that_trips_a_builder_bug_is_rejected_alone(
+    tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from capisync.capi.event import EventBuilder
+
+    real_build = EventBuilder.build
+
+    def build(self: EventBuilder, row: dict[str, object], *, now: int) -> object:
+        if row["order_id"] == "o-3":
+            raise ValueError("a value no test has thought of yet")
+        return real_build(self, row, now=now)
+
+    def build_batch(self: EventBuilder, rows: list[dict[str, object]], *, now: int) -> object:
+        return [build(self, row, now=now) for row in rows]
+
+    monkeypatch.setattr(EventBuilder, "build", build)
+    monkeypatch.setattr(EventBuilder, "build_batch", build_batch)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE TABLE t AS SELECT 'o-' || range AS order_id, 'Lead' AS event_name,
+            now() - INTERVAL 1 HOUR AS event_time, 'system_generated' AS action_source,
+            'u' || range || '@example.com' AS email FROM range(6)""")
+    config = tmp_path / "capisync.yml"
+    config.write_text("""
+syncs:
+  s:
+    source: {duckdb: w.duckdb}
+    model: select * from t
+    identifier: order_id
+    destination: {dataset_id: "42", access_token: sandbox-token, base_url: "${CAPISYNC_BASE_URL}"}
+""")
+    report = run_sync(project_for(config, sandbox), "s")
+    assert report.status == "completed"
+    assert (report.counts["sent"], report.counts["rejected"]) == (5, 1)
+    assert [r.reasons[0]["code"] for r in report.rejections] == ["internal_error"]
+    assert "a value no test" not in report.rejections[0].reasons[0]["message"]
