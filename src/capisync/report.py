@@ -14,7 +14,6 @@ from rich import box
 from rich.console import Console
 from rich.padding import Padding
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -210,7 +209,8 @@ def print_check(console: Console, result: CheckResult, *, payloads: int) -> None
         )
     for event in result.payloads[:payloads]:
         text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
-        console.print(Syntax(text, "json", word_wrap=True))
+        # plain lines, neither padded nor wrapped: the JSON copies out as it is
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
     console.print(f"connection: {result.connection}", markup=False)
 
 

@@ -33,7 +33,8 @@ def scrub_literals(message: object) -> str:
 def wrap_model(sql: str, limit: int | None = None) -> str:
     """The model as a subquery, so a LIMIT or a column probe never edits the user's SQL."""
     body = sql.strip().rstrip(";").strip()
-    wrapped = f"SELECT * FROM (\n{body}\n) AS capisync_model"
+    # the model starts on the first line, so a warehouse's "LINE n" points into the user's SQL
+    wrapped = f"SELECT * FROM ({body}\n) AS capisync_model"
     return wrapped if limit is None else f"{wrapped} LIMIT {int(limit)}"
 
 
