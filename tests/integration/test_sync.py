@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -332,3 +333,22 @@ syncs:
     assert (report.counts["sent"], report.counts["rejected"]) == (5, 1)
     assert [r.reasons[0]["code"] for r in report.rejections] == ["internal_error"]
     assert "a value no test" not in report.rejections[0].reasons[0]["message"]
+
+
+def test_a_run_rides_out_5xx_answers_and_throttling(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_demo_project(tmp_path).config
+    config.write_text(config.read_text() + "    delivery: {batch_size: 50, concurrency: 1}\n")
+    project = project_for(config, sandbox)
+    sandbox.config.error_rate, sandbox.config.seed = 0.4, 7
+    sandbox.config.throttle_after, sandbox.config.throttle_window_s = 3, 0.5
+    try:
+        report = run_sync(project, "purchases")
+    finally:
+        sandbox.config.error_rate, sandbox.config.throttle_after = 0.0, None
+    faults = Counter(r.fault for r in sandbox.store.requests())
+    assert faults["error"] > 0 and faults["throttle"] > 0, faults
+    assert report.status == "completed" and report.counts["sent"] == DEMO_EXPECTED["sent"]
+    ids = Counter(e.event["event_id"] for e in sandbox.store.events())
+    assert len(ids) == DEMO_EXPECTED["sent"] and set(ids.values()) == {1}
