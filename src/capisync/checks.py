@@ -17,14 +17,8 @@ from capisync.capi.event import EventBuilder, Rejection
 from capisync.config import Project
 from capisync.errors import MetaError
 from capisync.meta import MetaClient, RetryPolicy
-from capisync.sync import (
-    DUPLICATE_MESSAGE,
-    SyncContext,
-    build_options,
-    client_settings,
-    open_source_for,
-    resolve_for,
-)
+from capisync.sync import DUPLICATE_MESSAGE, SyncContext
+from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
 
 
 @dataclass

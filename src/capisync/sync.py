@@ -14,29 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import signal
-import socket
-import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection, identifier_text
+from capisync.capi.event import BuiltEvent, EventBuilder, Rejection, identifier_text
 from capisync.capi.issues import Issue
-from capisync.capi.mapping import ResolvedMapping, resolve_mapping
-from capisync.capi.normalize import normalize_country
-from capisync.capi.params import HASHED_KEYS
+from capisync.capi.mapping import ResolvedMapping
 from capisync.config import Project, SyncConfig
-from capisync.errors import CapisyncError, ConfigError, MappingError, MetaError, SyncLockedError
-from capisync.meta import BatchResult, ClientSettings, MetaClient, RetryPolicy
-from capisync.sources import Source, open_source
+from capisync.errors import CapisyncError, ConfigError, MetaError
+from capisync.interrupts import on_first_interrupt
+from capisync.locking import LOCK_STALE_AFTER, acquire_lock, new_owner
+from capisync.meta import BatchResult, MetaClient
+from capisync.sources import Source
 from capisync.state import EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
-
-LOCK_STALE_AFTER = 120.0  # seconds without a heartbeat before another machine may take the lock
+from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
 
 
 @dataclass
@@ -90,10 +84,11 @@ def run_sync(
 
 async def _run(ctx: SyncContext) -> RunReport:
     ledger = Ledger(ctx.project.state_location())
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    owner = new_owner()
     try:
         if not ctx.dry_run:
-            await _acquire_lock(ledger, ctx, owner)
+            wait = ctx.lock_wait_seconds if ctx.config.on_locked == "wait" else 0.0
+            await acquire_lock(ledger, ctx.name, owner, wait_seconds=wait, clock=ctx.clock)
         try:
             return await _run_locked(ctx, ledger, owner)
         finally:
@@ -152,104 +147,6 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
     )
 
 
-def resolve_for(ctx: SyncContext, columns: list[str]) -> ResolvedMapping:
-    """The sync's mapping over the model's columns; errors name the file and the sync."""
-    where = f"{ctx.project.path}: syncs.{ctx.name}"
-    try:
-        mapping = resolve_mapping(columns, **mapping_args(ctx.config))
-    except MappingError as exc:
-        raise MappingError([f"{where}: {problem}" for problem in exc.problems]) from None
-    personal = _personal_identifier(mapping, ctx.config)
-    if personal:
-        raise MappingError(
-            [
-                f"{where}: the identifier column '{mapping.identifier}' also feeds "
-                f"{', '.join(personal)}; as the default event_id it would reach Meta unhashed. Set "
-                "`event_id:` to a template over non-personal columns (e.g. "
-                "'{event_name}:{order_id}') or choose another identifier"
-            ]
-        )
-    return mapping
-
-
-def _personal_identifier(mapping: ResolvedMapping, config: SyncConfig) -> list[str]:
-    """Hashed keys fed by the identifier column, when the identifier is also the event_id."""
-    if config.event_id is not None or mapping.get("event_id") is not None:
-        return []
-    return [
-        f.key for f in mapping.fields if f.column == mapping.identifier and f.key in HASHED_KEYS
-    ]
-
-
-def open_source_for(ctx: SyncContext) -> Source:
-    src = ctx.config.source
-    return open_source(
-        duckdb_path=ctx.project.resolve(src.duckdb) if src.duckdb else None,
-        url=src.url.get_secret_value() if src.url else None,
-        model_sql=ctx.project.model_sql(ctx.name),
-    )
-
-
-def mapping_args(config: SyncConfig) -> dict[str, Any]:
-    return {"identifier": config.identifier, "explicit": config.mapping, "static": config.static}
-
-
-def build_options(config: SyncConfig) -> BuildOptions:
-    country = normalize_country(config.default_country) if config.default_country else None
-    return BuildOptions(
-        default_country=country,
-        event_id_template=config.event_id,
-        naive_timezone=config.timezone,
-        dob_order=config.dob_order,
-        hash_external_id=config.hash_external_id,
-    )
-
-
-def client_settings(ctx: SyncContext) -> ClientSettings:
-    dest, delivery = ctx.config.destination, ctx.config.delivery
-    return ClientSettings(
-        base_url=dest.base_url,
-        api_version=dest.api_version,
-        dataset_id=dest.dataset_id,
-        access_token=dest.access_token.get_secret_value(),
-        app_secret=dest.app_secret.get_secret_value() if dest.app_secret else None,
-        test_event_code=ctx.test_event_code or dest.test_event_code,
-        concurrency=delivery.concurrency,
-        timeout=delivery.timeout,
-        retry=RetryPolicy(max_attempts=delivery.max_attempts, max_total=delivery.max_retry_seconds),
-    )
-
-
-async def _acquire_lock(ledger: Ledger, ctx: SyncContext, owner: str) -> None:
-    deadline = ctx.clock() + (ctx.lock_wait_seconds if ctx.config.on_locked == "wait" else 0)
-    while True:
-        holder = ledger.try_lock(
-            ctx.name, owner, ctx.clock(), stale_after=LOCK_STALE_AFTER, is_dead=_owner_is_dead
-        )
-        if holder is None:
-            return
-        if ctx.clock() >= deadline:
-            raise SyncLockedError(
-                f"sync '{ctx.name}' is already running ({holder}); wait for it to finish, or set "
-                "`on_locked: wait` to queue behind it"
-            )
-        await asyncio.sleep(1.0)
-
-
-def _owner_is_dead(owner: str) -> bool:
-    """A lock held by a process of this machine that no longer exists is left over."""
-    host, _, rest = owner.partition(":")
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(rest.split(":")[0]), 0)
-    except ProcessLookupError:
-        return True
-    except (ValueError, PermissionError):
-        return False
-    return False
-
-
 @dataclass(slots=True)
 class _Pending:
     identifier: str
@@ -287,7 +184,7 @@ class _Runner:
         async with MetaClient(client_settings(self.ctx), transport=self.ctx.transport) as client:
             self.client = client
             heartbeat = asyncio.create_task(self._keep_lock())
-            stop_on_ctrl_c = _on_first_interrupt(self._stop_by_user)
+            stop_on_ctrl_c = on_first_interrupt(self._stop_by_user)
             try:
                 await self._read_and_send(source)
             finally:
@@ -498,21 +395,6 @@ class _Runner:
     def _notify(self) -> None:
         if self.ctx.progress is not None:
             self.ctx.progress(self.report)
-
-
-def _on_first_interrupt(callback: Callable[[], None]) -> Callable[[], None]:
-    """Route the first SIGINT to `callback` (a second one interrupts as usual); returns the
-    function that puts the default handling back. Only the main thread can receive signals."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-
-    def first() -> None:
-        loop.remove_signal_handler(signal.SIGINT)  # restores Python's KeyboardInterrupt
-        callback()
-
-    loop.add_signal_handler(signal.SIGINT, first)
-    return lambda: loop.remove_signal_handler(signal.SIGINT)
 
 
 DUPLICATE_MESSAGE = (
