@@ -11,7 +11,6 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 from rich.console import Console
 
 from capisync import report
@@ -61,11 +60,7 @@ def run_quickstart(directory: Path, console: Console) -> None:
             f"{len(received)} events in {len(sandbox.store.requests())} requests; "
             "one of them, as Meta would see it:"
         )
-        console.print(
-            orjson.dumps(received[0].event, option=orjson.OPT_INDENT_2).decode(),
-            markup=False,
-            highlight=False,
-        )
+        report.print_event(console, received[-1].event)
     console.print(
         f"\nNext, in {directory}/ (with .venv/bin/ on your PATH if you installed with the "
         "Quickstart command): `capisync sandbox &`, then `capisync check`, `capisync run`, "

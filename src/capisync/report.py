@@ -17,6 +17,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
+
 if TYPE_CHECKING:
     from capisync.checks import CheckResult
     from capisync.state import Rejected, RunRecord
@@ -208,10 +210,26 @@ def print_check(console: Console, result: CheckResult, *, payloads: int) -> None
             "values dropped: " + ", ".join(f"{k} x{n}" for k, n in result.warnings.most_common())
         )
     for event in result.payloads[:payloads]:
-        text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
-        # plain lines, neither padded nor wrapped: the JSON copies out as it is
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        print_event(console, event)
     console.print(f"connection: {result.connection}", markup=False)
+
+
+# user_data keys Meta takes unhashed that still identify a person or a device: shown masked,
+# because a terminal's output ends up in orchestrator logs (the user agent is shown as is)
+_MASKED_KEYS = USER_DATA_KEYS - HASHED_KEYS - {"client_user_agent"}
+
+
+def print_event(console: Console, event: dict[str, Any]) -> None:
+    """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
+    unhashed identifiers such as the IP address or fbp masked."""
+    user = event.get("user_data")
+    if isinstance(user, dict):
+        masked = {
+            k: ("<sent as is, not shown>" if k in _MASKED_KEYS else v) for k, v in user.items()
+        }
+        event = {**event, "user_data": masked}
+    text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _rows(n: int) -> str:

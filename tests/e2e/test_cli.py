@@ -64,6 +64,9 @@ def test_check_shows_mapping_sample_payloads_and_connection(project: Path) -> No
     assert "would send" in out and "no_customer_keys" in out
     assert re.search(r'"em": \[?\s*"[0-9a-f]{64}"', out)
     assert "connection: ok" in out
+    # unhashed identifiers are masked: terminal output ends up in orchestrator logs
+    assert '"client_ip_address": "<sent as is, not shown>"' in out
+    assert "203.0.113." not in out
 
 
 def test_check_reports_a_bad_token_with_metas_error(
@@ -200,3 +203,4 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert done.stdout.count("completed") == 3
     assert "What the sandbox received" in done.stdout
     assert f"{DEMO_EXPECTED['sent'] + 1} events" in done.stdout
+    assert "203.0.113." not in done.stdout and "@" not in done.stdout.split("sandbox received")[1]
