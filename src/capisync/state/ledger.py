@@ -204,15 +204,6 @@ class Ledger:
             )
             return conn.execute(q).first() is not None
 
-    def state_counts(self, sync: str) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            q = (
-                sa.select(LEDGER.c.state, sa.func.count())
-                .where(LEDGER.c.sync == sync)
-                .group_by(LEDGER.c.state)
-            )
-            return {state: n for state, n in conn.execute(q)}
-
     def rejections(
         self, sync: str, limit: int = 1000
     ) -> list[tuple[str, float, list[dict[str, Any]]]]:
