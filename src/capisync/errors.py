@@ -83,6 +83,17 @@ class MetaError(CapisyncError):
         self.user_message = user_message
         self.is_transient = is_transient
 
+    def meta_fields(self) -> dict[str, object]:
+        """Meta's answer as keyword arguments, to re-raise it as another kind of MetaError."""
+        return {
+            "status": self.status,
+            "code": self.code,
+            "subcode": self.subcode,
+            "fbtrace_id": self.fbtrace_id,
+            "user_message": self.user_message,
+            "is_transient": self.is_transient,
+        }
+
 
 class MetaTransientError(MetaError):
     pass

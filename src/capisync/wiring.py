@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from capisync.capi.event import BuildOptions
 from capisync.capi.mapping import ResolvedMapping, resolve_mapping
-from capisync.capi.normalize import normalize_country
 from capisync.capi.params import HASHED_KEYS
 from capisync.config import SyncConfig
 from capisync.errors import MappingError
@@ -61,9 +60,8 @@ def mapping_args(config: SyncConfig) -> dict[str, Any]:
 
 
 def build_options(config: SyncConfig) -> BuildOptions:
-    country = normalize_country(config.default_country) if config.default_country else None
     return BuildOptions(
-        default_country=country,
+        default_country=config.default_country,  # already a code: the config normalizes it
         event_id_template=config.event_id,
         naive_timezone=config.timezone,
         dob_order=config.dob_order,

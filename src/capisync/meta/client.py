@@ -234,15 +234,7 @@ def _body_tail(settings: ClientSettings) -> bytes:
 
 
 def _as_fatal(error: MetaError, hint: str) -> MetaFatalError:
-    return MetaFatalError(
-        f"{error}: {hint}",
-        status=error.status,
-        code=error.code,
-        subcode=error.subcode,
-        fbtrace_id=error.fbtrace_id,
-        user_message=error.user_message,
-        is_transient=error.is_transient,
-    )
+    return MetaFatalError(f"{error}: {hint}", **error.meta_fields())  # type: ignore[arg-type]
 
 
 def _warn_if_short(verdict: Accepted, sent: int) -> None:

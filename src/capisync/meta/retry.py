@@ -72,10 +72,5 @@ class RetryBudget:
             )
         return MetaTransientError(
             f"{why}; last error: {last}; the events stay pending and the next run resends them",
-            status=last.status,
-            code=last.code,
-            subcode=last.subcode,
-            fbtrace_id=last.fbtrace_id,
-            user_message=last.user_message,
-            is_transient=True,
+            **{**last.meta_fields(), "is_transient": True},  # type: ignore[arg-type]
         )

@@ -119,60 +119,31 @@ class Ledger:
         fbtrace_id: str | None,
         now: float,
     ) -> None:
-        rows = [
-            dict(
-                sync=sync,
-                identifier=i,
-                state=SENT,
-                event_id=e,
-                run_id=run_id,
-                updated_at=now,
-                fbtrace_id=fbtrace_id,
-                fingerprint=None,
-                by_meta=False,
-                reasons=None,
-            )
-            for i, e in items
-        ]
-        self._upsert(rows)
+        self._upsert(
+            [_row(sync, i, SENT, run_id, now, event_id=e, fbtrace_id=fbtrace_id) for i, e in items]
+        )
 
     def mark_rejected(self, sync: str, run_id: int, items: Iterable[Rejected], now: float) -> None:
-        rows = [
-            dict(
-                sync=sync,
-                identifier=r.identifier,
-                state=REJECTED,
-                event_id=None,
-                run_id=run_id,
-                updated_at=now,
-                fbtrace_id=None,
-                fingerprint=r.fingerprint,
-                by_meta=r.by_meta,
-                reasons=json.dumps(r.reasons),
-            )
-            for r in items
-        ]
-        self._upsert(rows)
+        self._upsert(
+            [
+                _row(
+                    sync,
+                    r.identifier,
+                    REJECTED,
+                    run_id,
+                    now,
+                    fingerprint=r.fingerprint,
+                    by_meta=r.by_meta,
+                    reasons=json.dumps(r.reasons),
+                )
+                for r in items
+            ]
+        )
 
     def mark(
         self, sync: str, run_id: int, identifiers: Iterable[str], state: str, now: float
     ) -> None:
-        rows = [
-            dict(
-                sync=sync,
-                identifier=i,
-                state=state,
-                event_id=None,
-                run_id=run_id,
-                updated_at=now,
-                fbtrace_id=None,
-                fingerprint=None,
-                by_meta=False,
-                reasons=None,
-            )
-            for i in identifiers
-        ]
-        self._upsert(rows)
+        self._upsert([_row(sync, i, state, run_id, now) for i in identifiers])
 
     def _upsert(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -309,6 +280,25 @@ class Ledger:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _row(
+    sync: str, identifier: str, state: str, run_id: int, now: float, **fields: Any
+) -> dict[str, Any]:
+    """One ledger row; every column is set, so an upsert clears what an earlier state left."""
+    return {
+        "sync": sync,
+        "identifier": identifier,
+        "state": state,
+        "run_id": run_id,
+        "updated_at": now,
+        "event_id": None,
+        "fbtrace_id": None,
+        "fingerprint": None,
+        "by_meta": False,
+        "reasons": None,
+        **fields,
+    }
 
 
 def _run_record(m: Any) -> RunRecord:
