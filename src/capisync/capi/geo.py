@@ -157,9 +157,9 @@ def _add_short_names(
         short = _short_name(name)
         if short:
             owners.setdefault(key(short), set()).add(code)
-    for key, codes in owners.items():
+    for short_key, codes in owners.items():
         if len(codes) == 1:  # "Korea" and "Congo" name two countries: leave them to aliases
-            index.setdefault(key, codes.pop())
+            index.setdefault(short_key, codes.pop())
 
 
 @cache

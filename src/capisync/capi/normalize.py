@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from capisync.capi import geo
 from capisync.capi.issues import Issue
@@ -85,7 +86,7 @@ _SPECS: dict[str, _KeySpec] = {
         _spec("fbp", _cookie("fbp", _FBP)),
     )
 }
-for _key in USER_DATA_KEYS - _SPECS.keys():
+for _key in USER_DATA_KEYS.difference(_SPECS):
     _SPECS[_key] = _spec(_key, _as_is)
 
 _PLACEHOLDERS = frozenset({"null", "none", "n/a", "#n/a", "undefined", "nan"})
@@ -316,7 +317,7 @@ def memoize_wire(
     key: str,
     raw: str,
     ctx: NormalizeContext,
-) -> tuple[object, tuple[Issue, ...]]:
+) -> tuple[Any, tuple[Issue, ...]]:
     """Compute, remember and return (wire value, warnings) of a text cell of a memoized key.
 
     The memo is the cache here: a cached key's value skips its own cache, which values seen
@@ -339,7 +340,10 @@ def memoize_wire(
 
 
 def user_data_column(
-    key: str, cells: list[object], contexts: list[NormalizeContext], warned: dict[int, list[Issue]]
+    key: str,
+    cells: Sequence[object],
+    contexts: list[NormalizeContext],
+    warned: dict[int, list[Issue]],
 ) -> list[str | list[str] | None]:
     """``user_data_value`` over a column (one context per row); warnings go to ``warned``.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from capisync.capi.issues import Issue
@@ -47,7 +48,7 @@ def validate_event(
 
 
 def check_event(
-    event: Mapping[str, Any], keys: frozenset[str], *, now: int, time_column: str = "event_time"
+    event: Mapping[str, Any], keys: AbstractSet[str], *, now: int, time_column: str = "event_time"
 ) -> list[Issue]:
     """``validate_event`` with the customer keys already known (the event builder's path).
 
@@ -144,7 +145,7 @@ def _in_future(ahead: int, column: str) -> Issue:
     )
 
 
-def _check_customer_keys(keys: frozenset[str], reasons: list[Issue]) -> None:
+def _check_customer_keys(keys: AbstractSet[str], reasons: list[Issue]) -> None:
     if not keys:
         reasons.append(NO_CUSTOMER_KEYS)
     elif any(keys <= combo for combo in WEAK_KEY_COMBINATIONS):
@@ -159,7 +160,7 @@ def _check_customer_keys(keys: frozenset[str], reasons: list[Issue]) -> None:
         )
 
 
-def _check_website(event: Mapping[str, Any], keys: frozenset[str], reasons: list[Issue]) -> None:
+def _check_website(event: Mapping[str, Any], keys: AbstractSet[str], reasons: list[Issue]) -> None:
     if "client_user_agent" not in keys:
         reasons.append(WEBSITE_MISSING_UA)
     if not _is_text(event.get("event_source_url")):

@@ -362,7 +362,7 @@ def to_json_value(raw: object) -> Any:
     """A free custom property: anything JSON can carry, Decimals as floats, times as ISO."""
     cls = type(raw)
     if cls is str:
-        return raw.strip() or None  # type: ignore[union-attr]
+        return raw.strip() or None  # type: ignore[attr-defined]
     if raw is None or cls is bool or cls is int:
         return raw
     if isinstance(raw, float):
@@ -385,7 +385,7 @@ def is_blank(raw: object) -> bool:
         return True
     cls = type(raw)
     if cls is str:
-        return not raw.strip()  # type: ignore[union-attr]
+        return not raw.strip()  # type: ignore[attr-defined]
     if cls is float:
         return raw != raw  # NaN, as pandas writes missing numbers
     if cls is list or cls is tuple:
