@@ -9,8 +9,8 @@ import string
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from capisync.capi import keyrules, phone
 from capisync.capi import normalize as normalize_module
-from capisync.capi import phone
 from capisync.capi.issues import Issue
 from capisync.capi.normalize import (
     NormalizeContext,
@@ -110,3 +110,23 @@ def test_lists_are_deduplicated_in_order(values: list[str]) -> None:
     hashes = [hash_value("em", v) for v in values]
     expected = list(dict.fromkeys(h for h in hashes if h is not None))
     assert result == (expected[0] if len(expected) == 1 else expected or None)
+
+
+# The address rule as one regex (how it was written first): the string searches of
+# keyrules.is_email_address must accept exactly what it accepts.
+_EMAIL_CHAR = r"[^\s@<>(),;:\"\[\]\\]"
+EMAIL_REGEX = re.compile(rf"{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.[^\s@<>(),;:\"\[\]\\.]+")
+email_like = st.text(alphabet="ab.@ \t\u00a0\x1c<>(),;:\"[]\\é", max_size=12)
+
+
+@given(text=st.one_of(email_like, st.text(max_size=20), st.emails()))
+@example(text="a@b.c")
+@example(text="a@.c")
+@example(text="a@b.")
+@example(text="@b.c")
+@example(text="a@b@c.d")
+@example(text="a.b@c")
+@example(text="a@..c")
+@example(text="a@b.c\u00a0")
+def test_is_email_address_accepts_what_the_address_regex_accepts(text: str) -> None:
+    assert keyrules.is_email_address(text) == (EMAIL_REGEX.fullmatch(text) is not None)

@@ -70,8 +70,8 @@ def dropped(key: str, code: str) -> ValueDropped:
 # ---- per-key normalizers: (trimmed text, context, warnings) -> normalized text ----
 
 Warnings = list[Issue]
-_EMAIL_CHAR = r"[^\s@<>(),;:\"\[\]\\]"
-_EMAIL = re.compile(rf"{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.[^\s@<>(),;:\"\[\]\\.]+")
+# An address: name@domain.tld, where no part holds whitespace or <>(),;:"[]\ and only one @.
+_NOT_IN_EMAIL = re.compile(r"[\s<>(),;:\"\[\]\\]")
 _ASCII_NON_LETTERS = re.compile(r"[^a-z]+")
 _FBC = re.compile(r"fb\.\d\.\d{10,13}\.[^.\s]+(?:\.[^.\s]+)?")
 _FBP = re.compile(r"fb\.\d\.\d{10,13}\.\d+(?:\.[^.\s]+)?")
@@ -80,9 +80,26 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 def _email(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     email = text.lower() if text.isascii() else _nfc(_nfc(text).lower())
-    if _EMAIL.fullmatch(email) is None:
+    if not is_email_address(email):
         raise dropped("em", "email_malformed")
     return email
+
+
+def is_email_address(text: str) -> bool:
+    """``local@domain.tld``: one @, a name before it, a dot after it that is neither the first
+    nor the last character of the domain, and no character of ``_NOT_IN_EMAIL`` anywhere.
+
+    String searches instead of one regex: the regex backtracked through the domain to find
+    its last dot, and took 0.7 µs an address, the most costly step of an email's path.
+    """
+    at = text.find("@")
+    dot = text.rfind(".")
+    return (
+        at > 0
+        and at + 1 < dot < len(text) - 1
+        and text.find("@", at + 1) < 0
+        and _NOT_IN_EMAIL.search(text) is None
+    )
 
 
 def _phone(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
