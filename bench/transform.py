@@ -17,9 +17,9 @@ batch to batch, so the machine's noise hits all of them alike:
   whole batch, so email, phone and country go through its ``Normalize.normalize_field``
   first and are left out when refused (the hash it returns passes through ``normalize()``
   as already hashed: no value is normalized twice).
-- capisync (build_batch): ``EventBuilder.build_batch`` (map, normalize, hash, validate and
-  serialize, column by column over the batch), then one body per batch joined from the
-  events' prebuilt ``BuiltEvent.body`` as ``MetaClient`` joins them: the sync engine's path.
+- capisync (build_batch): ``EventBuilder.build_batch`` (map, normalize, hash and validate,
+  column by column over the batch), then the request body of the batch's events, serialized
+  by ``MetaClient``'s own ``request_body``: the sync engine's path.
 - capisync, row by row: the same with ``EventBuilder.build`` per row (it gives the same
   outcomes, bodies included), to show what the batch path buys.
 
@@ -56,6 +56,7 @@ from requests.adapters import BaseAdapter
 
 from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection
 from capisync.capi.mapping import resolve_mapping
+from capisync.meta.client import request_body
 
 BATCH = 1000
 DATASET = "1234567890"
@@ -207,9 +208,9 @@ class CapisyncPath:
             outcomes = [build(row, now=NOW_EPOCH) for row in rows]
         else:
             outcomes = self.builder.build_batch(rows, now=NOW_EPOCH)
-        # each BuiltEvent carries its serialized body; MetaClient only joins them
-        events = [o.body for o in outcomes if isinstance(o, BuiltEvent)]
-        body = b'{"data":[' + b",".join(events) + b"]," + self.tail
+        # serialized as MetaClient serializes a request: the batch's events in one call
+        events = [o.event for o in outcomes if isinstance(o, BuiltEvent)]
+        body = request_body(events, self.tail)
         self.body_bytes += len(body)
         self.events += len(events)
         expired = sum(1 for o in outcomes if isinstance(o, Rejection) and o.expired)

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from capisync.capi.event import BuiltEvent, EventBuilder, Rejection, identifier_text
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
@@ -151,7 +153,7 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
 class _Pending:
     identifier: str
     event_id: str
-    body: bytes
+    event: dict[str, Any]  # wire shape; serialized by the client, a request at a time
 
 
 class _Runner:
@@ -238,7 +240,8 @@ class _Runner:
             entry = known.get(ident) if ident is not None else None
             if ident is not None and self._repeated(ident, entry):
                 counts["new"] += 1
-                duplicates.append(_duplicate(ident))
+                duplicate = _local_rejection(ident, "duplicate_identifier", DUPLICATE_MESSAGE)
+                duplicates.append(duplicate)
                 continue
             if entry is not None and entry.state in SETTLED:
                 self._count_settled(entry.state)
@@ -312,16 +315,15 @@ class _Runner:
             rejected.append(Rejected(outcome.identifier, [r.as_dict() for r in outcome.reasons]))
 
     def _enqueue(self, built: BuiltEvent, entry: Entry | None, rejected: list[Rejected]) -> None:
-        body = built.body  # serialized once, by the builder
         # Meta rejected this exact event before: do not ask again until the row changes
-        if entry is not None and entry.by_meta and entry.fingerprint == _fingerprint(body):
+        if entry is not None and entry.by_meta and entry.fingerprint == _fingerprint(built.event):
             rejected.append(
                 Rejected(built.identifier, entry.reasons, entry.fingerprint, by_meta=True)
             )
             return
         self.report.coverage.update(built.match_keys)
         self.report.coverage["events"] += 1
-        self.outbox.append(_Pending(built.identifier, built.event_id, body))
+        self.outbox.append(_Pending(built.identifier, built.event_id, built.event))
 
     def _record_local(
         self, rejected: list[Rejected], expired: list[str], baseline: list[str], now: float
@@ -367,7 +369,7 @@ class _Runner:
 
     async def _send(self, batch: list[_Pending]) -> None:
         assert self.client is not None and self.report.run_id is not None
-        result = await self.client.send([p.body for p in batch])
+        result = await self.client.send([p.event for p in batch])
         self._checkpoint(batch, result)
 
     def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:
@@ -380,6 +382,10 @@ class _Runner:
         for trace, items in by_trace.items():
             self.ledger.mark_sent(self.ctx.name, run_id, items, trace, now)
         rejected = [_meta_rejection(batch[i], err) for i, err in result.rejected]
+        rejected += [
+            _local_rejection(batch[i].identifier, "internal_error", UNENCODABLE_MESSAGE)
+            for i in result.unencodable
+        ]
         self.ledger.mark_rejected(self.ctx.name, run_id, rejected, now)
         self.ledger.heartbeat(self.ctx.name, self.owner, now)
         counts["sent"] += len(result.accepted)
@@ -401,12 +407,15 @@ DUPLICATE_MESSAGE = (
     "the model returned this identifier more than once; make the identifier column unique "
     "(one row per event): only the first row with it is sent"
 )
+UNENCODABLE_MESSAGE = (
+    "capisync could not write this event as JSON, so it was not sent; it is retried on every "
+    "run. Please report it with the row's identifier"
+)
 
 
-def _duplicate(ident: str) -> Rejected:
-    return Rejected(
-        ident, [{"code": "duplicate_identifier", "key": None, "message": DUPLICATE_MESSAGE}]
-    )
+def _local_rejection(ident: str, code: str, message: str) -> Rejected:
+    """A row refused here, not by Meta: no fingerprint, so every run evaluates it again."""
+    return Rejected(ident, [{"code": code, "key": None, "message": message}])
 
 
 def _meta_rejection(item: _Pending, err: MetaError) -> Rejected:
@@ -420,11 +429,12 @@ def _meta_rejection(item: _Pending, err: MetaError) -> Rejected:
         "meta_subcode": err.subcode,
         "fbtrace_id": err.fbtrace_id,
     }
-    return Rejected(item.identifier, [reason], _fingerprint(item.body), by_meta=True)
+    return Rejected(item.identifier, [reason], _fingerprint(item.event), by_meta=True)
 
 
-def _fingerprint(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
+def _fingerprint(event: dict[str, Any]) -> str:
+    """The event as sent (the same bytes as in its request): Meta refused this exact one."""
+    return hashlib.sha256(orjson.dumps(event)).hexdigest()
 
 
 def ensure_syncs(project: Project, names: list[str]) -> list[str]:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import orjson
 import pytest
 
 from capisync.errors import MetaFatalError, MetaInvalidDataError, MetaTransientError
@@ -32,14 +31,17 @@ def settings_for(sandbox: SandboxServer, **overrides: Any) -> ClientSettings:
     return ClientSettings(**{**values, **overrides})
 
 
-def serialized(count: int, *, start: int = 0, bad: Sequence[int] = ()) -> list[bytes]:
+Event = dict[str, Any]
+
+
+def serialized(count: int, *, start: int = 0, bad: Sequence[int] = ()) -> list[Event]:
     """Distinct valid events; those at `bad` carry an unhashed e-mail (Meta: 100/2804016)."""
     out = []
     for n in range(start, start + count):
         event = valid_event(event_id=f"Purchase:it-{n}")
         if n - start in bad:
             event["user_data"]["em"] = RAW_EMAIL
-        out.append(orjson.dumps(event))
+        out.append(event)
     return out
 
 
@@ -57,7 +59,7 @@ def run(
     return asyncio.run(go())
 
 
-def send_all(sandbox: SandboxServer, batches: list[list[bytes]], **kw: Any) -> list[BatchResult]:
+def send_all(sandbox: SandboxServer, batches: list[list[Event]], **kw: Any) -> list[BatchResult]:
     async def work(client: MetaClient) -> list[BatchResult]:
         return list(await asyncio.gather(*(client.send(b) for b in batches)))
 
@@ -68,8 +70,8 @@ def received_ids(sandbox: SandboxServer) -> list[str]:
     return sorted(str(e.event["event_id"]) for e in sandbox.store.events())
 
 
-def expected_ids(batches: list[list[bytes]]) -> list[str]:
-    return sorted(orjson.loads(e)["event_id"] for batch in batches for e in batch)
+def expected_ids(batches: list[list[dict[str, Any]]]) -> list[str]:
+    return sorted(e["event_id"] for batch in batches for e in batch)
 
 
 def wait_for_hung_requests(sandbox: SandboxServer, count: int) -> None:

@@ -46,6 +46,22 @@ def project_for(config: Path, sandbox: SandboxServer, **env: str) -> Project:
     return load_project(config, env={**os.environ, "CAPISYNC_BASE_URL": sandbox.url, **env})
 
 
+def duckdb_sync(tmp_path: Path, sandbox: SandboxServer, *, model: str = "select * from t",
+                extra: str = "") -> Project:
+    """A project with one sync `s` over table t of tmp_path/w.duckdb, sending to the sandbox;
+    `extra` is more YAML for the sync (a mapping, delivery settings)."""
+    config = tmp_path / "capisync.yml"
+    config.write_text(f"""
+syncs:
+  s:
+    source: {{duckdb: w.duckdb}}
+    model: {model}
+    identifier: order_id
+    destination: {{dataset_id: "42", access_token: sandbox-token, base_url: "{sandbox.url}"}}
+{extra}""")
+    return project_for(config, sandbox)
+
+
 @pytest.fixture
 def demo(tmp_path: Path, sandbox: SandboxServer) -> Project:
     return project_for(write_demo_project(tmp_path).config, sandbox)
@@ -101,16 +117,7 @@ def test_hashes_on_the_wire_equal_metas_documented_examples(
             now() - INTERVAL 1 HOUR AS event_time, 'physical_store' AS action_source,
             ' John_Smith@gmail.com ' AS email, 'United States' AS country,
             '(650)555-1212' AS phone, 12.5 AS value, 'usd' AS currency""")
-    config = tmp_path / "capisync.yml"
-    config.write_text("""
-syncs:
-  s:
-    source: {duckdb: w.duckdb}
-    model: select * from t
-    identifier: order_id
-    destination: {dataset_id: "42", access_token: sandbox-token, base_url: "${CAPISYNC_BASE_URL}"}
-""")
-    report = run_sync(project_for(config, sandbox), "s")
+    report = run_sync(duckdb_sync(tmp_path, sandbox), "s")
     assert report.counts["sent"] == 1, report
     event = sandbox.store.events()[0].event
     user = event["user_data"]
@@ -260,7 +267,8 @@ syncs:
     assert run_sync(project, "leads").counts["already"] == 2500
     import hashlib
 
-    event = sandbox.store.events()[0].event
+    # requests run concurrently: the sandbox may have stored another batch first
+    [event] = [e.event for e in sandbox.store.events() if e.event["event_id"] == "lead-1"]
     assert event["user_data"]["em"] == hashlib.sha256(b"person1@example.com").hexdigest()
     assert event["user_data"]["ph"] == hashlib.sha256(b"442079460001").hexdigest()
 
@@ -274,17 +282,8 @@ def test_a_repeated_identifier_is_rejected_and_never_unsettles_the_first_row(
             now() - INTERVAL 1 HOUR AS event_time, 'physical_store' AS action_source,
             'u' || range || '@example.com' AS email, 5.0 AS value, 'EUR' AS currency
             FROM range(30)""")
-    config = tmp_path / "capisync.yml"
-    config.write_text("""
-syncs:
-  s:
-    source: {duckdb: w.duckdb}
-    model: select * from t order by n
-    identifier: order_id
-    destination: {dataset_id: "42", access_token: sandbox-token, base_url: "${CAPISYNC_BASE_URL}"}
-    delivery: {batch_size: 10, concurrency: 1}
-""")
-    project = project_for(config, sandbox)
+    project = duckdb_sync(tmp_path, sandbox, model="select * from t order by n",
+                          extra="    delivery: {batch_size: 10, concurrency: 1}\n")
     first = run_sync(project, "s")
     # o-1 comes three times: rows 1 (sent), 5 (same batch) and 25 (after o-1 was acknowledged)
     assert first.counts["sent"] == 28 and first.counts["rejected"] == 2
@@ -319,20 +318,34 @@ def test_a_row_that_trips_a_builder_bug_is_rejected_alone(
         con.execute("""CREATE TABLE t AS SELECT 'o-' || range AS order_id, 'Lead' AS event_name,
             now() - INTERVAL 1 HOUR AS event_time, 'system_generated' AS action_source,
             'u' || range || '@example.com' AS email FROM range(6)""")
-    config = tmp_path / "capisync.yml"
-    config.write_text("""
-syncs:
-  s:
-    source: {duckdb: w.duckdb}
-    model: select * from t
-    identifier: order_id
-    destination: {dataset_id: "42", access_token: sandbox-token, base_url: "${CAPISYNC_BASE_URL}"}
-""")
-    report = run_sync(project_for(config, sandbox), "s")
+    report = run_sync(duckdb_sync(tmp_path, sandbox), "s")
     assert report.status == "completed"
     assert (report.counts["sent"], report.counts["rejected"]) == (5, 1)
     assert [r.reasons[0]["code"] for r in report.rejections] == ["internal_error"]
     assert "a value no test" not in report.rejections[0].reasons[0]["message"]
+
+
+def test_an_event_json_cannot_carry_is_rejected_alone_and_retried_next_run(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # a HUGEINT custom property beyond 64 bits: the client cannot serialize that event
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE TABLE t AS SELECT 'o-' || range AS order_id, 'Lead' AS event_name,
+            now() - INTERVAL 1 HOUR AS event_time, 'system_generated' AS action_source,
+            'u' || range || '@example.com' AS email,
+            (CASE WHEN range = 2 THEN 2::HUGEINT ** 70 ELSE range END)::HUGEINT AS points
+            FROM range(6)""")
+    project = duckdb_sync(tmp_path, sandbox, extra="    mapping: {custom_data.points: points}\n")
+    report = run_sync(project, "s")
+    assert report.status == "completed"
+    assert (report.counts["sent"], report.counts["rejected"]) == (5, 1)
+    [rejection] = report.rejections
+    assert rejection.identifier == "o-2"
+    assert [r["code"] for r in rejection.reasons] == ["internal_error"]
+    assert sorted(e.event["event_id"] for e in sandbox.store.events()) == [
+        "o-0", "o-1", "o-3", "o-4", "o-5"]
+    again = run_sync(project, "s")  # not a refusal by Meta: tried again, never marked sent
+    assert (again.counts["already"], again.counts["rejected"]) == (5, 1)
 
 
 def test_a_run_rides_out_5xx_answers_and_throttling(

@@ -62,8 +62,8 @@ def make_client(
                       clock=fake.clock, rng=random.Random(7))
 
 
-def events(n: int, bad: Sequence[int] = ()) -> list[bytes]:
-    return [orjson.dumps({"event_id": f"e{i}", "bad": i in bad}) for i in range(n)]
+def events(n: int, bad: Sequence[int] = ()) -> list[dict[str, Any]]:
+    return [{"event_id": f"e{i}", "bad": i in bad} for i in range(n)]
 
 
 def ack(request: httpx.Request, trace: str = "T") -> httpx.Response:
@@ -106,7 +106,7 @@ def rejecting_bad_events(counter: list[int] | None = None) -> Handler:
     return handler
 
 
-def send(client: MetaClient, batch: Sequence[bytes]) -> BatchResult:
+def send(client: MetaClient, batch: Sequence[dict[str, Any]]) -> BatchResult:
     async def go() -> BatchResult:
         async with client:
             return await client.send(batch)
@@ -183,7 +183,7 @@ def test_the_body_is_json_with_the_token_in_it_never_in_the_url() -> None:
     fake = FakeTime()
     handler, seen = scripted(None)
     client = make_client(handler, fake, app_secret="s3cret", test_event_code="TEST123")
-    batch = [orjson.dumps({"event_id": "a", "n": 1}), orjson.dumps({"event_id": "b", "n": 2})]
+    batch = [{"event_id": "a", "n": 1}, {"event_id": "b", "n": 2}]
     result = send(client, batch)
     assert result.accepted == [(0, "T"), (1, "T")] and result.requests == 1
     request = seen[0]
@@ -196,6 +196,30 @@ def test_the_body_is_json_with_the_token_in_it_never_in_the_url() -> None:
         "access_token": TOKEN, "partner_agent": "capisync_0.1.0",
         "test_event_code": "TEST123", "appsecret_proof": proof,
     }
+
+
+def test_the_data_array_holds_each_event_as_its_own_compact_json_in_order() -> None:
+    # the same bytes per event as orjson.dumps(event): a fingerprint of a refused event
+    # (sync._fingerprint) matches the event as it went out
+    handler, seen = scripted(None)
+    batch = [{"event_id": "b", "user_data": {"em": "x" * 64}}, {"event_id": "a", "value": 1.5}]
+    send(make_client(handler, FakeTime()), batch)
+    body = seen[0].content
+    assert body.startswith(b'{"data":[' + b",".join(orjson.dumps(e) for e in batch) + b"],")
+    assert b" " not in body  # compact separators
+
+
+def test_an_event_json_cannot_carry_stays_out_and_the_others_go() -> None:
+    # orjson writes no integer beyond 64 bits; the builder should never let one through,
+    # and if it does, that event alone is set aside
+    handler, seen = scripted(None)
+    batch = [*events(3), {"event_id": "huge", "value": 2**70}, *events(2)]
+    result = send(make_client(handler, FakeTime()), batch)
+    assert result.unencodable == [3]
+    assert [i for i, _ in result.accepted] == [0, 1, 2, 4, 5]
+    assert result.requests == 1 and not result.rejected and not result.pending
+    assert [e["event_id"] for e in orjson.loads(seen[0].content)["data"]] == [
+        "e0", "e1", "e2", "e0", "e1"]
 
 
 def test_an_empty_batch_costs_nothing_and_an_oversized_one_is_refused() -> None:

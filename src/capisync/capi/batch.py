@@ -33,7 +33,6 @@ from capisync.capi.outcome import (
     MISSING_IDENTIFIER,
     BuiltEvent,
     Rejection,
-    built_event,
     identifier_text,
 )
 from capisync.capi.validate import check_event, is_expired
@@ -269,6 +268,7 @@ def _template_ids(
     pattern, columns = "", []
     for literal, event_key, column in parts:
         pattern += literal.replace("%", "%%")
+        raws: Sequence[object]
         if event_key is not None:
             raws = [event.get(event_key) for event in events]
         elif column is not None:
@@ -313,15 +313,15 @@ def _finish(
         else:
             event_id = _plain_event_id(builder, event, identifier, i, warned)
         warnings = warned.get(i) or _NONE
-        keys = frozenset(user)
+        keys = user.keys()  # a view, no copy: the dict is final here
         reasons = check_event(event, keys, now=now, time_column=time_column)
         if event_id is None:
             reasons.append(builder._template_issue)
-        if reasons:
+        if reasons or event_id is None:  # no event_id: the template's issue is a reason
             out.append(Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons)))
             continue
         event["event_id"] = event_id
-        out.append(built_event(identifier, event_id, event, tuple(warnings), keys))
+        out.append(BuiltEvent(identifier, event_id, event, tuple(warnings), keys))
     return out
 
 

@@ -36,7 +36,6 @@ from capisync.capi.outcome import (
     MISSING_IDENTIFIER,
     BuiltEvent,
     Rejection,
-    built_event,
     identifier_text,
 )
 from capisync.capi.params import ACTION_SOURCES, PARAMS
@@ -196,14 +195,14 @@ class EventBuilder:
         if custom:
             event["custom_data"] = custom
         event_id = self._event_id(row, event, identifier, warnings)
-        keys = frozenset(user)
+        keys = user.keys()  # a view, no copy: the dict is final here
         reasons = check_event(event, keys, now=now, time_column=self._time_column)
         if event_id is None:
             reasons.append(self._template_issue)
-        if reasons:
+        if reasons or event_id is None:  # no event_id: the template's issue is a reason
             return Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons))
         event["event_id"] = event_id
-        return built_event(identifier, event_id, event, tuple(warnings), keys)
+        return BuiltEvent(identifier, event_id, event, tuple(warnings), keys)
 
     def build_batch(
         self, rows: Iterable[Mapping[str, object]], *, now: int
