@@ -15,7 +15,7 @@ and it would otherwise walk them several times per batch.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -88,16 +88,16 @@ class _Columns:
 
     def __init__(self, rows: list[Row]) -> None:
         self.rows = rows
-        self._cut: dict[str, tuple[object, ...]] = {}
+        self._cut: dict[str, list[object]] = {}
         if rows and set(map(type, rows)) == {dict} and len(rows[0]) > 1:
             names = tuple(rows[0])  # itemgetter of one name gives no tuple
             try:
                 transposed = zip(*map(itemgetter(*names), rows), strict=True)
-                self._cut = dict(zip(names, transposed, strict=True))
+                self._cut = dict(zip(names, map(list, transposed), strict=True))
             except (KeyError, ValueError, TypeError):  # ragged rows: column by column
                 self._cut = {}
 
-    def __call__(self, name: str) -> Sequence[object]:
+    def __call__(self, name: str) -> list[object]:
         cut = self._cut.get(name)
         if cut is not None:
             return cut
@@ -113,7 +113,7 @@ def _dicts(static: dict[str, Any], count: int) -> list[dict[str, Any]]:
 
 def _fill(
     targets: list[dict[str, Any]],
-    raws: Sequence[object],
+    raws: list[object],
     plan: FieldPlan,
     builder: EventBuilder,
     warned: Warned,
@@ -160,7 +160,7 @@ def _naive_utc_seconds(moment: datetime) -> int:
     return delta.days * 86400 + delta.seconds
 
 
-def _memo_coerced(raws: Sequence[object], memo: dict[str, Any], plain: Any) -> list[Any]:
+def _memo_coerced(raws: list[object], memo: dict[str, Any], plain: Any) -> list[Any]:
     get, out = memo.get, []
     for raw in raws:
         if type(raw) is str:
@@ -226,7 +226,7 @@ def _countries(
 
 def _memo_wires(
     key: str,
-    raws: Sequence[object],
+    raws: list[object],
     contexts: list[NormalizeContext],
     memo: dict[Any, tuple[Any, tuple[Issue, ...]]],
     per_country: bool,
@@ -268,7 +268,7 @@ def _template_ids(
     pattern, columns = "", []
     for literal, event_key, column in parts:
         pattern += literal.replace("%", "%%")
-        raws: Sequence[object]
+        raws: list[object]
         if event_key is not None:
             raws = [event.get(event_key) for event in events]
         elif column is not None:
@@ -286,7 +286,7 @@ def _id_text(raw: object) -> str | None:
 
 def _finish(
     builder: EventBuilder,
-    identifiers: Sequence[object],
+    identifiers: list[object],
     events: list[dict[str, Any]],
     users: list[dict[str, Any]],
     customs: list[dict[str, Any]],

@@ -22,7 +22,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from capisync.capi import batch, values
+from capisync.capi import batch, geo, values
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import CUSTOM_PREFIX, FieldMapping, ResolvedMapping
 from capisync.capi.normalize import (
@@ -160,6 +160,8 @@ class EventBuilder:
         for fm in mapping.fields:
             self._plan(fm, static_problems)
         self._static_user = self._static_user_data(mapping, static_problems)
+        if any(plan[0] == "st" for plan in self._user_plans):
+            geo.load_state_names()  # once, here, with the other tables the plans read
         self._event_id_column = _has(mapping, "event_id")
         template = options.event_id_template
         self._template = None if template is None else _parse_template(template, mapping, problems)

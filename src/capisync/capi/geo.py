@@ -197,6 +197,12 @@ def country_code(text: str) -> str | None:
     return code
 
 
+def load_state_names() -> None:
+    """Read the state and province names now (pycountry's subdivisions, 40 ms) rather than
+    at the first row that has a state."""
+    _state_index()
+
+
 @cache
 def _state_index() -> dict[str, str]:
     index: dict[str, str] = {}

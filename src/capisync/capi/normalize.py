@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -341,7 +341,7 @@ def memoize_wire(
 
 def user_data_column(
     key: str,
-    cells: Sequence[object],
+    cells: list[object],
     contexts: list[NormalizeContext],
     warned: dict[int, list[Issue]],
 ) -> list[str | list[str] | None]:
