@@ -54,6 +54,7 @@ from facebook_business.adobjects.serverside.user_data import UserData
 from facebook_business.api import FacebookAdsApi
 from requests.adapters import BaseAdapter
 
+import capisync.capi.batch
 from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection
 from capisync.capi.mapping import resolve_mapping
 from capisync.meta.client import request_body
@@ -306,6 +307,12 @@ def print_table(paths: Sequence[SdkPath | CapisyncPath], seconds: list[list[floa
         print(f"{path.name}: {path.summary()}")
 
 
+def core_kind() -> str:
+    """Which capisync core runs: compiled by mypyc (pip install .) or interpreted."""
+    compiled = capisync.capi.batch.__file__.endswith((".so", ".pyd"))
+    return "compiled (mypyc)" if compiled else "interpreted (CAPISYNC_PURE_PYTHON=1 install)"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -313,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probe")
     args = parser.parse_args(argv)
     print(f"{args.rows:,} messy rows in batches of {BATCH:,}, {args.rounds} round(s); the "
-          f"paths take turns on every batch. Python {sys.version.split()[0]}\n")
+          f"paths take turns on every batch. Python {sys.version.split()[0]}; capisync's "
+          f"core {core_kind()}\n")
     paths = [SdkPath(), CapisyncPath(), CapisyncPath("capisync, row by row (build)", per_row=True)]
     seconds = measure(paths, args.rows, args.rounds)
     print_table(paths, seconds, args.rows, args.rounds)
