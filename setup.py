@@ -7,12 +7,18 @@ them into C. Everything else in the project metadata lives in pyproject.toml.
 
 CAPISYNC_PURE_PYTHON=1 skips compilation (a pure-Python install, same behaviour). Use it for
 an editable install you will edit: an editable install that compiled keeps running the
-compiled core until it is installed again.
+compiled core until it is installed again. Where no C compiler works (a slim container
+image), the install goes on without compiling, and says so.
 """
 
 import os
+import sys
+import sysconfig
+import tempfile
 
 from setuptools import setup
+from setuptools._distutils.ccompiler import new_compiler
+from setuptools._distutils.sysconfig import customize_compiler
 
 # The per-row hot path and what it calls per row; modules it calls outside this list run
 # interpreted (slower, not different).
@@ -33,11 +39,35 @@ COMPILED = [
 def _extensions() -> list:
     if os.environ.get("CAPISYNC_PURE_PYTHON") == "1":
         return []
+    if not _can_compile():
+        print(
+            "capisync: no working C compiler (or no Python headers), so the core is installed "
+            "as plain Python: same results, about 1.4 times slower. Install gcc and the "
+            "Python headers (python3-dev) and reinstall to compile it.",
+            file=sys.stderr,
+        )
+        return []
     from mypyc.build import mypycify
 
     files = [f"src/capisync/capi/{name}.py" for name in COMPILED]
     # The isolated build environment holds no runtime dependency: their types read as Any.
     return mypycify(["--ignore-missing-imports", *files], opt_level="3", debug_level="0")
+
+
+def _can_compile() -> bool:
+    """Whether the compiler setuptools would use builds a file that includes Python.h."""
+    compiler = new_compiler()
+    customize_compiler(compiler)
+    with tempfile.TemporaryDirectory() as folder:
+        probe = os.path.join(folder, "probe.c")
+        with open(probe, "w") as file:
+            file.write("#include <Python.h>\nint main(void) { return 0; }\n")
+        try:
+            compiler.compile([probe], output_dir=folder,
+                             include_dirs=[sysconfig.get_paths()["include"]])
+        except Exception:  # CompileError, or no compiler at all (OSError)
+            return False
+    return True
 
 
 setup(ext_modules=_extensions())
