@@ -44,6 +44,8 @@ any_text = st.one_of(st.text(max_size=40), messy_text)
 @given(key=st.sampled_from(ALL_KEYS), value=any_text, country=COUNTRIES)
 @example(key="ph", value="+1 (650) 555-1212", country=None)
 @example(key="fn", value="İstanbul", country=None)
+@example(key="external_id", value="id-\ud800", country=None)  # a lone surrogate: no UTF-8
+@example(key="em", value="a\udfff@example.com", country=None)
 def test_no_text_raises_and_every_warning_is_a_known_message(key: str, value: str,
                                                              country: str | None) -> None:
     warnings: list[Issue] = []
@@ -130,3 +132,24 @@ email_like = st.text(alphabet="ab.@ \t\u00a0\x1c<>(),;:\"[]\\é", max_size=12)
 @example(text="a@b.c\u00a0")
 def test_is_email_address_accepts_what_the_address_regex_accepts(text: str) -> None:
     assert keyrules.is_email_address(text) == (EMAIL_REGEX.fullmatch(text) is not None)
+
+
+def test_a_lone_surrogate_is_dropped_with_a_warning_not_hashed() -> None:
+    warnings: list[Issue] = []
+    ctx = NormalizeContext(country="us")
+    assert user_data_value("external_id", "user-\ud800", ctx, warnings) is None
+    assert [w.code for w in warnings] == ["text_malformed"]
+    assert hash_value("external_id", "user-\ud800") is None
+    # the column path hashes plain cells inline (emails, phones): same drop, same warning
+    warned: dict[int, list[Issue]] = {}
+    column = normalize_module.user_data_column(
+        "em", ["ann\udfff@example.com", "ann@example.com"], [ctx, ctx], warned)
+    assert column == [None, hash_value("em", "ann@example.com")]
+    assert [w.code for w in warned[0]] == ["text_malformed"] and 1 not in warned
+
+
+def test_a_set_of_values_goes_out_in_one_order_whatever_the_hash_seed() -> None:
+    ctx = NormalizeContext()
+    emails = {"b@example.com", "a@example.com", "c@example.com"}
+    wire = user_data_value("em", emails, ctx, [])
+    assert wire == [hash_value("em", e) for e in sorted(emails)]

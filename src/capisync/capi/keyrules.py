@@ -57,6 +57,8 @@ _MESSAGES: dict[str, str] = {  # fixed sentences: an Issue never quotes the valu
     "fbc_malformed": "not an fbc click ID (fb.{subdomain_index}.{creation_time}.{fbclid})",
     "fbp_malformed": "not an fbp browser ID (fb.{subdomain_index}.{creation_time}.{random})",
     "multiple_values": "Meta takes one value for this key: the first valid one was sent",
+    "text_malformed": "holds a character that is not valid Unicode (a lone surrogate), so it "
+    "has no UTF-8 form to hash",
 }
 _KEPT_CODES = frozenset({"phone_without_country_code", "multiple_values"})
 

@@ -98,8 +98,11 @@ def _text(value: object) -> str | None:
         text = value.strip()
     elif value is None:
         return None
+    elif value is True or value is False:
+        return "true" if value else "false"  # most keys then drop it as malformed
     elif isinstance(value, int):
-        return str(value).lower()  # bools read "true"/"false" and are dropped as malformed
+        # int(): compiled, str() of a value typed int writes a bool as 1 and an IntEnum bare
+        return str(int(value))
     elif isinstance(value, float | Decimal):
         return _number_text(value)
     elif isinstance(value, date):
@@ -142,7 +145,15 @@ def _wire(spec: _KeySpec, text: str, ctx: NormalizeContext, warnings: Warnings) 
         return spec.normalize(text, ctx, warnings)
     if len(text) == 64 and _HEX64.fullmatch(text):
         return text.lower()  # already SHA-256: never hash twice
-    return hashlib.sha256(spec.normalize(text, ctx, warnings).encode()).hexdigest()
+    return _sha256_hex(spec.key, spec.normalize(text, ctx, warnings))
+
+
+def _sha256_hex(key: str, normalized: str) -> str:
+    try:
+        data = normalized.encode()
+    except UnicodeEncodeError:  # a lone surrogate (from Python-made rows; drivers give none)
+        raise dropped(key, "text_malformed") from None
+    return hashlib.sha256(data).hexdigest()
 
 
 def _wire_text(spec: _KeySpec, text: str, ctx: NormalizeContext, warnings: Warnings) -> str | None:
@@ -203,7 +214,7 @@ def _wire_uncached(spec: _KeySpec, text: str, ctx: NormalizeContext) -> str | Is
             or (len(text) == 64 and _HEX64.fullmatch(text))
         ):
             return _wire(spec, text, ctx, [])  # cached keys never warn while keeping a value
-        return _memo_sha256(spec.normalize(text, ctx, []))
+        return _memo_sha256(spec.key, spec.normalize(text, ctx, []))
     except ValueDropped as drop:
         return drop.issue
 
@@ -212,12 +223,12 @@ _HASHES: dict[str, str] = {}  # normalized value of a cached key -> its SHA-256 
 _HASHES_LIMIT = 16_384
 
 
-def _memo_sha256(normalized: str) -> str:
+def _memo_sha256(key: str, normalized: str) -> str:
     digest = _HASHES.get(normalized)
     if digest is None:
         if len(_HASHES) >= _HASHES_LIMIT:
             _HASHES.clear()
-        digest = _HASHES[normalized] = hashlib.sha256(normalized.encode()).hexdigest()
+        digest = _HASHES[normalized] = _sha256_hex(key, normalized)
     return digest
 
 
@@ -255,8 +266,10 @@ def user_data_value(
     """
     spec = _SPECS.get(key) or _get_spec(key)
     if type(raw) is not str:
-        if isinstance(raw, list | tuple | set | frozenset):
+        if isinstance(raw, list | tuple):
             return _wire_many(spec, list(raw), ctx, warnings)
+        if isinstance(raw, set | frozenset):  # no order of its own: sorted, so runs agree
+            return _wire_many(spec, sorted(raw, key=str), ctx, warnings)
         text = _text(raw)
         return None if text is None else _wire_text(spec, text, ctx, warnings)
     if spec.cache_by != _NO_CACHE:  # a repeated value costs one dict lookup, not even a strip
@@ -370,6 +383,9 @@ def user_data_column(
             out.append(sha256(wire.encode()).hexdigest() if hashed else wire)
         except ValueDropped as drop:
             scratch.append(drop.issue)
+            out.append(None)
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form (see _sha256_hex)
+            scratch.append(dropped(key, "text_malformed").issue)
             out.append(None)
         if scratch:
             warned.setdefault(i, []).extend(scratch)
