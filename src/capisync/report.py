@@ -5,6 +5,7 @@ Only identifiers, counts, reason codes, hashes and Meta's messages are shown: ne
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -228,7 +229,10 @@ def print_event(console: Console, event: dict[str, Any]) -> None:
             k: ("<sent as is, not shown>" if k in _MASKED_KEYS else v) for k, v in user.items()
         }
         event = {**event, "user_data": masked}
-    text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
+    try:
+        text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONEncodeError:  # one the client would set aside: shown all the same
+        text = json.dumps(event, indent=2, default=str)
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 

@@ -29,7 +29,7 @@ from capisync.config import Project, SyncConfig
 from capisync.errors import CapisyncError, ConfigError, MetaError
 from capisync.interrupts import on_first_interrupt
 from capisync.locking import LOCK_STALE_AFTER, acquire_lock, new_owner
-from capisync.meta import BatchResult, MetaClient
+from capisync.meta import BatchResult, MetaClient, unencodable_among
 from capisync.sources import Source
 from capisync.state import EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
 from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
@@ -352,7 +352,7 @@ class _Runner:
             batch = self.outbox[: self.batch_size]
             del self.outbox[: self.batch_size]
             if self.ctx.dry_run:
-                self.report.counts["sent"] += len(batch)  # "would send"
+                self._count_dry(batch)
                 continue
             # bounded: never more batches in flight than requests the client may make
             while len(self.in_flight) >= self.ctx.config.delivery.concurrency:
@@ -361,6 +361,18 @@ class _Runner:
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
         self._notify()
+
+    def _count_dry(self, batch: list[_Pending]) -> None:
+        """A dry run's "would send", less what the client would set aside as unencodable."""
+        events = [p.event for p in batch]
+        left_out = unencodable_among(events, range(len(events)))
+        rejected = [
+            _local_rejection(batch[i].identifier, "internal_error", UNENCODABLE_MESSAGE)
+            for i in left_out
+        ]
+        self.report.counts["sent"] += len(batch) - len(rejected)
+        self.report.counts["rejected"] += len(rejected)
+        self._count_rejections(rejected)
 
     async def _drain(self) -> None:
         while self.in_flight:
@@ -432,9 +444,14 @@ def _meta_rejection(item: _Pending, err: MetaError) -> Rejected:
     return Rejected(item.identifier, [reason], _fingerprint(item.event), by_meta=True)
 
 
-def _fingerprint(event: dict[str, Any]) -> str:
-    """The event as sent (the same bytes as in its request): Meta refused this exact one."""
-    return hashlib.sha256(orjson.dumps(event)).hexdigest()
+def _fingerprint(event: dict[str, Any]) -> str | None:
+    """The event as sent (the same bytes as in its request): Meta refused this exact one.
+    None for an event JSON cannot carry: it matches no fingerprint, and the client sets it
+    aside as unencodable."""
+    try:
+        return hashlib.sha256(orjson.dumps(event)).hexdigest()
+    except orjson.JSONEncodeError:
+        return None
 
 
 def ensure_syncs(project: Project, names: list[str]) -> list[str]:

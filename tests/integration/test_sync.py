@@ -325,10 +325,10 @@ def test_a_row_that_trips_a_builder_bug_is_rejected_alone(
     assert "a value no test" not in report.rejections[0].reasons[0]["message"]
 
 
-def test_an_event_json_cannot_carry_is_rejected_alone_and_retried_next_run(
+def test_an_integer_beyond_64_bits_is_dropped_with_a_warning_and_the_event_goes(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
-    # a HUGEINT custom property beyond 64 bits: the client cannot serialize that event
+    # a HUGEINT custom property no JSON writer of the request can carry
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         con.execute("""CREATE TABLE t AS SELECT 'o-' || range AS order_id, 'Lead' AS event_name,
             now() - INTERVAL 1 HOUR AS event_time, 'system_generated' AS action_source,
@@ -337,15 +337,53 @@ def test_an_event_json_cannot_carry_is_rejected_alone_and_retried_next_run(
             FROM range(6)""")
     project = duckdb_sync(tmp_path, sandbox, extra="    mapping: {custom_data.points: points}\n")
     report = run_sync(project, "s")
-    assert report.status == "completed"
-    assert (report.counts["sent"], report.counts["rejected"]) == (5, 1)
-    [rejection] = report.rejections
-    assert rejection.identifier == "o-2"
-    assert [r["code"] for r in rejection.reasons] == ["internal_error"]
+    assert (report.status, report.counts["sent"], report.counts["rejected"]) == ("completed", 6, 0)
+    assert report.warnings == Counter({"points_malformed": 1})
+    points = {e.event["event_id"]: e.event["custom_data"].get("points")
+              for e in sandbox.store.events()}
+    assert points == {"o-0": 0, "o-1": 1, "o-2": None, "o-3": 3, "o-4": 4, "o-5": 5}
+
+
+def test_an_event_json_cannot_carry_is_rejected_alone_even_after_meta_refused_it(
+    tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Should the builder ever let through a value JSON cannot carry, the client sets that
+    # event aside, the sync rejects its row alone (internal_error, tried again next run),
+    # and a dry run counts it the same way. Here a run after Meta refused that row.
+    from capisync.capi.event import EventBuilder
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE TABLE t AS SELECT 'o-' || range AS order_id, 'Lead' AS event_name,
+            now() - INTERVAL 1 HOUR AS event_time, 'system_generated' AS action_source,
+            'u' || range || '@example.com' AS email FROM range(6)""")
+    project = duckdb_sync(tmp_path, sandbox)
+    sandbox.config.reject_event_ids = {"o-2"}
+    try:
+        first = run_sync(project, "s")
+    finally:
+        sandbox.config.reject_event_ids = set()
+    assert (first.counts["sent"], first.counts["rejected"]) == (5, 1)
+
+    real_build_batch = EventBuilder.build_batch
+
+    def build_batch(self: EventBuilder, rows: list[dict[str, object]], *, now: int) -> object:
+        outcomes = real_build_batch(self, rows, now=now)
+        for outcome in outcomes:
+            if outcome.identifier == "o-2":
+                outcome.event["custom_data"] = {"points": 2**70}  # type: ignore[union-attr]
+        return outcomes
+
+    monkeypatch.setattr(EventBuilder, "build_batch", build_batch)
+    for dry_run in (True, False):
+        report = run_sync(project, "s", dry_run=dry_run)
+        assert report.status == ("dry-run" if dry_run else "completed")
+        assert (report.counts["already"], report.counts["sent"], report.counts["rejected"]) == (
+            5, 0, 1)
+        [rejection] = report.rejections
+        assert rejection.identifier == "o-2" and not rejection.by_meta
+        assert [r["code"] for r in rejection.reasons] == ["internal_error"]
     assert sorted(e.event["event_id"] for e in sandbox.store.events()) == [
         "o-0", "o-1", "o-3", "o-4", "o-5"]
-    again = run_sync(project, "s")  # not a refusal by Meta: tried again, never marked sent
-    assert (again.counts["already"], again.counts["rejected"]) == (5, 1)
 
 
 def test_a_run_rides_out_5xx_answers_and_throttling(

@@ -237,3 +237,13 @@ def test_a_bracketed_text_reads_the_same_whatever_came_before() -> None:
     top: list[Any] = []
     assert user_data_value("fn", "[]", NormalizeContext(), top) is None
     assert top == []
+
+
+def test_now_may_be_a_float_as_time_time_gives_it() -> None:
+    data = _bench_data()
+    rows = data.messy_batch(0, 60)
+    batched, one_by_one = _quickstart(data.COLUMNS), _quickstart(data.COLUMNS)
+    at_float = [_snapshot(o) for o in batched.build_batch(rows, now=data.NOW_EPOCH + 0.75)]
+    at_int = [_snapshot(one_by_one.build(row, now=data.NOW_EPOCH)) for row in rows]
+    assert at_float == at_int
+    assert one_by_one.build(rows[0], now=float(data.NOW_EPOCH)) is not None

@@ -190,3 +190,19 @@ def test_invalid_marker_holds_no_value() -> None:
 def test_superscript_digits_are_no_time(text: str) -> None:
     # str.isdigit() says yes to them, float() says no: found by hypothesis
     assert values.parse_event_time(text) is INVALID
+
+
+def test_values_the_request_json_cannot_carry_are_unreadable_not_sent() -> None:
+    # orjson (the request's writer) carries 64-bit integers and nesting under 255 levels
+    assert values.to_json_value(2**64 - 1) == 2**64 - 1
+    assert values.to_json_value(-(2**63)) == -(2**63)
+    assert values.to_json_value(2**64) is values.INVALID
+    assert values.to_json_value([1, {"deep": -(2**63) - 1}]) is values.INVALID
+    nested: object = "leaf"
+    for _ in range(values.JSON_MAX_DEPTH + 1):
+        nested = [nested]
+    assert values.to_json_value(nested) is values.INVALID
+    assert values.to_int(2**70) is values.INVALID
+    assert values.to_object('{"points": 1180591620717411303424}') is values.INVALID
+    assert values.to_object("[" * 100_000) is values.INVALID  # json.loads: RecursionError
+    assert values.to_contents([{"id": "a", "quantity": 2**70}]) is values.INVALID

@@ -183,7 +183,7 @@ def _number_from_text(text: str) -> float | _Invalid | None:
 def to_int(raw: object) -> int | _Invalid | None:
     """num_items, data_processing_options_country/state -> int (3.0 and "3" are fine)."""
     if type(raw) is int:
-        return raw  # type: ignore[return-value]
+        return raw if JSON_INT_MIN <= raw <= JSON_INT_MAX else INVALID  # type: ignore[operator]
     number = to_number(raw)
     if number is None or number is INVALID:
         return number  # type: ignore[return-value]
@@ -333,7 +333,9 @@ def to_contents(raw: object) -> list[dict[str, Any]] | _Invalid | None:
 def _content_item(item: object) -> dict[str, Any] | _Invalid:
     if not isinstance(item, Mapping):
         return INVALID
-    content = {str(k): to_json_value(v) for k, v in item.items() if v is not None}
+    content = _json_object(item)
+    if not isinstance(content, dict):
+        return INVALID
     if "id" in content:
         content["id"] = to_text(content["id"])
         if content["id"] is None:
@@ -354,29 +356,61 @@ def to_object(raw: object) -> dict[str, Any] | _Invalid | None:
         if raw is None:
             return None
     if isinstance(raw, Mapping):
-        return {str(k): to_json_value(v) for k, v in raw.items() if v is not None}
+        return _json_object(raw)
     return None if raw is None else INVALID
 
 
+# What the request's JSON writer (orjson) carries: 64-bit integers, nesting under 255 levels.
+JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**64 - 1
+JSON_MAX_DEPTH = 64
+
+
+class _NotJson(Exception):
+    """A value the request body cannot carry: the whole cell is unreadable."""
+
+
 def to_json_value(raw: object) -> Any:
-    """A free custom property: anything JSON can carry, Decimals as floats, times as ISO."""
+    """A free custom property: anything JSON can carry, Decimals as floats, times as ISO.
+    INVALID for what it cannot: an integer beyond 64 bits, nesting deeper than 64 levels."""
+    try:
+        return _json_value(raw, 0)
+    except _NotJson:
+        return INVALID
+
+
+def _json_value(raw: object, depth: int) -> Any:
     cls = type(raw)
     if cls is str:
         return raw.strip() or None  # type: ignore[attr-defined]
-    if raw is None or cls is bool or cls is int:
+    if raw is None or cls is bool:
         return raw
+    if isinstance(raw, int):
+        number = int(raw)  # an IntEnum as its number
+        if not JSON_INT_MIN <= number <= JSON_INT_MAX:
+            raise _NotJson
+        return number
     if isinstance(raw, float):
         return raw if math.isfinite(raw) else None
     if isinstance(raw, Decimal):
         return to_number(raw) if raw.is_finite() else None
     if isinstance(raw, datetime | date):
         return raw.isoformat()
+    if depth >= JSON_MAX_DEPTH and isinstance(raw, Mapping | list | tuple | set | frozenset):
+        raise _NotJson
     if isinstance(raw, Mapping):
-        return {str(k): to_json_value(v) for k, v in raw.items()}
+        return {str(k): _json_value(v, depth + 1) for k, v in raw.items()}
     items = _as_sequence(raw)
     if items is not None:
-        return [to_json_value(item) for item in items]
+        return [_json_value(item, depth + 1) for item in items]
     return str(raw)
+
+
+def _json_object(raw: Mapping[Any, Any]) -> dict[str, Any] | _Invalid:
+    """A mapping's non-null entries as JSON values; INVALID if one cannot be carried."""
+    try:
+        return {str(k): _json_value(v, 1) for k, v in raw.items() if v is not None}
+    except _NotJson:
+        return INVALID
 
 
 def is_blank(raw: object) -> bool:
@@ -416,5 +450,5 @@ def _json_cell(text: str) -> Any:
 def _load_json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         return INVALID

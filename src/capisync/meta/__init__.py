@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capisync.meta.classify import Accepted, Verdict, classify, throttle_wait
-from capisync.meta.client import BatchResult, MetaClient
+from capisync.meta.client import BatchResult, MetaClient, unencodable_among
 from capisync.meta.retry import RetryBudget, RetryPolicy
 from capisync.meta.settings import ClientSettings
 
@@ -17,4 +17,5 @@ __all__ = [
     "Verdict",
     "classify",
     "throttle_wait",
+    "unencodable_among",
 ]

@@ -161,7 +161,7 @@ class MetaClient:
         self, events: Sequence[Mapping[str, Any]], indices: list[int], budget: RetryBudget
     ) -> BatchResult:
         """The events JSON can carry go; the others are set aside as unencodable."""
-        unencodable = [i for i in indices if not _encodes(events[i])] or indices  # never loop
+        unencodable = unencodable_among(events, indices) or indices  # never loop
         log.error("%d event(s) could not be serialized as JSON: left out", len(unencodable))
         left_out = set(unencodable)
         sendable = [i for i in indices if i not in left_out]
@@ -246,6 +246,15 @@ class MetaClient:
 def request_body(events: list[Mapping[str, Any]], tail: bytes) -> bytes:
     """`{"data":[...events...],` + tail: a request's JSON body, the events in one call."""
     return b'{"data":' + orjson.dumps(events) + b"," + tail
+
+
+def unencodable_among(events: Sequence[Mapping[str, Any]], indices: Sequence[int]) -> list[int]:
+    """The indices of the events JSON cannot carry (one orjson call when there are none)."""
+    try:
+        orjson.dumps([events[i] for i in indices])
+    except orjson.JSONEncodeError:
+        return [i for i in indices if not _encodes(events[i])]
+    return []
 
 
 def _encodes(event: Mapping[str, Any]) -> bool:
