@@ -6,11 +6,13 @@ compiled modules are the Python files below, unchanged: mypyc type-checks them a
 them into C. Everything else in the project metadata lives in pyproject.toml.
 
 CAPISYNC_PURE_PYTHON=1 skips compilation (a pure-Python install, same behaviour). Use it for
-an editable install you will edit: an editable install that compiled keeps running the
-compiled core until it is installed again. Where no C compiler works (a slim container
-image), the install goes on without compiling, and says so.
+an editable install you will edit: an editable install that compiled puts its modules in
+src/, where Python imports them before the .py files; a pure-Python install removes them.
+Where no C compiler works (a slim container image), the install goes on without compiling,
+and says so.
 """
 
+import glob
 import os
 import sys
 import sysconfig
@@ -38,8 +40,10 @@ COMPILED = [
 
 def _extensions() -> list:
     if os.environ.get("CAPISYNC_PURE_PYTHON") == "1":
+        _remove_compiled_from_source()
         return []
     if not _can_compile():
+        _remove_compiled_from_source()
         print(
             "capisync: no working C compiler (or no Python headers), so the core is installed "
             "as plain Python: same results, about 1.4 times slower. Install gcc and the "
@@ -52,6 +56,13 @@ def _extensions() -> list:
     files = [f"src/capisync/capi/{name}.py" for name in COMPILED]
     # The isolated build environment holds no runtime dependency: their types read as Any.
     return mypycify(["--ignore-missing-imports", *files], opt_level="3", debug_level="0")
+
+
+def _remove_compiled_from_source() -> None:
+    """An earlier editable install that compiled left its modules in src/; Python would still
+    import them before the .py files, so a pure-Python install removes them."""
+    for path in glob.glob("src/capisync/capi/*.so") + glob.glob("src/*__mypyc*.so"):
+        os.remove(path)
 
 
 def _can_compile() -> bool:

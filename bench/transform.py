@@ -54,7 +54,7 @@ from facebook_business.adobjects.serverside.user_data import UserData
 from facebook_business.api import FacebookAdsApi
 from requests.adapters import BaseAdapter
 
-import capisync.capi.batch
+from capisync.capi import is_compiled
 from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection
 from capisync.capi.mapping import resolve_mapping
 from capisync.meta.client import request_body
@@ -309,8 +309,8 @@ def print_table(paths: Sequence[SdkPath | CapisyncPath], seconds: list[list[floa
 
 def core_kind() -> str:
     """Which capisync core runs: compiled by mypyc (pip install .) or interpreted."""
-    compiled = capisync.capi.batch.__file__.endswith((".so", ".pyd"))
-    return "compiled (mypyc)" if compiled else "interpreted (CAPISYNC_PURE_PYTHON=1 install)"
+    compiled = is_compiled()
+    return "compiled (mypyc)" if compiled else "interpreted (not compiled at install)"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from capisync import __version__, report
+from capisync.capi import is_compiled
 from capisync.config import DEFAULT_PROJECT_FILE, Project, load_history, load_project
 from capisync.errors import CapisyncError, ConfigError
 
@@ -64,7 +65,8 @@ def _root(
     version: Annotated[bool, typer.Option("--version", help="print the version")] = False,
 ) -> None:
     if version:
-        out.print(f"capisync {__version__}")
+        core = "compiled" if is_compiled() else "interpreted, not compiled at install"
+        out.print(f"capisync {__version__} (core {core})")
         raise typer.Exit()
 
 

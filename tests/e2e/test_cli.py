@@ -41,6 +41,15 @@ def numbers(output: str) -> list[int]:
     return [int(n.replace(",", "")) for n in re.findall(r"\b\d[\d,]*\b", output)]
 
 
+def test_version_says_whether_the_core_runs_compiled() -> None:
+    from capisync.capi import is_compiled
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    core = "compiled" if is_compiled() else "interpreted, not compiled at install"
+    assert result.output.strip() == f"capisync 0.1.0 (core {core})"
+
+
 def test_every_command_has_help_with_an_example() -> None:
     commands = ["init", "check", "run", "runs", "rejections", "sandbox", "quickstart"]
     for command in commands:
