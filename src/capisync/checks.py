@@ -16,8 +16,8 @@ from typing import Any
 from capisync.capi.event import EventBuilder, Rejection
 from capisync.config import Project
 from capisync.errors import MetaError
-from capisync.meta import MetaClient, RetryPolicy
-from capisync.sync import DUPLICATE_MESSAGE, SyncContext
+from capisync.meta import MetaClient, RetryPolicy, unencodable_among
+from capisync.sync import DUPLICATE_MESSAGE, UNENCODABLE_MESSAGE, SyncContext
 from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
 
 
@@ -81,6 +81,10 @@ def _try_sample(
             for reason in outcome.reasons:
                 result.reasons[reason.code] += 1
                 result.reason_messages.setdefault(reason.code, reason.message)
+        elif unencodable_among([outcome.event], [0]):  # what the client would set aside
+            result.counts["rejected"] += 1
+            result.reasons["internal_error"] += 1
+            result.reason_messages.setdefault("internal_error", UNENCODABLE_MESSAGE)
         else:
             result.counts["sent"] += 1
             if len(result.payloads) < 5:

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from capisync.checks import check_sync
 from capisync.config import Project, load_project
 from capisync.demo import (
     DEMO_EXPECTED,
@@ -373,7 +374,15 @@ def test_an_event_json_cannot_carry_is_rejected_alone_even_after_meta_refused_it
                 outcome.event["custom_data"] = {"points": 2**70}  # type: ignore[union-attr]
         return outcomes
 
+    def build(self: EventBuilder, row: dict[str, object], *, now: int) -> object:
+        [outcome] = build_batch(self, [row], now=now)  # type: ignore[misc]
+        return outcome
+
     monkeypatch.setattr(EventBuilder, "build_batch", build_batch)
+    monkeypatch.setattr(EventBuilder, "build", build)
+    checked = check_sync(project, "s", sample=100, connect=False)  # check counts it alike
+    assert (checked.counts["sent"], checked.counts["rejected"]) == (5, 1)
+    assert checked.reasons == Counter({"internal_error": 1})
     for dry_run in (True, False):
         report = run_sync(project, "s", dry_run=dry_run)
         assert report.status == ("dry-run" if dry_run else "completed")

@@ -176,7 +176,8 @@ def test_the_installed_core_and_its_python_source_agree_on_every_output() -> Non
     assert source["compiled"] is False, (
         "src/ holds compiled modules (an editable install that compiled): reinstall with "
         "CAPISYNC_PURE_PYTHON=1, see 'The compiled core' in the README")
-    assert installed["compiled"] or os.environ.get("CAPISYNC_PURE_PYTHON") == "1", (
+    pure_on_purpose = os.environ.get("CAPISYNC_PURE_PYTHON") == "1"  # a bool: pytest would
+    assert installed["compiled"] or pure_on_purpose, (  # print all of os.environ, tokens too
         "the installed core is interpreted: the install found no working C compiler "
         "(pip install -v says why); set CAPISYNC_PURE_PYTHON=1 to test that on purpose")
     assert len(installed["values"]) > 1000 and len(installed["rows"]) == ROWS

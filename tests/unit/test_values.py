@@ -206,3 +206,26 @@ def test_values_the_request_json_cannot_carry_are_unreadable_not_sent() -> None:
     assert values.to_object('{"points": 1180591620717411303424}') is values.INVALID
     assert values.to_object("[" * 100_000) is values.INVALID  # json.loads: RecursionError
     assert values.to_contents([{"id": "a", "quantity": 2**70}]) is values.INVALID
+
+
+def test_what_json_cannot_carry_is_unreadable_in_every_reading_of_a_cell() -> None:
+    # found by review: floats and Decimals as whole numbers, JSON's lone-surrogate escapes
+    # (a cut emoji as JavaScript writes it), a Decimal beyond a float inside a list
+    assert values.to_int(Decimal(10**38 - 1)) is values.INVALID
+    assert values.to_int(1e30) is values.INVALID
+    assert values.to_int("1e30") is values.INVALID
+    assert values.to_int("12") == 12
+    assert values.to_object('{"x": "\\ud83d"}') is values.INVALID
+    assert values.to_object('{"\\ud83d": 1}') is values.INVALID
+    assert values.to_object('{"x": "\\ud83d\\ude00"}') == {"x": "\U0001f600"}  # a whole emoji
+    assert values.to_string_list('["a", "\\ud83d"]') is values.INVALID
+    assert values.to_json_value([Decimal("1e400")]) is values.INVALID
+    assert values.to_json_value(Decimal("1e400")) is values.INVALID
+
+
+def test_a_contents_id_is_text_whatever_its_size_and_items_keep_their_key_order() -> None:
+    assert values.to_contents('[{"id": 12345678901234567890123, "quantity": 1}]') == [
+        {"id": "12345678901234567890123", "quantity": 1}]
+    [item] = values.to_contents([{"quantity": 2, "id": " a ", "note": None}])  # type: ignore[misc]
+    assert list(item.items()) == [("quantity", 2), ("id", "a")]
+    assert values.to_contents([{"id": "a", "quantity": 2**70}]) is values.INVALID

@@ -185,9 +185,12 @@ def to_int(raw: object) -> int | _Invalid | None:
     if type(raw) is int:
         return raw if JSON_INT_MIN <= raw <= JSON_INT_MAX else INVALID  # type: ignore[operator]
     number = to_number(raw)
-    if number is None or number is INVALID:
-        return number  # type: ignore[return-value]
-    return int(number) if float(number).is_integer() else INVALID  # type: ignore[arg-type]
+    if not isinstance(number, float):
+        return number  # None or INVALID
+    if not number.is_integer():
+        return INVALID
+    whole = int(number)
+    return whole if JSON_INT_MIN <= whole <= JSON_INT_MAX else INVALID
 
 
 def to_bool(raw: object) -> bool | _Invalid | None:
@@ -292,6 +295,8 @@ def _strings(items: list[Any] | tuple[Any, ...]) -> list[str] | _Invalid | None:
     for item in items:
         if type(item) is str:
             text: str | None = item.strip() or None
+            if text is not None and not text.isascii() and not _is_utf8(text):
+                return INVALID  # a lone surrogate from a JSON escape
         elif isinstance(item, Mapping | list | tuple):
             return INVALID
         else:
@@ -333,13 +338,22 @@ def to_contents(raw: object) -> list[dict[str, Any]] | _Invalid | None:
 def _content_item(item: object) -> dict[str, Any] | _Invalid:
     if not isinstance(item, Mapping):
         return INVALID
-    content = _json_object(item)
-    if not isinstance(content, dict):
+    content: dict[str, Any] = {}
+    try:
+        for key, value in item.items():
+            if value is None:
+                continue
+            name = _json_key(key)
+            if name == "id":  # text on the wire, whatever its type: a 30-digit id is fine
+                content_id = to_text(value)
+                if content_id is INVALID or (content_id and not _is_utf8(content_id)):
+                    return INVALID
+                if content_id is not None:
+                    content[name] = content_id
+            else:
+                content[name] = _json_value(value, 1)
+    except _NotJson:
         return INVALID
-    if "id" in content:
-        content["id"] = to_text(content["id"])
-        if content["id"] is None:
-            del content["id"]
     for key, coerce in (("quantity", to_int), ("item_price", to_number)):
         if key in content:
             value = coerce(content[key])
@@ -381,7 +395,7 @@ def to_json_value(raw: object) -> Any:
 def _json_value(raw: object, depth: int) -> Any:
     cls = type(raw)
     if cls is str:
-        return raw.strip() or None  # type: ignore[attr-defined]
+        return _json_text(raw)  # type: ignore[arg-type]
     if raw is None or cls is bool:
         return raw
     if isinstance(raw, int):
@@ -392,23 +406,49 @@ def _json_value(raw: object, depth: int) -> Any:
     if isinstance(raw, float):
         return raw if math.isfinite(raw) else None
     if isinstance(raw, Decimal):
-        return to_number(raw) if raw.is_finite() else None
+        as_float = to_number(raw) if raw.is_finite() else None
+        if as_float is INVALID:  # beyond a float (1e400)
+            raise _NotJson
+        return as_float
     if isinstance(raw, datetime | date):
         return raw.isoformat()
     if depth >= JSON_MAX_DEPTH and isinstance(raw, Mapping | list | tuple | set | frozenset):
         raise _NotJson
     if isinstance(raw, Mapping):
-        return {str(k): _json_value(v, depth + 1) for k, v in raw.items()}
+        return {_json_key(k): _json_value(v, depth + 1) for k, v in raw.items()}
     items = _as_sequence(raw)
     if items is not None:
         return [_json_value(item, depth + 1) for item in items]
-    return str(raw)
+    return _json_text(str(raw))
+
+
+def _json_text(text: str) -> str | None:
+    """Trimmed text, or _NotJson for a lone surrogate: JSON's "\\ud83d" escape (a cut emoji,
+    as JavaScript writes it) parses into one, and it has no UTF-8 form."""
+    if not text.isascii() and not _is_utf8(text):
+        raise _NotJson
+    return text.strip() or None
+
+
+def _json_key(key: object) -> str:
+    text = str(key)
+    if not text.isascii() and not _is_utf8(text):
+        raise _NotJson
+    return text
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_object(raw: Mapping[Any, Any]) -> dict[str, Any] | _Invalid:
     """A mapping's non-null entries as JSON values; INVALID if one cannot be carried."""
     try:
-        return {str(k): _json_value(v, 1) for k, v in raw.items() if v is not None}
+        return {_json_key(k): _json_value(v, 1) for k, v in raw.items() if v is not None}
     except _NotJson:
         return INVALID
 
