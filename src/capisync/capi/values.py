@@ -295,7 +295,7 @@ def _strings(items: list[Any] | tuple[Any, ...]) -> list[str] | _Invalid | None:
     for item in items:
         if type(item) is str:
             text: str | None = item.strip() or None
-            if text is not None and not text.isascii() and not _is_utf8(text):
+            if text is not None and not _is_utf8(text):
                 return INVALID  # a lone surrogate from a JSON escape
         elif isinstance(item, Mapping | list | tuple):
             return INVALID
@@ -425,19 +425,22 @@ def _json_value(raw: object, depth: int) -> Any:
 def _json_text(text: str) -> str | None:
     """Trimmed text, or _NotJson for a lone surrogate: JSON's "\\ud83d" escape (a cut emoji,
     as JavaScript writes it) parses into one, and it has no UTF-8 form."""
-    if not text.isascii() and not _is_utf8(text):
+    if not _is_utf8(text):
         raise _NotJson
     return text.strip() or None
 
 
 def _json_key(key: object) -> str:
     text = str(key)
-    if not text.isascii() and not _is_utf8(text):
+    if not _is_utf8(text):
         raise _NotJson
     return text
 
 
 def _is_utf8(text: str) -> bool:
+    """False for text holding a lone surrogate; ASCII text (most) is answered without a copy."""
+    if text.isascii():
+        return True
     try:
         text.encode()
     except UnicodeEncodeError:

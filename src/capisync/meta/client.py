@@ -161,7 +161,7 @@ class MetaClient:
         self, events: Sequence[Mapping[str, Any]], indices: list[int], budget: RetryBudget
     ) -> BatchResult:
         """The events JSON can carry go; the others are set aside as unencodable."""
-        unencodable = unencodable_among(events, indices) or indices  # never loop
+        unencodable = _each_unencodable(events, indices) or indices  # never loop
         log.error("%d event(s) could not be serialized as JSON: left out", len(unencodable))
         left_out = set(unencodable)
         sendable = [i for i in indices if i not in left_out]
@@ -253,8 +253,13 @@ def unencodable_among(events: Sequence[Mapping[str, Any]], indices: Sequence[int
     try:
         orjson.dumps([events[i] for i in indices])
     except orjson.JSONEncodeError:
-        return [i for i in indices if not _encodes(events[i])]
+        return _each_unencodable(events, indices)
     return []
+
+
+def _each_unencodable(events: Sequence[Mapping[str, Any]], indices: Sequence[int]) -> list[int]:
+    """Event by event: where the batch as a whole is already known not to serialize."""
+    return [i for i in indices if not _encodes(events[i])]
 
 
 def _encodes(event: Mapping[str, Any]) -> bool:
