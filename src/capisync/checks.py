@@ -13,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from capisync.capi.event import EventBuilder, Rejection
+from capisync.capi.event import EventBuilder
+from capisync.capi.outcome import Rejection
 from capisync.config import Project
 from capisync.errors import MetaError
 from capisync.meta import MetaClient, RetryPolicy, unencodable_among

@@ -152,7 +152,7 @@ class StateConfig(_Strict):
 
 class ProjectConfig(_Strict):
     version: Literal[1] = 1
-    state: StateConfig = Field(default_factory=StateConfig)  # type: ignore[arg-type]
+    state: StateConfig = Field(default_factory=StateConfig)
     syncs: dict[str, SyncConfig] = Field(min_length=1)
 
 
@@ -251,7 +251,7 @@ def load_history(path: str | Path | None = None, env: Mapping[str, str] | None =
     if problems:
         raise ConfigError(problems, str(file))
     project = Project(file.resolve(), ProjectConfig.model_construct(state=state, syncs={}))
-    return History(project.path, project.state_location(), tuple(syncs))
+    return History(project.path, project.state_location(), tuple(syncs or ()))
 
 
 def _read_yaml(path: str | Path | None) -> tuple[Path, dict[str, Any]]:
@@ -278,7 +278,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"the key '{key}' is given twice", key_node.start_mark

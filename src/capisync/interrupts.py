@@ -20,4 +20,8 @@ def on_first_interrupt(callback: Callable[[], None]) -> Callable[[], None]:
         callback()
 
     loop.add_signal_handler(signal.SIGINT, first)
-    return lambda: loop.remove_signal_handler(signal.SIGINT)
+
+    def restore() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+
+    return restore

@@ -22,9 +22,10 @@ from typing import Any
 
 import orjson
 
-from capisync.capi.event import BuiltEvent, EventBuilder, Rejection, identifier_text
+from capisync.capi.event import EventBuilder
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
+from capisync.capi.outcome import BuiltEvent, Rejection, identifier_text
 from capisync.config import Project, SyncConfig
 from capisync.errors import CapisyncError, ConfigError, MetaError
 from capisync.interrupts import on_first_interrupt
@@ -269,7 +270,9 @@ class _Runner:
     def _repeated(self, ident: str, entry: Entry | None) -> bool:
         """The model gave this identifier twice in this run (its first row holds the key)."""
         this_run = self.report.run_id is not None and entry is not None
-        return ident in self.unsettled or (this_run and entry.run_id == self.report.run_id)
+        return ident in self.unsettled or (
+            entry is not None and this_run and entry.run_id == self.report.run_id
+        )
 
     def _count_duplicates(self, duplicates: list[Rejected]) -> None:
         # reported, never stored: the ledger row belongs to the first row with the identifier

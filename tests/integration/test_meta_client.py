@@ -25,8 +25,11 @@ RAW_EMAIL = "john.smith@example.com"
 
 def settings_for(sandbox: SandboxServer, **overrides: Any) -> ClientSettings:
     values: dict[str, Any] = {
-        "base_url": sandbox.url, "dataset_id": "1234567890",
-        "access_token": sandbox.config.access_token, "retry": FAST, "timeout": 5.0,
+        "base_url": sandbox.url,
+        "dataset_id": "1234567890",
+        "access_token": sandbox.config.access_token,
+        "retry": FAST,
+        "timeout": 5.0,
     }
     return ClientSettings(**{**values, **overrides})
 

@@ -91,7 +91,8 @@ def test_app_secret_proof_required_when_a_secret_is_set(
     assert wrong.json()["error"] == {
         **wrong.json()["error"],
         "message": "Invalid appsecret_proof provided in the API argument",
-        "type": "GraphMethodException", "code": 100,
+        "type": "GraphMethodException",
+        "code": 100,
     }
     right = send(graph, access_token=TOKEN, appsecret_proof=proof(SECRET, TOKEN))
     assert right.status_code == 200

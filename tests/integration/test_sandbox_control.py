@@ -37,7 +37,11 @@ def test_events_endpoint_lists_and_filters(graph: httpx.Client) -> None:
     only_42 = graph.get("/_sandbox/events", params={"dataset_id": "42"}).json()
     assert [e["event"]["event_id"] for e in only_42["events"]] == ["Purchase:batch-9"]
     assert set(only_42["events"][0]) >= {
-        "dataset_id", "event", "test_event_code", "request_id", "received_at",
+        "dataset_id",
+        "event",
+        "test_event_code",
+        "request_id",
+        "received_at",
     }
 
 
@@ -46,7 +50,8 @@ def test_requests_endpoint_records_every_post(graph: httpx.Client) -> None:
     graph.post(f"/v25.0/{DATASET}/events", json={"access_token": "bad", "data": []})
     records = graph.get("/_sandbox/requests").json()["requests"]
     assert [(r["status"], r["events"], r["error_code"]) for r in records] == [
-        (200, 3, None), (401, 0, 190),
+        (200, 3, None),
+        (401, 0, 190),
     ]
     assert "bad" not in str(records) and TOKEN not in str(records)
 
@@ -58,19 +63,29 @@ def test_dedup_endpoint_reports_resent_events(graph: httpx.Client) -> None:
     send(graph, [valid_event(event_id="Purchase:order-7", event_name="Lead", custom_data=None)])
     report = graph.get("/_sandbox/dedup").json()
     assert report["duplicates"] == 1
-    assert report["keys"] == [{
-        "dataset_id": DATASET, "event_name": "Purchase", "event_id": "Purchase:order-7",
-        "count": 2,
-    }]
+    assert report["keys"] == [
+        {
+            "dataset_id": DATASET,
+            "event_name": "Purchase",
+            "event_id": "Purchase:order-7",
+            "count": 2,
+        }
+    ]
 
 
 def test_config_endpoint_patches_the_live_config(
     graph: httpx.Client, sandbox: SandboxServer
 ) -> None:
-    answer = graph.post("/_sandbox/config", json={
-        "latency_ms": 5, "datasets": ["42", 7], "seed": 3, "app_secret": "s3cret",
-        "throttle_after": None,
-    })
+    answer = graph.post(
+        "/_sandbox/config",
+        json={
+            "latency_ms": 5,
+            "datasets": ["42", 7],
+            "seed": 3,
+            "app_secret": "s3cret",
+            "throttle_after": None,
+        },
+    )
     assert answer.status_code == 200
     assert (sandbox.config.latency_ms, sandbox.config.datasets) == (5.0, {"42", "7"})
     assert sandbox.config.seed == 3 and sandbox.config.app_secret == "s3cret"
@@ -80,10 +95,19 @@ def test_config_endpoint_patches_the_live_config(
     assert view["datasets"] == ["42", "7"] and "clock" not in view
 
 
-@pytest.mark.parametrize("patch", [
-    {"clock": 1}, {"error_rate": 2}, {"latency_ms": -1}, {"token_expired": "yes"},
-    {"datasets": "42"}, {"nonsense": 1}, {"seed": 1.5}, {"access_token": ""},
-])
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"clock": 1},
+        {"error_rate": 2},
+        {"latency_ms": -1},
+        {"token_expired": "yes"},
+        {"datasets": "42"},
+        {"nonsense": 1},
+        {"seed": 1.5},
+        {"access_token": ""},
+    ],
+)
 def test_config_endpoint_refuses_bad_patches_whole(
     graph: httpx.Client, sandbox: SandboxServer, patch: dict[str, object]
 ) -> None:
@@ -120,12 +144,19 @@ def test_dedup_report_counts_only_the_last_48_hours() -> None:
     now = 1_790_000_000.0
     store = EventStore(clock=lambda: now)
     hour = 3600.0
-    store.add_events([
-        received("a", now - 50 * hour), received("a", now - 1 * hour),  # 49 h apart: not within
-        received("b", now - 47 * hour), received("b", now), received("b", now),
-        received("c", now), received("c", now, dataset="other"),  # other dataset: not a pair
-        received(None, now), received(None, now),  # no event_id: nothing to deduplicate
-    ])
+    store.add_events(
+        [
+            received("a", now - 50 * hour),
+            received("a", now - 1 * hour),  # 49 h apart: not within
+            received("b", now - 47 * hour),
+            received("b", now),
+            received("b", now),
+            received("c", now),
+            received("c", now, dataset="other"),  # other dataset: not a pair
+            received(None, now),
+            received(None, now),  # no event_id: nothing to deduplicate
+        ]
+    )
     report = store.dedup_report()
     assert report["duplicates"] == 2
     assert [(k["event_id"], k["count"]) for k in report["keys"]] == [("b", 3)]
@@ -166,8 +197,9 @@ def test_serve_blocks_and_answers_until_stopped() -> None:
         f"serve(SandboxConfig(datasets={{'77'}}), port={port})"
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-c", code], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         answer = wait_for_answer(f"http://127.0.0.1:{port}/v25.0/77?access_token={TOKEN}")
         assert answer.json()["id"] == "77"

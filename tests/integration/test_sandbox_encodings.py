@@ -87,7 +87,8 @@ def test_sdk_style_form_with_json_encoded_event_strings(
     data = json_array([orjson.dumps(e).decode() for e in events])  # an array of strings
     body = urlencode({"data": data})
     response = graph.post(
-        f"{EVENTS}?access_token={TOKEN}", content=body,
+        f"{EVENTS}?access_token={TOKEN}",
+        content=body,
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200
@@ -117,17 +118,23 @@ def sdk_api(sandbox: SandboxServer) -> Iterator[FacebookSession]:
 
 def sdk_event(event_time: int) -> Event:
     user_data = UserData(
-        emails=["John_Smith@gmail.com"], phones=["16505551212"],
-        client_ip_address="203.0.113.7", client_user_agent="Mozilla/5.0 (SDK test)",
+        emails=["John_Smith@gmail.com"],
+        phones=["16505551212"],
+        client_ip_address="203.0.113.7",
+        client_user_agent="Mozilla/5.0 (SDK test)",
         fbp="fb.1.1700000000000.1234567890",
     )
     custom_data = CustomData(
         currency="usd", value=129.9, contents=[Content(product_id="sku-1", quantity=1)]
     )
     return Event(
-        event_name="Purchase", event_time=event_time, event_id="Purchase:order-sdk",
-        user_data=user_data, custom_data=custom_data,
-        event_source_url="https://shop.example/thank-you", action_source=ActionSource.WEBSITE,
+        event_name="Purchase",
+        event_time=event_time,
+        event_id="Purchase:order-sdk",
+        user_data=user_data,
+        custom_data=custom_data,
+        event_source_url="https://shop.example/thank-you",
+        action_source=ActionSource.WEBSITE,
     )
 
 
@@ -135,8 +142,10 @@ def test_the_official_sdk_request_is_accepted(
     sdk_api: FacebookSession, sandbox: SandboxServer
 ) -> None:
     request = EventRequest(
-        pixel_id=DATASET, events=[sdk_event(int(time.time()) - 60)],
-        test_event_code="TEST_SDK", partner_agent="sdk_test",
+        pixel_id=DATASET,
+        events=[sdk_event(int(time.time()) - 60)],
+        test_event_code="TEST_SDK",
+        partner_agent="sdk_test",
     )
     response = request.execute()
     assert response.events_received == 1 and response.fbtrace_id

@@ -53,10 +53,12 @@ def test_latency_never_blocks_the_event_loop(sandbox: SandboxServer) -> None:
 
     async def sixteen_at_once() -> list[int]:
         async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as client:
-            responses = await asyncio.gather(*(
-                client.post(EVENTS, json={"access_token": TOKEN, "data": [valid_event()]})
-                for _ in range(16)
-            ))
+            responses = await asyncio.gather(
+                *(
+                    client.post(EVENTS, json={"access_token": TOKEN, "data": [valid_event()]})
+                    for _ in range(16)
+                )
+            )
         return [r.status_code for r in responses]
 
     start = time.perf_counter()
@@ -125,8 +127,9 @@ def test_usage_header_on_success_when_throttling_is_configured(
 def test_a_hang_outlasts_the_client_then_is_processed(sandbox: SandboxServer) -> None:
     sandbox.config.timeout_rate = 1.0
     sandbox.config.hang_s = 0.5
-    with httpx.Client(base_url=sandbox.url, timeout=0.2) as impatient, pytest.raises(
-        httpx.ReadTimeout
+    with (
+        httpx.Client(base_url=sandbox.url, timeout=0.2) as impatient,
+        pytest.raises(httpx.ReadTimeout),
     ):
         send(impatient)
     deadline = time.monotonic() + 3

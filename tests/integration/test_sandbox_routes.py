@@ -35,8 +35,11 @@ def test_success_answers_like_meta_and_stores_every_event(
 
 def test_request_fields_are_accepted_and_kept(graph: httpx.Client, sandbox: SandboxServer) -> None:
     fields = {
-        "partner_agent": "capisync_0_1", "namespace_id": "ns-1", "upload_id": "u-1",
-        "upload_tag": "nightly", "upload_source": "warehouse",
+        "partner_agent": "capisync_0_1",
+        "namespace_id": "ns-1",
+        "upload_id": "u-1",
+        "upload_tag": "nightly",
+        "upload_source": "warehouse",
     }
     assert post(graph, {"data": [valid_event()], **fields}).status_code == 200
     [record] = sandbox.store.requests()
@@ -61,7 +64,10 @@ def test_one_invalid_event_rejects_the_whole_batch(
     assert sandbox.store.events() == []
     [record] = sandbox.store.requests()
     assert (record.status, record.events, record.error_code, record.error_subcode) == (
-        400, 10, 100, 2804016,
+        400,
+        10,
+        100,
+        2804016,
     )
 
 

@@ -47,8 +47,9 @@ def project_for(config: Path, sandbox: SandboxServer, **env: str) -> Project:
     return load_project(config, env={**os.environ, "CAPISYNC_BASE_URL": sandbox.url, **env})
 
 
-def duckdb_sync(tmp_path: Path, sandbox: SandboxServer, *, model: str = "select * from t",
-                extra: str = "") -> Project:
+def duckdb_sync(
+    tmp_path: Path, sandbox: SandboxServer, *, model: str = "select * from t", extra: str = ""
+) -> Project:
     """A project with one sync `s` over table t of tmp_path/w.duckdb, sending to the sandbox;
     `extra` is more YAML for the sync (a mapping, delivery settings)."""
     config = tmp_path / "capisync.yml"
@@ -283,8 +284,12 @@ def test_a_repeated_identifier_is_rejected_and_never_unsettles_the_first_row(
             now() - INTERVAL 1 HOUR AS event_time, 'physical_store' AS action_source,
             'u' || range || '@example.com' AS email, 5.0 AS value, 'EUR' AS currency
             FROM range(30)""")
-    project = duckdb_sync(tmp_path, sandbox, model="select * from t order by n",
-                          extra="    delivery: {batch_size: 10, concurrency: 1}\n")
+    project = duckdb_sync(
+        tmp_path,
+        sandbox,
+        model="select * from t order by n",
+        extra="    delivery: {batch_size: 10, concurrency: 1}\n",
+    )
     first = run_sync(project, "s")
     # o-1 comes three times: rows 1 (sent), 5 (same batch) and 25 (after o-1 was acknowledged)
     assert first.counts["sent"] == 28 and first.counts["rejected"] == 2
@@ -340,8 +345,9 @@ def test_an_integer_beyond_64_bits_is_dropped_with_a_warning_and_the_event_goes(
     report = run_sync(project, "s")
     assert (report.status, report.counts["sent"], report.counts["rejected"]) == ("completed", 6, 0)
     assert report.warnings == Counter({"points_malformed": 1})
-    points = {e.event["event_id"]: e.event["custom_data"].get("points")
-              for e in sandbox.store.events()}
+    points = {
+        e.event["event_id"]: e.event["custom_data"].get("points") for e in sandbox.store.events()
+    }
     assert points == {"o-0": 0, "o-1": 1, "o-2": None, "o-3": 3, "o-4": 4, "o-5": 5}
 
 
@@ -387,17 +393,23 @@ def test_an_event_json_cannot_carry_is_rejected_alone_even_after_meta_refused_it
         report = run_sync(project, "s", dry_run=dry_run)
         assert report.status == ("dry-run" if dry_run else "completed")
         assert (report.counts["already"], report.counts["sent"], report.counts["rejected"]) == (
-            5, 0, 1)
+            5,
+            0,
+            1,
+        )
         [rejection] = report.rejections
         assert rejection.identifier == "o-2" and not rejection.by_meta
         assert [r["code"] for r in rejection.reasons] == ["internal_error"]
     assert sorted(e.event["event_id"] for e in sandbox.store.events()) == [
-        "o-0", "o-1", "o-3", "o-4", "o-5"]
+        "o-0",
+        "o-1",
+        "o-3",
+        "o-4",
+        "o-5",
+    ]
 
 
-def test_a_run_rides_out_5xx_answers_and_throttling(
-    tmp_path: Path, sandbox: SandboxServer
-) -> None:
+def test_a_run_rides_out_5xx_answers_and_throttling(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_demo_project(tmp_path).config
     config.write_text(config.read_text() + "    delivery: {batch_size: 50, concurrency: 1}\n")
     project = project_for(config, sandbox)

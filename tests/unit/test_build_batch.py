@@ -31,27 +31,39 @@ def _bench_data() -> Any:
     return module
 
 
-def _builder(columns: list[str] | tuple[str, ...], *, explicit: dict[str, str | None],
-             static: dict[str, object] | None = None,
-             options: BuildOptions | None = None) -> EventBuilder:
+def _builder(
+    columns: list[str] | tuple[str, ...],
+    *,
+    explicit: dict[str, str | None],
+    static: dict[str, object] | None = None,
+    options: BuildOptions | None = None,
+) -> EventBuilder:
     mapping = resolve_mapping(columns, identifier="order_id", explicit=explicit, static=static)
-    return EventBuilder(mapping, options or BuildOptions(
-        default_country="us", event_id_template="{event_name}:{order_id}"))
+    return EventBuilder(
+        mapping,
+        options or BuildOptions(default_country="us", event_id_template="{event_name}:{order_id}"),
+    )
 
 
 def _quickstart(columns: list[str] | tuple[str, ...]) -> EventBuilder:
-    return _builder(columns, explicit={"client_user_agent": "user_agent",
-                                       "event_source_url": "page_url"})
+    return _builder(
+        columns, explicit={"client_user_agent": "user_agent", "event_source_url": "page_url"}
+    )
 
 
 def _snapshot(outcome: BuiltEvent | Rejection) -> tuple[Any, ...]:
     """Everything an outcome says, with the key order of the event (through its JSON)."""
     if isinstance(outcome, Rejection):
-        return ("rejected", outcome.identifier, outcome.reasons, outcome.warnings,
-                outcome.expired)
-    return ("built", outcome.identifier, outcome.event_id, orjson.dumps(outcome.event),
-            outcome.warnings,
-            outcome.match_keys, list(outcome.event))
+        return ("rejected", outcome.identifier, outcome.reasons, outcome.warnings, outcome.expired)
+    return (
+        "built",
+        outcome.identifier,
+        outcome.event_id,
+        orjson.dumps(outcome.event),
+        outcome.warnings,
+        outcome.match_keys,
+        list(outcome.event),
+    )
 
 
 def assert_same_as_build(rows: list[dict[str, Any]], make: Any, now: int) -> None:
@@ -72,8 +84,7 @@ def test_bench_rows_match_build_row_by_row() -> None:
 def test_bench_batch_holds_every_kind_of_outcome() -> None:
     """The comparison above is only worth something if it meets rejections and warnings."""
     data = _bench_data()
-    outcomes = _quickstart(data.COLUMNS).build_batch(data.messy_batch(0, 1000),
-                                                     now=data.NOW_EPOCH)
+    outcomes = _quickstart(data.COLUMNS).build_batch(data.messy_batch(0, 1000), now=data.NOW_EPOCH)
     built = [o for o in outcomes if isinstance(o, BuiltEvent)]
     rejected = [o for o in outcomes if isinstance(o, Rejection)]
     assert any(o.expired for o in rejected) and any(not o.expired for o in rejected)
@@ -90,8 +101,12 @@ def test_quickstart_rows_match_build_row_by_row() -> None:
 
 def _model_row(row: Mapping[str, object]) -> dict[str, object]:
     """An orders row as capisync.demo.MODEL_SQL selects it."""
-    renamed = {"created_at": "event_time", "channel": "action_source",
-               "ip_address": "client_ip_address", "total": "value"}
+    renamed = {
+        "created_at": "event_time",
+        "channel": "action_source",
+        "ip_address": "client_ip_address",
+        "total": "value",
+    }
     out: dict[str, object] = {"event_name": "Purchase"}
     out.update({renamed.get(k, k): v for k, v in row.items()})
     return out
@@ -119,7 +134,8 @@ def test_empty_batch_and_generator_input() -> None:
     rows = data.messy_batch(0, 50)
     from_generator = builder.build_batch((row for row in rows), now=data.NOW_EPOCH)
     assert [_snapshot(o) for o in from_generator] == [
-        _snapshot(o) for o in builder.build_batch(rows, now=data.NOW_EPOCH)]
+        _snapshot(o) for o in builder.build_batch(rows, now=data.NOW_EPOCH)
+    ]
 
 
 class _Row(Mapping[str, object]):
@@ -151,49 +167,142 @@ def test_mapping_rows_and_ragged_rows() -> None:
 
 # ---- hypothesis: messy cells of every type, several mappings ------------------------------
 
-_COLUMNS = ("order_id", "event_name", "event_time", "action_source", "event_id", "email",
-            "phone", "first_name", "city", "state", "zip", "country", "ip", "user_agent",
-            "page_url", "value", "currency", "external_id", "gender", "dob", "content_ids",
-            "coupon")
+_COLUMNS = (
+    "order_id",
+    "event_name",
+    "event_time",
+    "action_source",
+    "event_id",
+    "email",
+    "phone",
+    "first_name",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "ip",
+    "user_agent",
+    "page_url",
+    "value",
+    "currency",
+    "external_id",
+    "gender",
+    "dob",
+    "content_ids",
+    "coupon",
+)
 _HASH = "A" * 64
-_texts = st.sampled_from([
-    "", "  ", "N/A", "null", "nan", "Nan", "[]", '["a@b.co", "A@B.CO"]', "[1", _HASH,
-    "Jane.Doe@Example.COM ", "customer@gmail", "+33 6 12 34 56 78", "06 12 34 56 78",
-    "(415) 555-0134", "415.555.0134", "0044 20 7946 0123", "12", "ext 5", "Zoë", "O'Neil",
-    "São Paulo", "California", " ny ", "Bavaria", "94110-1234", "SW1A 1AA", "France",
-    "United States", "U.S.", "XX", "203.0.113.7", "2001:db8::1", "not-an-ip", "female",
-    "M", "1997-02-16", "2/16/1997", "31/12/1899", "Purchase", "purchase", "Lead", "website",
-    "Physical Store", "app", "", "usd", "EUR", "DOLLARS", "12.50", "abc", "1780000000",
-    "2026-05-30T10:00:00Z", "2026-05-30 10:00", "x" * 70,
-])
+_texts = st.sampled_from(
+    [
+        "",
+        "  ",
+        "N/A",
+        "null",
+        "nan",
+        "Nan",
+        "[]",
+        '["a@b.co", "A@B.CO"]',
+        "[1",
+        _HASH,
+        "Jane.Doe@Example.COM ",
+        "customer@gmail",
+        "+33 6 12 34 56 78",
+        "06 12 34 56 78",
+        "(415) 555-0134",
+        "415.555.0134",
+        "0044 20 7946 0123",
+        "12",
+        "ext 5",
+        "Zoë",
+        "O'Neil",
+        "São Paulo",
+        "California",
+        " ny ",
+        "Bavaria",
+        "94110-1234",
+        "SW1A 1AA",
+        "France",
+        "United States",
+        "U.S.",
+        "XX",
+        "203.0.113.7",
+        "2001:db8::1",
+        "not-an-ip",
+        "female",
+        "M",
+        "1997-02-16",
+        "2/16/1997",
+        "31/12/1899",
+        "Purchase",
+        "purchase",
+        "Lead",
+        "website",
+        "Physical Store",
+        "app",
+        "",
+        "usd",
+        "EUR",
+        "DOLLARS",
+        "12.50",
+        "abc",
+        "1780000000",
+        "2026-05-30T10:00:00Z",
+        "2026-05-30 10:00",
+        "x" * 70,
+    ]
+)
 _cells = st.one_of(
-    st.none(), _texts, st.text(max_size=12),
-    st.integers(min_value=-5, max_value=2_000_000_000_000), st.booleans(),
+    st.none(),
+    _texts,
+    st.text(max_size=12),
+    st.integers(min_value=-5, max_value=2_000_000_000_000),
+    st.booleans(),
     st.floats(allow_nan=True, allow_infinity=True),
     st.decimals(allow_nan=False, allow_infinity=False, places=2),
     st.just(Decimal("NaN")),
     st.datetimes(min_value=datetime(2026, 5, 1), max_value=datetime(2026, 6, 3)),
     st.dates(min_value=date(1950, 1, 1), max_value=date(2026, 6, 1)),
-    st.lists(_texts, max_size=3), st.tuples(_texts, _texts),
+    st.lists(_texts, max_size=3),
+    st.tuples(_texts, _texts),
     st.dictionaries(st.sampled_from(["a", "b"]), _texts, max_size=2),
 )
-_rows = st.lists(st.fixed_dictionaries({column: _cells for column in _COLUMNS}),
-                 min_size=1, max_size=25)
+_rows = st.lists(
+    st.fixed_dictionaries({column: _cells for column in _COLUMNS}), min_size=1, max_size=25
+)
 
 _EXPLICIT: dict[str, str | None] = {
-    "em": "email", "ph": "phone", "fn": "first_name", "ct": "city", "st": "state",
-    "zp": "zip", "country": "country", "client_ip_address": "ip",
-    "client_user_agent": "user_agent", "event_source_url": "page_url",
-    "external_id": "external_id", "ge": "gender", "db": "dob", "content_ids": "content_ids",
+    "em": "email",
+    "ph": "phone",
+    "fn": "first_name",
+    "ct": "city",
+    "st": "state",
+    "zp": "zip",
+    "country": "country",
+    "client_ip_address": "ip",
+    "client_user_agent": "user_agent",
+    "event_source_url": "page_url",
+    "external_id": "external_id",
+    "ge": "gender",
+    "db": "dob",
+    "content_ids": "content_ids",
     "custom_data.coupon": "coupon",
 }
 _MAPPINGS: list[tuple[dict[str, str | None], dict[str, object], BuildOptions]] = [
-    (_EXPLICIT, {}, BuildOptions(default_country="us",
-                                 event_id_template="{event_name}:{order_id}")),
-    ({**_EXPLICIT, "country": None}, {"country": "FR"},
-     BuildOptions(naive_timezone="Europe/Paris", dob_order="dmy", hash_external_id=False)),
-    ({**_EXPLICIT, "event_name": None}, {"event_name": "Lead", "currency": "USD"},
-     BuildOptions(event_id_template="{order_id}-{event_time}-{coupon}")),
+    (
+        _EXPLICIT,
+        {},
+        BuildOptions(default_country="us", event_id_template="{event_name}:{order_id}"),
+    ),
+    (
+        {**_EXPLICIT, "country": None},
+        {"country": "FR"},
+        BuildOptions(naive_timezone="Europe/Paris", dob_order="dmy", hash_external_id=False),
+    ),
+    (
+        {**_EXPLICIT, "event_name": None},
+        {"event_name": "Lead", "currency": "USD"},
+        BuildOptions(event_id_template="{order_id}-{event_time}-{coupon}"),
+    ),
 ]
 
 
@@ -227,7 +336,7 @@ def test_messy_mappings_compile() -> None:
 
 
 def test_a_bracketed_text_reads_the_same_whatever_came_before() -> None:
-    """"[]" inside an array once cached its outcome as text, which a later top-level "[]"
+    """ "[]" inside an array once cached its outcome as text, which a later top-level "[]"
     (an empty array: no value, no warning) then read back as a dropped name."""
     from capisync.capi.normalize import NormalizeContext, user_data_value
 

@@ -55,38 +55,93 @@ class Opaque:
 def odd_values() -> list[object]:
     """Cells a warehouse driver or a DataFrame can hand over, in any column."""
     return [
-        None, "", " ", "N/A", "null", 0, -1, 1, 2**70, -(2**70), 1.5, float("nan"),
-        float("inf"), Decimal("NaN"), Decimal("1e400"), Decimal("-0.00"), True, False,
-        b"bytes", bytearray(b"ba"), uuid.UUID(int=7), datetime(2026, 5, 31, 12, 0),
-        datetime(2026, 5, 31, 12, 0, tzinfo=UTC), date(2026, 5, 31), time(12, 30),
-        timedelta(hours=1), ["a@b.co", "C@D.co"], ("x",), {"k": "v"}, frozenset({"a"}), [[1]], [],
-        Opaque(), '["+33 6 12 34 56 78", "0612345678"]', "\ud800", "０６ １２",
-        "x" * 10_000, "\u00a0US\u00a0", "1699999999", "1699999999999", "2026-05-31T12:00:00Z",
+        None,
+        "",
+        " ",
+        "N/A",
+        "null",
+        0,
+        -1,
+        1,
+        2**70,
+        -(2**70),
+        1.5,
+        float("nan"),
+        float("inf"),
+        Decimal("NaN"),
+        Decimal("1e400"),
+        Decimal("-0.00"),
+        True,
+        False,
+        b"bytes",
+        bytearray(b"ba"),
+        uuid.UUID(int=7),
+        datetime(2026, 5, 31, 12, 0),
+        datetime(2026, 5, 31, 12, 0, tzinfo=UTC),
+        date(2026, 5, 31),
+        time(12, 30),
+        timedelta(hours=1),
+        ["a@b.co", "C@D.co"],
+        ("x",),
+        {"k": "v"},
+        frozenset({"a"}),
+        [[1]],
+        [],
+        Opaque(),
+        '["+33 6 12 34 56 78", "0612345678"]',
+        "\ud800",
+        "０６ １２",
+        "x" * 10_000,
+        "\u00a0US\u00a0",
+        "1699999999",
+        "1699999999999",
+        "2026-05-31T12:00:00Z",
     ]
 
 
 # A row of every other parameter family, by the parameters' own names (mapped by name).
 EVERY_KIND: dict[str, object] = {
-    "order_id": "k-1", "event_name": "Purchase", "event_time": datetime(2026, 5, 31, 12),
-    "action_source": "app", "external_id": ["u-1", "U-1 "], "db": "2/16/1997", "ge": "Female",
-    "fbc": "fb.1.1554763741205.AbCdEfGh", "fbp": "fb.1.1596403881668.1116446470",
-    "client_ip_address": "2001:DB8::1", "madid": "AB-12", "anon_id": "a-1",
+    "order_id": "k-1",
+    "event_name": "Purchase",
+    "event_time": datetime(2026, 5, 31, 12),
+    "action_source": "app",
+    "external_id": ["u-1", "U-1 "],
+    "db": "2/16/1997",
+    "ge": "Female",
+    "fbc": "fb.1.1554763741205.AbCdEfGh",
+    "fbp": "fb.1.1596403881668.1116446470",
+    "client_ip_address": "2001:DB8::1",
+    "madid": "AB-12",
+    "anon_id": "a-1",
     "app_data": '{"advertiser_tracking_enabled": 1, "extinfo": ["i2", "com.x", "", "", "17"]}',
-    "opt_out": "yes", "data_processing_options": '["LDU"]', "data_processing_options_country": 1,
-    "data_processing_options_state": "1000", "referrer_url": "https://r.example/",
+    "opt_out": "yes",
+    "data_processing_options": '["LDU"]',
+    "data_processing_options_country": 1,
+    "data_processing_options_state": "1000",
+    "referrer_url": "https://r.example/",
     "original_event_data": '{"event_name": "Purchase", "event_time": 1780000000}',
-    "messaging_channel": "whatsapp", "customer_segmentation": "existing_customer",
-    "value": Decimal("12.50"), "currency": "eur", "predicted_ltv": 3, "net_revenue": "10.5",
-    "content_ids": '["a", "b"]', "contents": '[{"id": "a", "quantity": 2, "item_price": 5}]',
-    "num_items": 2.0, "content_type": "Product", "delivery_category": "Home_Delivery",
+    "messaging_channel": "whatsapp",
+    "customer_segmentation": "existing_customer",
+    "value": Decimal("12.50"),
+    "currency": "eur",
+    "predicted_ltv": 3,
+    "net_revenue": "10.5",
+    "content_ids": '["a", "b"]',
+    "contents": '[{"id": "a", "quantity": 2, "item_price": 5}]',
+    "num_items": 2.0,
+    "content_type": "Product",
+    "delivery_category": "Home_Delivery",
     "points": 7,
 }
 
 
 def _odd_rows(base: dict[str, object], columns: tuple[str, ...]) -> list[dict[str, object]]:
-    return [{**base, column: value, "order_id": f"odd-{i}-{column}"}
-            for column in columns if column != "order_id"
-            for i, value in enumerate(odd_values())]
+    return [
+        {**base, column: value, "order_id": f"odd-{i}-{column}"}
+        for column in columns
+        if column != "order_id"
+        for i, value in enumerate(odd_values())
+    ]
 
 
 def _guarded(build: Any, *args: Any, **kwargs: Any) -> Any:
@@ -100,10 +155,21 @@ def _outcome(outcome: BuiltEvent | Rejection | Exception) -> list[Any]:
     if isinstance(outcome, Exception):
         return ["raised", type(outcome).__name__]
     if isinstance(outcome, Rejection):
-        return ["rejected", outcome.identifier, [(r.code, r.message) for r in outcome.reasons],
-                [(w.code, w.message) for w in outcome.warnings], outcome.expired]
-    return ["built", outcome.identifier, outcome.event_id, _json(outcome.event),
-            [(w.code, w.message) for w in outcome.warnings], sorted(outcome.match_keys)]
+        return [
+            "rejected",
+            outcome.identifier,
+            [(r.code, r.message) for r in outcome.reasons],
+            [(w.code, w.message) for w in outcome.warnings],
+            outcome.expired,
+        ]
+    return [
+        "built",
+        outcome.identifier,
+        outcome.event_id,
+        _json(outcome.event),
+        [(w.code, w.message) for w in outcome.warnings],
+        sorted(outcome.match_keys),
+    ]
 
 
 def _json(event: dict[str, Any]) -> str:
@@ -119,38 +185,53 @@ def core_outputs() -> dict[str, Any]:
     values = []
     for case in differential.corpus():
         warnings: list[Any] = []
-        wire = user_data_value(case.key, case.value, NormalizeContext(country=case.country),
-                               warnings)
-        values.append([case.key, case.value, case.country,
-                       normalize(case.key, case.value, country=case.country),
-                       hash_value(case.key, case.value, country=case.country),
-                       wire, [w.code for w in warnings]])
+        wire = user_data_value(
+            case.key, case.value, NormalizeContext(country=case.country), warnings
+        )
+        values.append(
+            [
+                case.key,
+                case.value,
+                case.country,
+                normalize(case.key, case.value, country=case.country),
+                hash_value(case.key, case.value, country=case.country),
+                wire,
+                [w.code for w in warnings],
+            ]
+        )
     data = _load(ROOT / "bench" / "data.py", "bench_data")
-    mapping = resolve_mapping(data.COLUMNS, identifier="order_id",
-                              explicit={"client_user_agent": "user_agent",
-                                        "event_source_url": "page_url"})
+    mapping = resolve_mapping(
+        data.COLUMNS,
+        identifier="order_id",
+        explicit={"client_user_agent": "user_agent", "event_source_url": "page_url"},
+    )
     options = BuildOptions(default_country="us", event_id_template="{event_name}:{order_id}")
     rows = [row for batch in data.messy_batches(ROWS, 500) for row in batch]
     one_by_one = EventBuilder(mapping, options)
     batched = EventBuilder(mapping, options)
     odd = _odd_rows(rows[0], data.COLUMNS)
     odd_batch = _guarded(EventBuilder(mapping, options).build_batch, odd, now=data.NOW_EPOCH)
-    every = resolve_mapping(tuple(EVERY_KIND), identifier="order_id",
-                            explicit={"custom_data.points": "points"})
+    every = resolve_mapping(
+        tuple(EVERY_KIND), identifier="order_id", explicit={"custom_data.points": "points"}
+    )
     every_builder = EventBuilder(every, BuildOptions(default_country="fr"))
     odd_kinds = _odd_rows(EVERY_KIND, tuple(EVERY_KIND))
     return {
         "compiled": is_compiled(),
         "values": values,
         "rows": [_outcome(one_by_one.build(row, now=data.NOW_EPOCH)) for row in rows],
-        "batches": [_outcome(o) for start in range(0, ROWS, 500)
-                    for o in batched.build_batch(rows[start:start + 500], now=data.NOW_EPOCH)],
-        "odd rows": [_outcome(_guarded(one_by_one.build, row, now=data.NOW_EPOCH))
-                     for row in odd],
-        "odd batch": _outcome(odd_batch) if isinstance(odd_batch, Exception)
+        "batches": [
+            _outcome(o)
+            for start in range(0, ROWS, 500)
+            for o in batched.build_batch(rows[start : start + 500], now=data.NOW_EPOCH)
+        ],
+        "odd rows": [_outcome(_guarded(one_by_one.build, row, now=data.NOW_EPOCH)) for row in odd],
+        "odd batch": _outcome(odd_batch)
+        if isinstance(odd_batch, Exception)
         else [_outcome(o) for o in odd_batch],
-        "odd kinds": [_outcome(_guarded(every_builder.build, row, now=data.NOW_EPOCH))
-                      for row in odd_kinds],
+        "odd kinds": [
+            _outcome(_guarded(every_builder.build, row, now=data.NOW_EPOCH)) for row in odd_kinds
+        ],
     }
 
 
@@ -165,8 +246,9 @@ def _source_outputs() -> dict[str, Any]:
         "spec.loader.exec_module(module)\n"
         "sys.stdout.write(repr(module.core_outputs()))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
-                          timeout=300, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, timeout=300, text=True
+    )
     return ast.literal_eval(done.stdout)  # type: ignore[no-any-return]
 
 
@@ -175,11 +257,13 @@ def test_the_installed_core_and_its_python_source_agree_on_every_output() -> Non
     source = _source_outputs()
     assert source["compiled"] is False, (
         "src/ holds compiled modules (an editable install that compiled): reinstall with "
-        "CAPISYNC_PURE_PYTHON=1, see 'The compiled core' in the README")
+        "CAPISYNC_PURE_PYTHON=1, see 'The compiled core' in the README"
+    )
     pure_on_purpose = os.environ.get("CAPISYNC_PURE_PYTHON") == "1"  # a bool: pytest would
     assert installed["compiled"] or pure_on_purpose, (  # print all of os.environ, tokens too
         "the installed core is interpreted: the install found no working C compiler "
-        "(pip install -v says why); set CAPISYNC_PURE_PYTHON=1 to test that on purpose")
+        "(pip install -v says why); set CAPISYNC_PURE_PYTHON=1 to test that on purpose"
+    )
     assert len(installed["values"]) > 1000 and len(installed["rows"]) == ROWS
     assert {o[0] for o in installed["rows"]} == {"built", "rejected"}
     assert installed["rows"] == installed["batches"]

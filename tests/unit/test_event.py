@@ -17,9 +17,27 @@ NOW = 1767225600  # 2026-01-01T00:00:00Z
 HOUR = 3600
 JOHN_EM = "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"  # Meta's example
 US = "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"  # Meta's example
-COLUMNS = ("order_id", "email", "phone", "first_name", "last_name", "city", "state", "zip",
-           "country", "ordered_at", "total", "currency", "skus", "ip", "user_agent", "fbp",
-           "page_url", "user_id", "coupon")
+COLUMNS = (
+    "order_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "ordered_at",
+    "total",
+    "currency",
+    "skus",
+    "ip",
+    "user_agent",
+    "fbp",
+    "page_url",
+    "user_id",
+    "coupon",
+)
 UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) Safari/605.1.15"
 FBP = "fb.1.1767222000000.1234567890"
 
@@ -28,27 +46,50 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def builder(options: BuildOptions | None = None, *, columns: tuple[str, ...] = COLUMNS,
-            static: dict[str, object] | None = None,
-            explicit: dict[str, str | None] | None = None) -> EventBuilder:
+def builder(
+    options: BuildOptions | None = None,
+    *,
+    columns: tuple[str, ...] = COLUMNS,
+    static: dict[str, object] | None = None,
+    explicit: dict[str, str | None] | None = None,
+) -> EventBuilder:
     mapping = resolve_mapping(
-        columns, identifier="order_id",
-        explicit={"event_time": "ordered_at", "value": "total", "content_ids": "skus",
-                  "event_source_url": "page_url", "custom_data.coupon": "coupon",
-                  **(explicit or {})},
-        static={"event_name": "Purchase", "action_source": "website", **(static or {})})
+        columns,
+        identifier="order_id",
+        explicit={
+            "event_time": "ordered_at",
+            "value": "total",
+            "content_ids": "skus",
+            "event_source_url": "page_url",
+            "custom_data.coupon": "coupon",
+            **(explicit or {}),
+        },
+        static={"event_name": "Purchase", "action_source": "website", **(static or {})},
+    )
     return EventBuilder(mapping, options)
 
 
 def row(**overrides: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "order_id": 1001, "email": " John_Smith@Gmail.com ", "phone": "(650) 555-1212",
-        "first_name": " Mary-Ann ", "last_name": "O'Brien", "city": "St. Louis",
-        "state": "California", "zip": "94035-1234", "country": "United States",
-        "ordered_at": datetime(2025, 12, 31, 23, 0), "total": Decimal("19.99"),
-        "currency": "usd", "skus": '["SKU-1", "SKU-2"]', "ip": "203.0.113.9",
-        "user_agent": UA, "fbp": FBP, "page_url": "https://shop.example/thanks",
-        "user_id": "u-42", "coupon": None,
+        "order_id": 1001,
+        "email": " John_Smith@Gmail.com ",
+        "phone": "(650) 555-1212",
+        "first_name": " Mary-Ann ",
+        "last_name": "O'Brien",
+        "city": "St. Louis",
+        "state": "California",
+        "zip": "94035-1234",
+        "country": "United States",
+        "ordered_at": datetime(2025, 12, 31, 23, 0),
+        "total": Decimal("19.99"),
+        "currency": "usd",
+        "skus": '["SKU-1", "SKU-2"]',
+        "ip": "203.0.113.9",
+        "user_agent": UA,
+        "fbp": FBP,
+        "page_url": "https://shop.example/thanks",
+        "user_id": "u-42",
+        "coupon": None,
     }
     base.update(overrides)
     return base
@@ -70,25 +111,55 @@ def test_exact_wire_output_for_a_messy_us_row() -> None:
     assert event.event_id == "1001"  # no event_id column, no template: the identifier
     assert event.warnings == ()
     assert event.event == {
-        "event_name": "Purchase", "action_source": "website", "event_time": NOW - HOUR,
-        "event_source_url": "https://shop.example/thanks", "event_id": "1001",
+        "event_name": "Purchase",
+        "action_source": "website",
+        "event_time": NOW - HOUR,
+        "event_source_url": "https://shop.example/thanks",
+        "event_id": "1001",
         "user_data": {
-            "country": US, "em": JOHN_EM, "ph": sha("16505551212"), "fn": sha("maryann"),
-            "ln": sha("obrien"), "ct": sha("stlouis"), "st": sha("ca"), "zp": sha("94035"),
-            "external_id": sha("u-42"), "client_ip_address": "203.0.113.9",
-            "client_user_agent": UA, "fbp": FBP,
+            "country": US,
+            "em": JOHN_EM,
+            "ph": sha("16505551212"),
+            "fn": sha("maryann"),
+            "ln": sha("obrien"),
+            "ct": sha("stlouis"),
+            "st": sha("ca"),
+            "zp": sha("94035"),
+            "external_id": sha("u-42"),
+            "client_ip_address": "203.0.113.9",
+            "client_user_agent": UA,
+            "fbp": FBP,
         },
-        "custom_data": {"value": 19.99, "currency": "USD", "content_ids": ["SKU-1", "SKU-2"],
-                        "order_id": "1001"},  # the identifier column also maps by name
+        "custom_data": {
+            "value": 19.99,
+            "currency": "USD",
+            "content_ids": ["SKU-1", "SKU-2"],
+            "order_id": "1001",
+        },  # the identifier column also maps by name
     }
-    assert event.match_keys == {"country", "em", "ph", "fn", "ln", "ct", "st", "zp",
-                                "external_id", "client_ip_address", "client_user_agent", "fbp"}
+    assert event.match_keys == {
+        "country",
+        "em",
+        "ph",
+        "fn",
+        "ln",
+        "ct",
+        "st",
+        "zp",
+        "external_id",
+        "client_ip_address",
+        "client_user_agent",
+        "fbp",
+    }
     orjson.dumps(event.event)  # the event is JSON-ready as is
 
 
 def test_row_country_gives_national_phones_their_calling_code() -> None:
-    event = built(builder().build(row(country="France", phone="06 12 34 56 78", zip="75008",
-                                      state=None), now=NOW))
+    event = built(
+        builder().build(
+            row(country="France", phone="06 12 34 56 78", zip="75008", state=None), now=NOW
+        )
+    )
     assert event.event["user_data"]["ph"] == sha("33612345678")
     assert event.event["user_data"]["country"] == sha("fr")
 
@@ -97,10 +168,10 @@ def test_default_country_applies_when_the_row_has_none() -> None:
     columns = tuple(c for c in COLUMNS if c != "country")
     no_country = {k: v for k, v in row().items() if k != "country"}
     with_default = builder(BuildOptions(default_country="FR"), columns=columns)
-    assert built(with_default.build({**no_country, "phone": "06 12 34 56 78"}, now=NOW)
-                 ).event["user_data"]["ph"] == sha("33612345678")
-    without = built(builder(columns=columns).build({**no_country, "phone": "6505551212"},
-                                                   now=NOW))
+    assert built(with_default.build({**no_country, "phone": "06 12 34 56 78"}, now=NOW)).event[
+        "user_data"
+    ]["ph"] == sha("33612345678")
+    without = built(builder(columns=columns).build({**no_country, "phone": "6505551212"}, now=NOW))
     assert without.event["user_data"]["ph"] == sha("6505551212")
     assert [w.code for w in without.warnings] == ["phone_without_country_code"]
 
@@ -114,8 +185,12 @@ def test_static_country_is_hashed_once_and_used_for_phones() -> None:
 
 
 def test_empty_and_null_cells_are_omitted() -> None:
-    event = built(builder().build(row(phone="", first_name=None, last_name="  ",
-                                      city=float("nan"), skus=[], coupon=""), now=NOW))
+    event = built(
+        builder().build(
+            row(phone="", first_name=None, last_name="  ", city=float("nan"), skus=[], coupon=""),
+            now=NOW,
+        )
+    )
     assert not {"ph", "fn", "ln", "ct"} & set(event.event["user_data"])
     assert "content_ids" not in event.event["custom_data"]
     assert "coupon" not in event.event["custom_data"]
@@ -132,23 +207,26 @@ def test_unreadable_optional_value_is_dropped_with_a_warning_and_the_event_still
     assert "num_items" not in event.event["custom_data"]
     assert "em" not in event.event["user_data"]
     assert sorted(w.code for w in event.warnings) == ["email_malformed", "num_items_malformed"]
-    assert all("not-an-email" not in w.message and "two" not in w.message
-               for w in event.warnings)
+    assert all("not-an-email" not in w.message and "two" not in w.message for w in event.warnings)
 
 
-@pytest.mark.parametrize(("overrides", "codes"), [
-    ({"ordered_at": datetime(2025, 12, 1)}, ["event_time_too_old"]),
-    ({"ordered_at": datetime(2026, 1, 1, 1, 0)}, ["event_time_in_future"]),
-    ({"ordered_at": "last tuesday"}, ["event_time_invalid"]),
-    ({"ordered_at": None}, ["missing_event_time"]),
-    ({"currency": "dollars"}, ["invalid_currency"]),
-    ({"currency": None}, ["purchase_missing_value_or_currency"]),
-    ({"total": "19,99"}, ["invalid_value"]),
-    ({"user_agent": None}, ["website_missing_client_user_agent"]),
-    ({"page_url": " "}, ["website_missing_event_source_url"]),
-])
-def test_invalid_rows_are_rejected_with_reasons(overrides: dict[str, object],
-                                                codes: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "codes"),
+    [
+        ({"ordered_at": datetime(2025, 12, 1)}, ["event_time_too_old"]),
+        ({"ordered_at": datetime(2026, 1, 1, 1, 0)}, ["event_time_in_future"]),
+        ({"ordered_at": "last tuesday"}, ["event_time_invalid"]),
+        ({"ordered_at": None}, ["missing_event_time"]),
+        ({"currency": "dollars"}, ["invalid_currency"]),
+        ({"currency": None}, ["purchase_missing_value_or_currency"]),
+        ({"total": "19,99"}, ["invalid_value"]),
+        ({"user_agent": None}, ["website_missing_client_user_agent"]),
+        ({"page_url": " "}, ["website_missing_event_source_url"]),
+    ],
+)
+def test_invalid_rows_are_rejected_with_reasons(
+    overrides: dict[str, object], codes: list[str]
+) -> None:
     rejection = rejected(builder().build(row(**overrides), now=NOW))
     assert rejection.identifier == "1001"
     assert [r.code for r in rejection.reasons] == codes
@@ -157,11 +235,17 @@ def test_invalid_rows_are_rejected_with_reasons(overrides: dict[str, object],
 
 def test_a_row_whose_every_key_is_dropped_has_no_customer_keys() -> None:
     columns = ("order_id", "email", "ordered_at")
-    b = EventBuilder(resolve_mapping(columns, identifier="order_id",
-                                     explicit={"event_time": "ordered_at"},
-                                     static={"event_name": "Lead", "action_source": "email"}))
-    rejection = rejected(b.build({"order_id": "L-1", "email": "nobody-at-example",
-                                  "ordered_at": NOW - 60}, now=NOW))
+    b = EventBuilder(
+        resolve_mapping(
+            columns,
+            identifier="order_id",
+            explicit={"event_time": "ordered_at"},
+            static={"event_name": "Lead", "action_source": "email"},
+        )
+    )
+    rejection = rejected(
+        b.build({"order_id": "L-1", "email": "nobody-at-example", "ordered_at": NOW - 60}, now=NOW)
+    )
     assert [r.code for r in rejection.reasons] == ["no_customer_keys"]
     assert [w.code for w in rejection.warnings] == ["email_malformed"]
     assert not rejection.expired
@@ -190,15 +274,19 @@ def test_naive_times_are_read_in_the_configured_zone() -> None:
     assert event.event["event_time"] == NOW - HOUR  # 18:00 EST is 23:00 UTC
 
 
-@pytest.mark.parametrize(("template", "overrides", "expected"), [
-    ("{event_name}:{order_id}", {}, "Purchase:1001"),
-    ("{event_name}:{user_id}:{event_time}", {}, f"Purchase:u-42:{NOW - HOUR}"),
-    ("order-{ORDER_ID}", {}, "order-1001"),  # column names match case-insensitively
-    ("{event_name}:{order_id}", {"order_id": 1001.0}, "Purchase:1001"),
-])
+@pytest.mark.parametrize(
+    ("template", "overrides", "expected"),
+    [
+        ("{event_name}:{order_id}", {}, "Purchase:1001"),
+        ("{event_name}:{user_id}:{event_time}", {}, f"Purchase:u-42:{NOW - HOUR}"),
+        ("order-{ORDER_ID}", {}, "order-1001"),  # column names match case-insensitively
+        ("{event_name}:{order_id}", {"order_id": 1001.0}, "Purchase:1001"),
+    ],
+)
 def test_event_id_templates(template: str, overrides: dict[str, object], expected: str) -> None:
-    event = built(builder(BuildOptions(event_id_template=template)).build(row(**overrides),
-                                                                          now=NOW))
+    event = built(
+        builder(BuildOptions(event_id_template=template)).build(row(**overrides), now=NOW)
+    )
     assert event.event_id == expected == event.event["event_id"]
 
 
@@ -216,81 +304,112 @@ def test_event_id_column_is_used_and_falls_back_to_the_identifier() -> None:
     assert [w.code for w in fallback.warnings] == ["event_id_missing"]
 
 
-@pytest.mark.parametrize(("options", "fragment"), [
-    (BuildOptions(event_id_template="{event_name}:{nope}"), "field 'nope' is not a column"),
-    (BuildOptions(event_id_template="{order_id:>10}"), "no format specs"),
-    (BuildOptions(event_id_template="{order_id"), "not a valid template"),
-    (BuildOptions(event_id_template="constant"), "has no field"),
-    (BuildOptions(naive_timezone="Mars/Olympus"), "not a known time zone"),
-    (BuildOptions(default_country="Atlantis"), "default_country 'Atlantis' is not a country"),
-    (BuildOptions(dob_order="yyyy"), "dob_order must be one of mdy, dmy, ymd"),
-])
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (BuildOptions(event_id_template="{event_name}:{nope}"), "field 'nope' is not a column"),
+        (BuildOptions(event_id_template="{order_id:>10}"), "no format specs"),
+        (BuildOptions(event_id_template="{order_id"), "not a valid template"),
+        (BuildOptions(event_id_template="constant"), "has no field"),
+        (BuildOptions(naive_timezone="Mars/Olympus"), "not a known time zone"),
+        (BuildOptions(default_country="Atlantis"), "default_country 'Atlantis' is not a country"),
+        (BuildOptions(dob_order="yyyy"), "dob_order must be one of mdy, dmy, ymd"),
+    ],
+)
 def test_bad_options_raise_config_error(options: BuildOptions, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         builder(options)
 
 
-@pytest.mark.parametrize(("static", "fragment"), [
-    ({"currency": "dollars"}, "static value for 'currency'"),
-    ({"action_source": "web"}, "static value for 'action_source' is not one of Meta's"),
-    ({"content_type": "sku"}, "static value for 'content_type' must be 'product'"),
-    ({"event_id": "x"}, "static value for 'event_id' would give every event the same"),
-    ({"ge": "unknown"}, "static value for 'ge' was dropped by normalization (gender_unknown)"),
-])
-def test_bad_static_values_raise_mapping_error(static: dict[str, object],
-                                               fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("static", "fragment"),
+    [
+        ({"currency": "dollars"}, "static value for 'currency'"),
+        ({"action_source": "web"}, "static value for 'action_source' is not one of Meta's"),
+        ({"content_type": "sku"}, "static value for 'content_type' must be 'product'"),
+        ({"event_id": "x"}, "static value for 'event_id' would give every event the same"),
+        ({"ge": "unknown"}, "static value for 'ge' was dropped by normalization (gender_unknown)"),
+    ],
+)
+def test_bad_static_values_raise_mapping_error(static: dict[str, object], fragment: str) -> None:
     with pytest.raises(MappingError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         builder(static=static)
 
 
 def test_standard_event_names_get_metas_spelling_and_purchase_rules_apply() -> None:
     b = builder(static={"event_name": "purchase"})
-    assert rejected(b.build(row(total=None), now=NOW)).reasons[0].code == \
-        "purchase_missing_value_or_currency"
+    assert (
+        rejected(b.build(row(total=None), now=NOW)).reasons[0].code
+        == "purchase_missing_value_or_currency"
+    )
 
 
 def test_build_many_keeps_row_order_and_mixes_results() -> None:
-    rows = [row(order_id=i, ordered_at=datetime(2025, 12, 1) if i % 3 == 0 else
-                datetime(2025, 12, 31, 23, 0)) for i in range(1, 7)]
+    rows = [
+        row(
+            order_id=i,
+            ordered_at=datetime(2025, 12, 1) if i % 3 == 0 else datetime(2025, 12, 31, 23, 0),
+        )
+        for i in range(1, 7)
+    ]
     results = builder().build_many(rows, now=NOW)
     assert [r.identifier for r in results] == ["1", "2", "3", "4", "5", "6"]
-    assert [type(r).__name__ for r in results] == ["BuiltEvent", "BuiltEvent", "Rejection",
-                                                   "BuiltEvent", "BuiltEvent", "Rejection"]
+    assert [type(r).__name__ for r in results] == [
+        "BuiltEvent",
+        "BuiltEvent",
+        "Rejection",
+        "BuiltEvent",
+        "BuiltEvent",
+        "Rejection",
+    ]
 
 
 def test_multiple_emails_from_a_warehouse_array() -> None:
-    event = built(builder().build(row(email=["John_Smith@gmail.com", "JOHN_SMITH@GMAIL.COM",
-                                             "j@example.org"]), now=NOW))
+    event = built(
+        builder().build(
+            row(email=["John_Smith@gmail.com", "JOHN_SMITH@GMAIL.COM", "j@example.org"]), now=NOW
+        )
+    )
     assert event.event["user_data"]["em"] == [JOHN_EM, sha("j@example.org")]
 
 
 def test_app_event_with_app_data_json() -> None:
     b = builder(columns=(*COLUMNS, "app_data"), static={"action_source": "app"})
-    app = '{"advertiser_tracking_enabled": 1, "application_tracking_enabled": 1, ' \
-          '"extinfo": ["i2", "com.example", "", "", "17.2"]}'
+    app = (
+        '{"advertiser_tracking_enabled": 1, "application_tracking_enabled": 1, '
+        '"extinfo": ["i2", "com.example", "", "", "17.2"]}'
+    )
     event = built(b.build(row(app_data=app, page_url=None), now=NOW))
     assert event.event["app_data"]["extinfo"][0] == "i2"
     assert [r.code for r in rejected(b.build(row(app_data=None), now=NOW)).reasons] == [
-        "app_missing_app_data"]
+        "app_missing_app_data"
+    ]
 
 
 def test_ldu_needs_country_and_state() -> None:
-    b = builder(static={"data_processing_options": "LDU"},
-                columns=(*COLUMNS, "data_processing_options_country",
-                         "data_processing_options_state"))
-    ok = built(b.build(row(data_processing_options_country="1",
-                           data_processing_options_state=1000), now=NOW))
+    b = builder(
+        static={"data_processing_options": "LDU"},
+        columns=(*COLUMNS, "data_processing_options_country", "data_processing_options_state"),
+    )
+    ok = built(
+        b.build(
+            row(data_processing_options_country="1", data_processing_options_state=1000), now=NOW
+        )
+    )
     assert ok.event["data_processing_options"] == ["LDU"]
-    assert (ok.event["data_processing_options_country"],
-            ok.event["data_processing_options_state"]) == (1, 1000)
+    assert (
+        ok.event["data_processing_options_country"],
+        ok.event["data_processing_options_state"],
+    ) == (1, 1000)
     missing = rejected(b.build(row(), now=NOW))
     assert [r.code for r in missing.reasons] == ["ldu_missing_country_or_state"]
 
 
 def test_contents_and_content_type_are_checked() -> None:
     b = builder(columns=(*COLUMNS, "contents", "content_type"))
-    ok = built(b.build(row(contents='[{"id": "SKU-1", "quantity": "2"}]',
-                           content_type="Product"), now=NOW))
+    ok = built(
+        b.build(row(contents='[{"id": "SKU-1", "quantity": "2"}]', content_type="Product"), now=NOW)
+    )
     assert ok.event["custom_data"]["contents"] == [{"id": "SKU-1", "quantity": 2}]
     assert ok.event["custom_data"]["content_type"] == "product"
     bad = rejected(b.build(row(contents=[{"quantity": 1}], content_type="sku"), now=NOW))
@@ -299,8 +418,11 @@ def test_contents_and_content_type_are_checked() -> None:
 
 def test_rejections_never_carry_raw_values() -> None:
     secret = "john_smith@gmail.com"
-    result = rejected(builder().build(row(email=secret, currency=secret, total=secret,
-                                          ordered_at=secret), now=NOW))
+    result = rejected(
+        builder().build(
+            row(email=secret, currency=secret, total=secret, ordered_at=secret), now=NOW
+        )
+    )
     text = repr(result)
     assert secret not in text and "John" not in text
 
@@ -310,12 +432,10 @@ def test_external_id_can_be_sent_unhashed() -> None:
     assert event.event["user_data"]["external_id"] == "u-42"
 
 
-
 def test_memoized_keys_respect_the_row_country_and_repeat_their_warnings() -> None:
     b = builder(columns=(*COLUMNS, "gender"))
     us = built(b.build(row(zip="94035-1234", gender="unknown"), now=NOW))
-    gb = built(b.build(row(zip="94035-1234", country="GB", state=None, gender="unknown"),
-                       now=NOW))
+    gb = built(b.build(row(zip="94035-1234", country="GB", state=None, gender="unknown"), now=NOW))
     again = built(b.build(row(zip="94035-1234", gender="unknown"), now=NOW))
     assert us.event["user_data"]["zp"] == again.event["user_data"]["zp"] == sha("94035")
     assert gb.event["user_data"]["zp"] == sha("940351234")  # not a US ZIP outside the US
@@ -325,8 +445,9 @@ def test_memoized_keys_respect_the_row_country_and_repeat_their_warnings() -> No
 
 def test_an_unknown_row_country_is_dropped_and_the_default_country_is_used() -> None:
     b = builder(BuildOptions(default_country="fr"))
-    event = built(b.build(row(country="Atlantis", phone="06 12 34 56 78", state=None,
-                              zip="75008"), now=NOW))
+    event = built(
+        b.build(row(country="Atlantis", phone="06 12 34 56 78", state=None, zip="75008"), now=NOW)
+    )
     assert "country" not in event.event["user_data"]
     assert event.event["user_data"]["ph"] == sha("33612345678")
     assert [w.code for w in event.warnings] == ["country_unknown"]

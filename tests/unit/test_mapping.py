@@ -7,8 +7,22 @@ import pytest
 from capisync.capi.mapping import FieldMapping, resolve_key, resolve_mapping
 from capisync.errors import MappingError
 
-ORDERS = ("order_id", "Email", "phone_number", "first_name", "LastName", "city", "state",
-          "zip", "country", "event_time", "amount", "currency", "user_agent", "page_url")
+ORDERS = (
+    "order_id",
+    "Email",
+    "phone_number",
+    "first_name",
+    "LastName",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "event_time",
+    "amount",
+    "currency",
+    "user_agent",
+    "page_url",
+)
 STATIC = {"event_name": "Purchase", "action_source": "website"}
 
 
@@ -19,10 +33,19 @@ def as_dict(fields: tuple[FieldMapping, ...]) -> dict[str, str | object]:
 def test_columns_named_like_meta_keys_or_aliases_map_themselves() -> None:
     resolved = resolve_mapping(ORDERS, identifier="order_id", static=STATIC)
     assert as_dict(resolved.fields) == {
-        "event_name": ("static", "Purchase"), "event_time": "event_time",
-        "action_source": ("static", "website"), "em": "Email", "ph": "phone_number",
-        "fn": "first_name", "ln": "LastName", "ct": "city", "st": "state", "zp": "zip",
-        "country": "country", "client_user_agent": "user_agent", "currency": "currency",
+        "event_name": ("static", "Purchase"),
+        "event_time": "event_time",
+        "action_source": ("static", "website"),
+        "em": "Email",
+        "ph": "phone_number",
+        "fn": "first_name",
+        "ln": "LastName",
+        "ct": "city",
+        "st": "state",
+        "zp": "zip",
+        "country": "country",
+        "client_user_agent": "user_agent",
+        "currency": "currency",
         "order_id": "order_id",
     }
     assert resolved.identifier == "order_id"
@@ -31,18 +54,24 @@ def test_columns_named_like_meta_keys_or_aliases_map_themselves() -> None:
 
 
 def test_fields_come_in_catalogue_order_then_custom_properties() -> None:
-    resolved = resolve_mapping(ORDERS, identifier="order_id", static=STATIC,
-                               explicit={"custom_data.zeta": "amount",
-                                         "custom_data.Alpha": "page_url"})
+    resolved = resolve_mapping(
+        ORDERS,
+        identifier="order_id",
+        static=STATIC,
+        explicit={"custom_data.zeta": "amount", "custom_data.Alpha": "page_url"},
+    )
     keys = [f.key for f in resolved.fields]
     assert keys[:3] == ["event_name", "event_time", "action_source"]
     assert keys[-2:] == ["custom_data.Alpha", "custom_data.zeta"]  # case kept
 
 
 def test_explicit_mapping_overrides_auto_mapping_of_the_same_key() -> None:
-    resolved = resolve_mapping(ORDERS, identifier="order_id", static=STATIC,
-                               explicit={"email": "page_url", "value": "AMOUNT",
-                                         "event_source_url": "page_url"})
+    resolved = resolve_mapping(
+        ORDERS,
+        identifier="order_id",
+        static=STATIC,
+        explicit={"email": "page_url", "value": "AMOUNT", "event_source_url": "page_url"},
+    )
     fields = as_dict(resolved.fields)
     assert fields["em"] == "page_url"
     assert fields["value"] == "amount"  # column names match case-insensitively
@@ -50,28 +79,38 @@ def test_explicit_mapping_overrides_auto_mapping_of_the_same_key() -> None:
 
 
 def test_static_value_wins_over_a_same_named_column() -> None:
-    resolved = resolve_mapping(ORDERS, identifier="order_id",
-                               static={**STATIC, "currency": "USD"})
+    resolved = resolve_mapping(ORDERS, identifier="order_id", static={**STATIC, "currency": "USD"})
     assert resolved.get("currency") == FieldMapping("currency", static="USD")
 
 
 def test_explicit_none_switches_auto_mapping_off() -> None:
-    resolved = resolve_mapping(ORDERS, identifier="order_id", static=STATIC,
-                               explicit={"city": None})
+    resolved = resolve_mapping(
+        ORDERS, identifier="order_id", static=STATIC, explicit={"city": None}
+    )
     assert resolved.get("ct") is None
 
 
 def test_custom_data_prefix_for_standard_key_resolves_to_the_key() -> None:
-    resolved = resolve_mapping(ORDERS, identifier="order_id", static=STATIC,
-                               explicit={"custom_data.value": "amount"})
+    resolved = resolve_mapping(
+        ORDERS, identifier="order_id", static=STATIC, explicit={"custom_data.value": "amount"}
+    )
     assert resolved.get("value") == FieldMapping("value", column="amount")
 
 
-@pytest.mark.parametrize(("name", "key"), [
-    ("email", "em"), ("EMAIL", "em"), (" em ", "em"), ("phone", "ph"), ("zip_code", "zp"),
-    ("custom_data.coupon", "custom_data.coupon"), ("custom_data.VALUE", "value"),
-    ("custom_data.", None), ("emial", None),
-])
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("email", "em"),
+        ("EMAIL", "em"),
+        (" em ", "em"),
+        ("phone", "ph"),
+        ("zip_code", "zp"),
+        ("custom_data.coupon", "custom_data.coupon"),
+        ("custom_data.VALUE", "value"),
+        ("custom_data.", None),
+        ("emial", None),
+    ],
+)
 def test_resolve_key(name: str, key: str | None) -> None:
     assert resolve_key(name) == key
 
@@ -85,17 +124,20 @@ def problems_of(**kwargs: object) -> list[str]:
 
 def test_unknown_parameter_suggests_the_nearest_key() -> None:
     assert problems_of(static=STATIC, explicit={"emial": "Email"}) == [
-        "unknown parameter 'emial': did you mean 'em' (email)?"]
+        "unknown parameter 'emial': did you mean 'em' (email)?"
+    ]
     assert problems_of(static=STATIC, explicit={"curency": "currency"}) == [
-        "unknown parameter 'curency': did you mean 'currency'?"]
+        "unknown parameter 'curency': did you mean 'currency'?"
+    ]
     [problem] = problems_of(static=STATIC, explicit={"qqqq": "amount"})
     assert "unknown parameter 'qqqq'" in problem and "custom_data.qqqq" in problem
 
 
 def test_missing_column_lists_the_models_columns() -> None:
     [problem] = problems_of(static=STATIC, explicit={"em": "customer_mail"})
-    assert problem.startswith("parameter 'em' is mapped to column 'customer_mail', which the "
-                              "model does not have")
+    assert problem.startswith(
+        "parameter 'em' is mapped to column 'customer_mail', which the model does not have"
+    )
     assert "the model's columns are: order_id, Email, phone_number" in problem
 
 
@@ -112,29 +154,36 @@ def test_missing_identifier_column() -> None:
 def test_a_key_mapped_twice() -> None:
     [problem] = problems_of(static=STATIC, explicit={"email": "Email", "em": "page_url"})
     assert problem == "parameter 'em' is mapped twice (as 'email' and 'em'): keep one"
-    [problem] = problems_of(static={**STATIC, "currency": "USD"},
-                            explicit={"currency": "currency"})
-    assert problem == ("parameter 'currency' is mapped twice (to a column and to a static "
-                       "value): keep one")
-    [problem] = problems_of(static={**STATIC, "action_source": "website",
-                                    "ACTION_SOURCE": "app"})
+    [problem] = problems_of(static={**STATIC, "currency": "USD"}, explicit={"currency": "currency"})
+    assert problem == (
+        "parameter 'currency' is mapped twice (to a column and to a static value): keep one"
+    )
+    [problem] = problems_of(static={**STATIC, "action_source": "website", "ACTION_SOURCE": "app"})
     assert "two static values" in problem
 
 
 def test_two_columns_auto_mapping_to_one_key_must_be_resolved_explicitly() -> None:
     [problem] = problems_of(columns=(*ORDERS, "user_id", "customer_id"), static=STATIC)
-    assert problem == ("columns 'user_id' and 'customer_id' all map to 'external_id' by name: "
-                       "map one explicitly (`external_id: user_id`)")
-    resolved = resolve_mapping((*ORDERS, "user_id", "customer_id"), identifier="order_id",
-                               static=STATIC, explicit={"external_id": "customer_id"})
+    assert problem == (
+        "columns 'user_id' and 'customer_id' all map to 'external_id' by name: "
+        "map one explicitly (`external_id: user_id`)"
+    )
+    resolved = resolve_mapping(
+        (*ORDERS, "user_id", "customer_id"),
+        identifier="order_id",
+        static=STATIC,
+        explicit={"external_id": "customer_id"},
+    )
     assert resolved.get("external_id") == FieldMapping("external_id", column="customer_id")
 
 
 def test_required_keys_need_a_source() -> None:
     problems = problems_of(columns=("order_id", "email"))
     assert [p.split(":")[0] for p in problems] == [
-        "no source for 'event_name'", "no source for 'event_time'",
-        "no source for 'action_source'"]
+        "no source for 'event_name'",
+        "no source for 'event_time'",
+        "no source for 'action_source'",
+    ]
 
 
 def test_customer_data_cannot_hide_in_custom_data() -> None:
@@ -149,8 +198,7 @@ def test_empty_static_and_non_string_column_are_errors() -> None:
 
 
 def test_all_problems_are_reported_at_once() -> None:
-    problems = problems_of(identifier="nope", columns=("a",),
-                           explicit={"emial": "a", "ph": "b"})
+    problems = problems_of(identifier="nope", columns=("a",), explicit={"emial": "a", "ph": "b"})
     assert len(problems) == 6  # identifier, unknown, missing column, three required keys
     with pytest.raises(MappingError, match="invalid mapping:\n  - identifier column 'nope'"):
         resolve_mapping(("a",), identifier="nope")

@@ -28,19 +28,35 @@ def sha(text: str) -> str:
 
 # Meta's "Customer information parameters" page and spec section 3, verbatim.
 DOCUMENTED_HASHES = [
-    ("em", "John_Smith@gmail.com", None,
-     "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"),
-    ("ph", "(650)555-1212", "us",
-     "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"),
+    (
+        "em",
+        "John_Smith@gmail.com",
+        None,
+        "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f",
+    ),
+    (
+        "ph",
+        "(650)555-1212",
+        "us",
+        "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176",
+    ),
     ("fn", "Mary", None, "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec"),
     ("fn", "정", None, "8fa8cd9c440be61d0151429310034083132b35975c4bea67fdd74158eb51db14"),
     ("fn", "Valéry", None, "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c"),
     ("db", "2/16/1997", None, "01acdbf6ec7b4f478a225f1a246e5d6767eeab1a7ffa17f025265b5b94f40f0c"),
-    ("country", "United States", None,
-     "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"),
+    (
+        "country",
+        "United States",
+        None,
+        "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621",
+    ),
     ("country", "us", None, "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"),
-    ("em", " John_Smith@gmail.com ", None,
-     "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"),
+    (
+        "em",
+        " John_Smith@gmail.com ",
+        None,
+        "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f",
+    ),
 ]
 
 DOCUMENTED_NORMALIZED = [
@@ -80,10 +96,18 @@ DOCUMENTED_NORMALIZED = [
     ("country", "UK", None, "gb"),
     ("country", "Great Britain", None, "gb"),
     ("client_ip_address", "168.212.226.204", None, "168.212.226.204"),
-    ("client_ip_address", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", None,
-     "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
-    ("fbc", "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz1234567890", None,
-     "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz1234567890"),
+    (
+        "client_ip_address",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        None,
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+    ),
+    (
+        "fbc",
+        "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz1234567890",
+        None,
+        "fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz1234567890",
+    ),
     ("fbp", "fb.1.1596403881668.1116446470", None, "fb.1.1596403881668.1116446470"),
 ]
 
@@ -94,8 +118,7 @@ def test_documented_hashes(key: str, value: str, country: str | None, expected: 
 
 
 @pytest.mark.parametrize(("key", "value", "country", "expected"), DOCUMENTED_NORMALIZED)
-def test_documented_normalization(key: str, value: str, country: str | None,
-                                  expected: str) -> None:
+def test_documented_normalization(key: str, value: str, country: str | None, expected: str) -> None:
     assert normalize(key, value, country=country) == expected
 
 
@@ -202,15 +225,27 @@ MESSY = [
     ("external_id", 12345.0, None, "12345"),
     ("external_id", Decimal("12345"), None, "12345"),
     # never-hashed keys: trimmed, otherwise as is
-    ("client_user_agent", " Mozilla/5.0 (X11; Linux x86_64) ", None,
-     "Mozilla/5.0 (X11; Linux x86_64)"),
+    (
+        "client_user_agent",
+        " Mozilla/5.0 (X11; Linux x86_64) ",
+        None,
+        "Mozilla/5.0 (X11; Linux x86_64)",
+    ),
     ("client_ip_address", " ::ffff:10.0.0.1 ", None, "::ffff:10.0.0.1"),
-    ("fbc", "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMs.Ag",
-     None, "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMs.Ag"),
+    (
+        "fbc",
+        "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMs.Ag",
+        None,
+        "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMs.Ag",
+    ),
     ("fbp", "fb.2.1596403881668.1116446470.AQ", None, "fb.2.1596403881668.1116446470.AQ"),
     ("lead_id", 1234567890123456, None, "1234567890123456"),
-    ("madid", " 38400000-8cf0-11bd-b23e-10b96e40000d ", None,
-     "38400000-8cf0-11bd-b23e-10b96e40000d"),
+    (
+        "madid",
+        " 38400000-8cf0-11bd-b23e-10b96e40000d ",
+        None,
+        "38400000-8cf0-11bd-b23e-10b96e40000d",
+    ),
 ]
 
 
@@ -219,15 +254,18 @@ def test_messy_values(key: str, value: object, country: str | None, expected: st
     assert normalize(key, value, country=country) == expected
 
 
-@pytest.mark.parametrize(("order", "value", "expected"), [
-    ("mdy", "02/03/1990", "19900203"),
-    ("dmy", "02/03/1990", "19900302"),
-    ("ymd", "90/03/02", "19900302"),
-    ("ymd", "02/03/1990", "19900203"),  # a 4-digit year at the end is no ymd date
-    ("dmy", "02031990", "19900302"),
-    ("dmy", "1990-03-02", "19900302"),  # ISO is ISO whatever the setting
-    ("dmy", "12/31/1990", "19901231"),  # day 31 cannot be a month
-])
+@pytest.mark.parametrize(
+    ("order", "value", "expected"),
+    [
+        ("mdy", "02/03/1990", "19900203"),
+        ("dmy", "02/03/1990", "19900302"),
+        ("ymd", "90/03/02", "19900302"),
+        ("ymd", "02/03/1990", "19900203"),  # a 4-digit year at the end is no ymd date
+        ("dmy", "02031990", "19900302"),
+        ("dmy", "1990-03-02", "19900302"),  # ISO is ISO whatever the setting
+        ("dmy", "12/31/1990", "19901231"),  # day 31 cannot be a month
+    ],
+)
 def test_date_order_setting(order: str, value: str, expected: str) -> None:
     ctx = NormalizeContext(dob_order=order)  # type: ignore[arg-type]
     assert user_data_value("db", value, ctx, []) == sha(expected)
@@ -238,7 +276,8 @@ def test_current_year_bounds_the_year_of_birth() -> None:
     ctx_2026 = NormalizeContext(current_year=2026)
     assert user_data_value("db", "2030-01-01", ctx_2026, warnings) is None
     assert user_data_value("db", "2030-01-01", NormalizeContext(current_year=2031), []) == sha(
-        "20300101")
+        "20300101"
+    )
     assert [w.code for w in warnings] == ["dob_out_of_range"]
 
 
@@ -288,8 +327,9 @@ DROPS = [
 
 
 @pytest.mark.parametrize(("key", "value", "country", "code"), DROPS)
-def test_dropped_values_warn_without_the_value(key: str, value: object, country: str | None,
-                                               code: str) -> None:
+def test_dropped_values_warn_without_the_value(
+    key: str, value: object, country: str | None, code: str
+) -> None:
     warnings: list[Issue] = []
     assert user_data_value(key, value, NormalizeContext(country=country), warnings) is None
     assert [(w.code, w.key) for w in warnings] == [(code, key)]
@@ -312,8 +352,26 @@ def test_national_phone_without_country_is_kept_as_digits_with_a_warning() -> No
     assert normalize("ph", "06 12 34 56 78") == "612345678"  # leading zero removed too
 
 
-@pytest.mark.parametrize("value", [None, "", "   ", "NULL", "null", "None", "N/A", "#N/A", "nan",
-                                   "NaN", "undefined", float("nan"), Decimal("NaN"), [], "[]"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "   ",
+        "NULL",
+        "null",
+        "None",
+        "N/A",
+        "#N/A",
+        "nan",
+        "NaN",
+        "undefined",
+        float("nan"),
+        Decimal("NaN"),
+        [],
+        "[]",
+    ],
+)
 def test_missing_values_are_silently_absent(value: object) -> None:
     warnings: list[Issue] = []
     for key in ("em", "fn", "country", "external_id", "client_ip_address"):
@@ -328,15 +386,23 @@ def test_nan_the_first_name_is_not_a_missing_value() -> None:
 def test_lists_json_arrays_and_tuples_are_normalized_deduplicated_in_order() -> None:
     ctx = NormalizeContext(country="us")
     expected = [sha("b@x.com"), sha("a@x.com")]
-    for raw in (["B@x.com", "a@x.com", " b@x.com "], ("B@x.com", "a@x.com"),
-                '["B@x.com", "a@x.com", "b@X.com"]', ' ["B@x.com","a@x.com"] '):
+    for raw in (
+        ["B@x.com", "a@x.com", " b@x.com "],
+        ("B@x.com", "a@x.com"),
+        '["B@x.com", "a@x.com", "b@X.com"]',
+        ' ["B@x.com","a@x.com"] ',
+    ):
         assert user_data_value("em", raw, ctx, []) == expected
 
 
 def test_a_list_with_one_valid_value_gives_a_string_and_warns_for_the_rest() -> None:
     warnings: list[Issue] = []
-    value = user_data_value("ph", ["(650)555-1212", "garbage", None, "+1 650 555 1212"],
-                            NormalizeContext(country="us"), warnings)
+    value = user_data_value(
+        "ph",
+        ["(650)555-1212", "garbage", None, "+1 650 555 1212"],
+        NormalizeContext(country="us"),
+        warnings,
+    )
     assert value == sha("16505551212")
     assert [w.code for w in warnings] == ["phone_malformed"]
 
@@ -347,8 +413,10 @@ def test_json_arrays_of_cached_keys_warn_on_every_row() -> None:
         value = user_data_value("ge", '["Female", "alien", "F"]', NormalizeContext(), warnings)
         assert value == sha("f")
         assert [w.code for w in warnings] == ["gender_unknown"]
-    assert user_data_value("fn", ' ["Mary", "Ann"] ', NormalizeContext(), []) == [sha("mary"),
-                                                                                 sha("ann")]
+    assert user_data_value("fn", ' ["Mary", "Ann"] ', NormalizeContext(), []) == [
+        sha("mary"),
+        sha("ann"),
+    ]
     assert user_data_value("fn", '["[Mary]"]', NormalizeContext(), []) == sha("mary")  # no nesting
 
 
@@ -358,8 +426,9 @@ def test_a_string_that_only_looks_like_json_is_one_value() -> None:
 
 def test_unhashed_single_value_keys_send_the_first_of_several_with_a_warning() -> None:
     warnings: list[Issue] = []
-    value = user_data_value("client_ip_address", ["1.2.3.4", "5.6.7.8"], NormalizeContext(),
-                            warnings)
+    value = user_data_value(
+        "client_ip_address", ["1.2.3.4", "5.6.7.8"], NormalizeContext(), warnings
+    )
     assert value == "1.2.3.4"
     assert [w.code for w in warnings] == ["multiple_values"]
 
@@ -392,8 +461,11 @@ def test_unhashed_keys_are_not_hashed() -> None:
 def test_every_user_data_key_is_accepted_and_other_keys_are_refused() -> None:
     for key in USER_DATA_KEYS:
         user_data_value(key, "x", NormalizeContext(), [])
-    for call in (lambda: normalize("currency", "usd"), lambda: hash_value("email", "a@b.co"),
-                 lambda: user_data_value("value", 1, NormalizeContext(), [])):
+    for call in (
+        lambda: normalize("currency", "usd"),
+        lambda: hash_value("email", "a@b.co"),
+        lambda: user_data_value("value", 1, NormalizeContext(), []),
+    ):
         with pytest.raises(ValueError, match="not a user_data key"):
             call()
 
@@ -408,9 +480,11 @@ def test_normalize_country_for_the_row_context() -> None:
 
 def test_the_row_country_changes_phone_state_and_zip_results() -> None:
     assert user_data_value("ph", "0612345678", NormalizeContext(country="fr"), []) == sha(
-        "33612345678")
+        "33612345678"
+    )
     assert user_data_value("ph", "0612345678", NormalizeContext(country="nl"), []) == sha(
-        "31612345678")
+        "31612345678"
+    )
     assert user_data_value("zp", "2134", NormalizeContext(country="us"), []) == sha("02134")
     assert user_data_value("zp", "2134", NormalizeContext(country="au"), []) == sha("2134")
     warnings: list[Issue] = []

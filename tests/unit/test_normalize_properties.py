@@ -22,21 +22,47 @@ from capisync.capi.normalize import (
 from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
 
 # CAPISYNC_EXAMPLES=3000 for a deeper search than the fast default
-settings.register_profile("capisync", max_examples=int(os.environ.get("CAPISYNC_EXAMPLES", "150")),
-                          deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "capisync",
+    max_examples=int(os.environ.get("CAPISYNC_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile("capisync")
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 ALL_KEYS = sorted(USER_DATA_KEYS)
-COUNTRIES = st.sampled_from([None, "us", "gb", "fr", "de", "it", "ru", "br", "ar", "jp", "in",
-                             "ca", "au", "mx", "nl", "ag", "aq"])
-KNOWN_MESSAGES = {dropped(key, code).issue.message for key in ALL_KEYS
-                  for code in normalize_module._MESSAGES}
+COUNTRIES = st.sampled_from(
+    [
+        None,
+        "us",
+        "gb",
+        "fr",
+        "de",
+        "it",
+        "ru",
+        "br",
+        "ar",
+        "jp",
+        "in",
+        "ca",
+        "au",
+        "mx",
+        "nl",
+        "ag",
+        "aq",
+    ]
+)
+KNOWN_MESSAGES = {
+    dropped(key, code).issue.message for key in ALL_KEYS for code in normalize_module._MESSAGES
+}
 
 # Text that looks like what warehouses hold for each key, plus arbitrary Unicode.
 messy_text = st.text(alphabet=string.ascii_letters + string.digits + " .-()+/@'_,#", max_size=30)
-phone_text = st.from_regex(r"\A(\+|00|011 )?\(?\d{1,4}\)?[ .\-]?\d{2,4}[ .\-]?\d{2,4}"
-                           r"[ .\-]?\d{0,4}( ext\. ?\d{1,4})?\Z")
+phone_text = st.from_regex(
+    r"\A(\+|00|011 )?\(?\d{1,4}\)?[ .\-]?\d{2,4}[ .\-]?\d{2,4}"
+    r"[ .\-]?\d{0,4}( ext\. ?\d{1,4})?\Z"
+)
 date_text = st.from_regex(r"\A\d{1,4}[/.\- ]\d{1,2}[/.\- ]\d{1,4}\Z")
 any_text = st.one_of(st.text(max_size=40), messy_text)
 
@@ -46,8 +72,9 @@ any_text = st.one_of(st.text(max_size=40), messy_text)
 @example(key="fn", value="İstanbul", country=None)
 @example(key="external_id", value="id-\ud800", country=None)  # a lone surrogate: no UTF-8
 @example(key="em", value="a\udfff@example.com", country=None)
-def test_no_text_raises_and_every_warning_is_a_known_message(key: str, value: str,
-                                                             country: str | None) -> None:
+def test_no_text_raises_and_every_warning_is_a_known_message(
+    key: str, value: str, country: str | None
+) -> None:
     warnings: list[Issue] = []
     result = user_data_value(key, value, NormalizeContext(country=country), warnings)
     assert result is None or isinstance(result, str | list)
@@ -66,7 +93,7 @@ def _assert_idempotent(key: str, value: object, country: str | None) -> None:
 
 
 def _foreign_phone(key: str, digits: str, country: str | None) -> bool:
-    """"+20 00000000" in a US row normalizes to 2000000000, which without its "+" is also a
+    """ "+20 00000000" in a US row normalizes to 2000000000, which without its "+" is also a
     US number: the wire format cannot say which, so a foreign number is not re-normalized."""
     region = phone.region_for_country(country) if key == "ph" and country else None
     return region is not None and not digits.startswith(region.calling_code)
@@ -75,8 +102,9 @@ def _foreign_phone(key: str, digits: str, country: str | None) -> bool:
 @given(key=st.sampled_from(ALL_KEYS), value=any_text, country=COUNTRIES)
 @example(key="fn", value="e.\u0301", country=None)
 @example(key="zp", value="94035-1234", country=None)
-def test_normalizing_a_normalized_value_changes_nothing(key: str, value: str,
-                                                        country: str | None) -> None:
+def test_normalizing_a_normalized_value_changes_nothing(
+    key: str, value: str, country: str | None
+) -> None:
     _assert_idempotent(key, value, country)
 
 
@@ -118,7 +146,7 @@ def test_lists_are_deduplicated_in_order(values: list[str]) -> None:
 # keyrules.is_email_address must accept exactly what it accepts.
 _EMAIL_CHAR = r"[^\s@<>(),;:\"\[\]\\]"
 EMAIL_REGEX = re.compile(rf"{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.[^\s@<>(),;:\"\[\]\\.]+")
-email_like = st.text(alphabet="ab.@ \t\u00a0\x1c<>(),;:\"[]\\é", max_size=12)
+email_like = st.text(alphabet='ab.@ \t\u00a0\x1c<>(),;:"[]\\é', max_size=12)
 
 
 @given(text=st.one_of(email_like, st.text(max_size=20), st.emails()))
@@ -143,7 +171,8 @@ def test_a_lone_surrogate_is_dropped_with_a_warning_not_hashed() -> None:
     # the column path hashes plain cells inline (emails, phones): same drop, same warning
     warned: dict[int, list[Issue]] = {}
     column = normalize_module.user_data_column(
-        "em", ["ann\udfff@example.com", "ann@example.com"], [ctx, ctx], warned)
+        "em", ["ann\udfff@example.com", "ann@example.com"], [ctx, ctx], warned
+    )
     assert column == [None, hash_value("em", "ann@example.com")]
     assert [w.code for w in warned[0]] == ["text_malformed"] and 1 not in warned
 

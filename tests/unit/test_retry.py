@@ -55,11 +55,19 @@ def make_client(
     handler: Handler, fake: FakeTime, *, policy: RetryPolicy | None = None, **overrides: Any
 ) -> MetaClient:
     config = ClientSettings(
-        base_url="https://graph.test", dataset_id="123", access_token=TOKEN,
-        retry=policy or RetryPolicy(), **overrides,
+        base_url="https://graph.test",
+        dataset_id="123",
+        access_token=TOKEN,
+        retry=policy or RetryPolicy(),
+        **overrides,
     )
-    return MetaClient(config, transport=httpx.MockTransport(handler), sleep=fake.sleep,
-                      clock=fake.clock, rng=random.Random(7))
+    return MetaClient(
+        config,
+        transport=httpx.MockTransport(handler),
+        sleep=fake.sleep,
+        clock=fake.clock,
+        rng=random.Random(7),
+    )
 
 
 def events(n: int, bad: Sequence[int] = ()) -> list[dict[str, Any]]:
@@ -116,11 +124,12 @@ def send(client: MetaClient, batch: Sequence[dict[str, Any]]) -> BatchResult:
 
 # -- the policy ---------------------------------------------------------------------------------
 
+
 @given(st.integers(min_value=0, max_value=200), st.integers(min_value=0, max_value=2**32))
 def test_backoff_is_full_jitter_under_an_exponential_ceiling(retry: int, seed: int) -> None:
     policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
     delay = policy.backoff(retry, random.Random(seed))
-    assert 0.0 <= delay <= min(30.0, 0.5 * 2**min(retry, 60))
+    assert 0.0 <= delay <= min(30.0, 0.5 * 2 ** min(retry, 60))
 
 
 def test_backoff_grows_on_average() -> None:
@@ -168,6 +177,7 @@ def test_exhaustion_is_a_transient_error_that_keeps_metas_fields() -> None:
 
 # -- settings -----------------------------------------------------------------------------------
 
+
 def test_settings_never_show_secrets_and_refuse_nonsense() -> None:
     config = ClientSettings(dataset_id="1", access_token=TOKEN, app_secret="shh")
     assert TOKEN not in repr(config) and "shh" not in repr(config)
@@ -178,6 +188,7 @@ def test_settings_never_show_secrets_and_refuse_nonsense() -> None:
 
 
 # -- the wire body ------------------------------------------------------------------------------
+
 
 def test_the_body_is_json_with_the_token_in_it_never_in_the_url() -> None:
     fake = FakeTime()
@@ -193,8 +204,10 @@ def test_the_body_is_json_with_the_token_in_it_never_in_the_url() -> None:
     proof = hmac.new(b"s3cret", TOKEN.encode(), hashlib.sha256).hexdigest()
     assert orjson.loads(request.content) == {
         "data": [{"event_id": "a", "n": 1}, {"event_id": "b", "n": 2}],
-        "access_token": TOKEN, "partner_agent": "capisync_0.1.0",
-        "test_event_code": "TEST123", "appsecret_proof": proof,
+        "access_token": TOKEN,
+        "partner_agent": "capisync_0.1.0",
+        "test_event_code": "TEST123",
+        "appsecret_proof": proof,
     }
 
 
@@ -219,7 +232,12 @@ def test_an_event_json_cannot_carry_stays_out_and_the_others_go() -> None:
     assert [i for i, _ in result.accepted] == [0, 1, 2, 4, 5]
     assert result.requests == 1 and not result.rejected and not result.pending
     assert [e["event_id"] for e in orjson.loads(seen[0].content)["data"]] == [
-        "e0", "e1", "e2", "e0", "e1"]
+        "e0",
+        "e1",
+        "e2",
+        "e0",
+        "e1",
+    ]
 
 
 def test_an_empty_batch_costs_nothing_and_an_oversized_one_is_refused() -> None:
@@ -232,10 +250,12 @@ def test_an_empty_batch_costs_nothing_and_an_oversized_one_is_refused() -> None:
 
 # -- retries ------------------------------------------------------------------------------------
 
+
 def test_transient_failures_are_retried_with_backoff_then_accepted() -> None:
     fake = FakeTime()
-    handler, seen = scripted(error(500, 2), httpx.ConnectError("refused"),
-                             httpx.ReadTimeout("slow"), None)
+    handler, seen = scripted(
+        error(500, 2), httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), None
+    )
     result = send(make_client(handler, fake), events(5))
     assert [i for i, _ in result.accepted] == [0, 1, 2, 3, 4]
     assert result.pending == [] and result.fatal is None and result.requests == 4
@@ -294,6 +314,7 @@ def test_the_time_budget_bounds_a_long_outage() -> None:
 
 # -- fatal errors -------------------------------------------------------------------------------
 
+
 def test_an_expired_token_stops_at_once_and_says_what_to_do() -> None:
     fake = FakeTime()
     expired = error(401, 190, 463)
@@ -329,6 +350,7 @@ def test_a_fatal_error_stops_batches_already_in_flight() -> None:
 
 # -- bisection ----------------------------------------------------------------------------------
 
+
 def test_one_bad_event_in_a_thousand_is_isolated_within_the_log_bound() -> None:
     sizes: list[int] = []
     client = make_client(rejecting_bad_events(sizes), FakeTime())
@@ -362,8 +384,11 @@ def test_a_transient_error_inside_a_bisection_is_retried() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(min_value=1, max_value=120).flatmap(
-    lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n - 1), max_size=6))))
+@given(
+    st.integers(min_value=1, max_value=120).flatmap(
+        lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n - 1), max_size=6))
+    )
+)
 def test_bisection_accepts_exactly_the_good_and_rejects_exactly_the_bad(
     case: tuple[int, set[int]],
 ) -> None:
@@ -377,6 +402,7 @@ def test_bisection_accepts_exactly_the_good_and_rejects_exactly_the_bad(
 
 
 # -- concurrency --------------------------------------------------------------------------------
+
 
 def test_requests_in_flight_never_exceed_the_concurrency_setting() -> None:
     in_flight, peak = 0, 0
@@ -402,6 +428,7 @@ def test_requests_in_flight_never_exceed_the_concurrency_setting() -> None:
 
 # -- check_dataset ------------------------------------------------------------------------------
 
+
 def test_check_dataset_sends_the_token_in_a_header_not_the_url() -> None:
     seen: list[httpx.Request] = []
 
@@ -421,11 +448,14 @@ def test_check_dataset_sends_the_token_in_a_header_not_the_url() -> None:
     assert seen[0].headers["authorization"] == f"Bearer {TOKEN}"
 
 
-@pytest.mark.parametrize(("answer", "advice"), [
-    (error(401, 190, 463), "renew the access token"),
-    (error(400, 100, 33), "check the dataset ID"),
-    (error(400, 100), "check the dataset ID"),
-])
+@pytest.mark.parametrize(
+    ("answer", "advice"),
+    [
+        (error(401, 190, 463), "renew the access token"),
+        (error(400, 100, 33), "check the dataset ID"),
+        (error(400, 100), "check the dataset ID"),
+    ],
+)
 def test_check_dataset_raises_with_what_to_do(answer: httpx.Response, advice: str) -> None:
     handler, _ = scripted(answer)
     client = make_client(handler, FakeTime())

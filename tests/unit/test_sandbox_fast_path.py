@@ -63,12 +63,21 @@ COMMON_SHAPES = {
         now=NOW, user_data={"em": JOHN_EMAIL_HASH, "client_user_agent": "UA"}
     ),
     "LDU options": valid_event(
-        now=NOW, data_processing_options=["LDU"], data_processing_options_country=0,
-        data_processing_options_state=0, opt_out=False, referrer_url="https://r.example/",
+        now=NOW,
+        data_processing_options=["LDU"],
+        data_processing_options_country=0,
+        data_processing_options_state=0,
+        opt_out=False,
+        referrer_url="https://r.example/",
     ),
-    "fbc and external_id": valid_event(now=NOW, user_data={
-        "external_id": ["user-42"], "fbc": "fb.1.1554763741205.AbCd", "client_user_agent": "UA",
-    }),
+    "fbc and external_id": valid_event(
+        now=NOW,
+        user_data={
+            "external_id": ["user-42"],
+            "fbc": "fb.1.1554763741205.AbCd",
+            "client_user_agent": "UA",
+        },
+    ),
 }
 
 
@@ -95,23 +104,71 @@ def test_time_window_edges_agree(now: float) -> None:
 # Random mutations: any JSON-ish value at any place of a valid event, or the key removed.
 HEXISH = st.text(alphabet="0123456789abcdefABCDEF g", min_size=62, max_size=66)
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**62), st.floats(allow_nan=False),
-    st.text(max_size=12), HEXISH, st.sampled_from(
-        ["", " ", "LDU", "USD", "usd", "Purchase", "website", "app", "physical_store",
-         "203.0.113.7", "2001:db8::1", "fb.1.2.x", JOHN_EMAIL_HASH, JOHN_EMAIL_HASH.upper()]
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**62),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    HEXISH,
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "LDU",
+            "USD",
+            "usd",
+            "Purchase",
+            "website",
+            "app",
+            "physical_store",
+            "203.0.113.7",
+            "2001:db8::1",
+            "fb.1.2.x",
+            JOHN_EMAIL_HASH,
+            JOHN_EMAIL_HASH.upper(),
+        ]
     ),
 )
 VALUES = st.recursive(
-    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["id", "quantity", "em", "x"]), inner, max_size=2
-    ), max_leaves=4,
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["id", "quantity", "em", "x"]), inner, max_size=2)
+    ),
+    max_leaves=4,
 )
-TOP_KEYS = ["event_name", "event_time", "event_id", "action_source", "event_source_url",
-            "user_data", "custom_data", "opt_out", "referrer_url", "messaging_channel",
-            "data_processing_options", "data_processing_options_country", "app_data",
-            "original_event_data", "unknown_key"]
-USER_KEYS = ["em", "ph", "country", "fn", "ge", "db", "external_id", "client_ip_address",
-             "client_user_agent", "fbc", "fbp", "madid", "email"]
+TOP_KEYS = [
+    "event_name",
+    "event_time",
+    "event_id",
+    "action_source",
+    "event_source_url",
+    "user_data",
+    "custom_data",
+    "opt_out",
+    "referrer_url",
+    "messaging_channel",
+    "data_processing_options",
+    "data_processing_options_country",
+    "app_data",
+    "original_event_data",
+    "unknown_key",
+]
+USER_KEYS = [
+    "em",
+    "ph",
+    "country",
+    "fn",
+    "ge",
+    "db",
+    "external_id",
+    "client_ip_address",
+    "client_user_agent",
+    "fbc",
+    "fbp",
+    "madid",
+    "email",
+]
 CUSTOM_KEYS = ["value", "currency", "content_ids", "contents", "order_id"]
 
 

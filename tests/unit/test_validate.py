@@ -20,17 +20,27 @@ Event = dict[str, Any]
 
 def website_purchase() -> Event:
     return {
-        "event_name": "Purchase", "event_time": NOW - 3600, "action_source": "website",
+        "event_name": "Purchase",
+        "event_time": NOW - 3600,
+        "action_source": "website",
         "event_source_url": "https://shop.example/checkout",
-        "user_data": {"em": [EM], "client_user_agent": "Mozilla/5.0",
-                      "client_ip_address": "203.0.113.9"},
-        "custom_data": {"value": 19.99, "currency": "USD", "content_type": "product",
-                        "contents": [{"id": "SKU-1", "quantity": 1}]},
+        "user_data": {
+            "em": [EM],
+            "client_user_agent": "Mozilla/5.0",
+            "client_ip_address": "203.0.113.9",
+        },
+        "custom_data": {
+            "value": 19.99,
+            "currency": "USD",
+            "content_type": "product",
+            "contents": [{"id": "SKU-1", "quantity": 1}],
+        },
     }
 
 
 def edit(**changes: Any) -> Callable[[Event], None]:
     """Set top-level keys (None deletes) or nested ones named like 'user_data__em'."""
+
     def apply(event: Event) -> None:
         for dotted, value in changes.items():
             *parents, leaf = dotted.split("__")
@@ -41,6 +51,7 @@ def edit(**changes: Any) -> Callable[[Event], None]:
                 target.pop(leaf, None)
             else:
                 target[leaf] = value
+
     return apply
 
 
@@ -52,57 +63,76 @@ def test_a_complete_website_purchase_passes() -> None:
     assert validate_event(website_purchase(), now=NOW) == []
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (edit(event_name=None), ["missing_event_name"]),
-    (edit(event_name="  "), ["missing_event_name"]),
-    (edit(action_source=None), ["invalid_action_source"]),
-    (edit(action_source="web"), ["invalid_action_source"]),
-    (edit(event_time=None), ["missing_event_time"]),
-    (edit(event_time="2026-01-01"), ["event_time_invalid"]),
-    (edit(event_time=NOW - 7 * DAY - 1), ["event_time_too_old"]),
-    (edit(event_time=NOW + 301), ["event_time_in_future"]),
-    (edit(user_data__client_user_agent=None), ["website_missing_client_user_agent"]),
-    (edit(event_source_url=None), ["website_missing_event_source_url"]),
-    (edit(user_data={}), ["no_customer_keys", "website_missing_client_user_agent"]),
-    (edit(user_data={"ct": ["h"], "zp": ["h"], "client_user_agent": "UA"}),
-     ["weak_key_combination"]),
-    (edit(custom_data__value=None), ["purchase_missing_value_or_currency"]),
-    (edit(custom_data__currency=None), ["purchase_missing_value_or_currency"]),
-    (edit(custom_data__currency="DOLLARS"), ["invalid_currency"]),
-    (edit(custom_data__value="19,99"), ["invalid_value"]),
-    (edit(custom_data__value=True), ["invalid_value"]),
-    (edit(custom_data__predicted_ltv=float("nan")), ["invalid_value"]),
-    (edit(custom_data__contents=[{"id": "A"}, {"quantity": 2}]), ["contents_item_missing_id"]),
-    (edit(custom_data__contents=["SKU-1"]), ["contents_item_missing_id"]),
-    (edit(custom_data__content_type="products"), ["invalid_content_type"]),
-    (edit(data_processing_options=["LDU"]), ["ldu_missing_country_or_state"]),
-    (edit(data_processing_options=["LDU"], data_processing_options_country=1),
-     ["ldu_missing_country_or_state"]),
-    (edit(action_source="app", event_source_url=None), ["app_missing_app_data"]),
-    (edit(action_source="app", app_data={"advertiser_tracking_enabled": 1, "extinfo": ["x"]}),
-     ["app_missing_app_data"]),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (edit(event_name=None), ["missing_event_name"]),
+        (edit(event_name="  "), ["missing_event_name"]),
+        (edit(action_source=None), ["invalid_action_source"]),
+        (edit(action_source="web"), ["invalid_action_source"]),
+        (edit(event_time=None), ["missing_event_time"]),
+        (edit(event_time="2026-01-01"), ["event_time_invalid"]),
+        (edit(event_time=NOW - 7 * DAY - 1), ["event_time_too_old"]),
+        (edit(event_time=NOW + 301), ["event_time_in_future"]),
+        (edit(user_data__client_user_agent=None), ["website_missing_client_user_agent"]),
+        (edit(event_source_url=None), ["website_missing_event_source_url"]),
+        (edit(user_data={}), ["no_customer_keys", "website_missing_client_user_agent"]),
+        (
+            edit(user_data={"ct": ["h"], "zp": ["h"], "client_user_agent": "UA"}),
+            ["weak_key_combination"],
+        ),
+        (edit(custom_data__value=None), ["purchase_missing_value_or_currency"]),
+        (edit(custom_data__currency=None), ["purchase_missing_value_or_currency"]),
+        (edit(custom_data__currency="DOLLARS"), ["invalid_currency"]),
+        (edit(custom_data__value="19,99"), ["invalid_value"]),
+        (edit(custom_data__value=True), ["invalid_value"]),
+        (edit(custom_data__predicted_ltv=float("nan")), ["invalid_value"]),
+        (edit(custom_data__contents=[{"id": "A"}, {"quantity": 2}]), ["contents_item_missing_id"]),
+        (edit(custom_data__contents=["SKU-1"]), ["contents_item_missing_id"]),
+        (edit(custom_data__content_type="products"), ["invalid_content_type"]),
+        (edit(data_processing_options=["LDU"]), ["ldu_missing_country_or_state"]),
+        (
+            edit(data_processing_options=["LDU"], data_processing_options_country=1),
+            ["ldu_missing_country_or_state"],
+        ),
+        (edit(action_source="app", event_source_url=None), ["app_missing_app_data"]),
+        (
+            edit(
+                action_source="app", app_data={"advertiser_tracking_enabled": 1, "extinfo": ["x"]}
+            ),
+            ["app_missing_app_data"],
+        ),
+    ],
+)
 def test_each_rule_has_its_reason(change: Callable[[Event], None], expected: list[str]) -> None:
     event = website_purchase()
     change(event)
     assert codes(event) == expected
 
 
-@pytest.mark.parametrize("change", [
-    edit(event_time=NOW + 300),  # five minutes of clock skew are tolerated
-    edit(event_time=NOW - 7 * DAY),  # exactly seven days is still in the window
-    edit(action_source="physical_store", event_time=NOW - 62 * DAY),
-    edit(custom_data__currency="usd"),  # Meta takes either case
-    edit(custom_data__value=0),
-    edit(event_name="Lead", custom_data={}),  # only Purchase needs value and currency
-    edit(data_processing_options=["LDU"], data_processing_options_country=0,
-         data_processing_options_state=0),
-    edit(data_processing_options=[]),
-    edit(action_source="app", app_data={"advertiser_tracking_enabled": 0,
-                                        "extinfo": ["i2", "com.example"]}),
-    edit(action_source="email", event_source_url=None, user_data={"external_id": ["h"]}),
-    edit(user_data={"fn": ["h"], "ln": ["h"], "client_user_agent": "UA"}),  # fn+ln not weak
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        edit(event_time=NOW + 300),  # five minutes of clock skew are tolerated
+        edit(event_time=NOW - 7 * DAY),  # exactly seven days is still in the window
+        edit(action_source="physical_store", event_time=NOW - 62 * DAY),
+        edit(custom_data__currency="usd"),  # Meta takes either case
+        edit(custom_data__value=0),
+        edit(event_name="Lead", custom_data={}),  # only Purchase needs value and currency
+        edit(
+            data_processing_options=["LDU"],
+            data_processing_options_country=0,
+            data_processing_options_state=0,
+        ),
+        edit(data_processing_options=[]),
+        edit(
+            action_source="app",
+            app_data={"advertiser_tracking_enabled": 0, "extinfo": ["i2", "com.example"]},
+        ),
+        edit(action_source="email", event_source_url=None, user_data={"external_id": ["h"]}),
+        edit(user_data={"fn": ["h"], "ln": ["h"], "client_user_agent": "UA"}),  # fn+ln not weak
+    ],
+)
 def test_valid_variations_pass(change: Callable[[Event], None]) -> None:
     event = website_purchase()
     change(event)
@@ -141,18 +171,34 @@ def test_expired_only_when_age_is_the_only_fault() -> None:
 
 def test_several_faults_are_all_reported() -> None:
     event = website_purchase()
-    edit(event_name=None, action_source="web", event_time="x",
-         custom_data={"currency": "ZZZ", "value": "x"})(event)
-    assert codes(event) == ["missing_event_name", "invalid_action_source",
-                            "event_time_invalid", "invalid_value", "invalid_currency"]
+    edit(
+        event_name=None,
+        action_source="web",
+        event_time="x",
+        custom_data={"currency": "ZZZ", "value": "x"},
+    )(event)
+    assert codes(event) == [
+        "missing_event_name",
+        "invalid_action_source",
+        "event_time_invalid",
+        "invalid_value",
+        "invalid_currency",
+    ]
 
 
 def test_messages_never_quote_row_values() -> None:
-    event = {"event_name": "Purchase", "event_time": "john@example.com",
-             "action_source": "john@example.com", "user_data": {"ge": ["secret"]},
-             "custom_data": {"currency": "john@example.com", "value": "john@example.com",
-                             "content_type": "john@example.com",
-                             "contents": [{"name": "john@example.com"}]}}
+    event = {
+        "event_name": "Purchase",
+        "event_time": "john@example.com",
+        "action_source": "john@example.com",
+        "user_data": {"ge": ["secret"]},
+        "custom_data": {
+            "currency": "john@example.com",
+            "value": "john@example.com",
+            "content_type": "john@example.com",
+            "contents": [{"name": "john@example.com"}],
+        },
+    }
     issues = validate_event(copy.deepcopy(event), now=NOW)
     assert len(issues) == 7
     assert all("john" not in i.message and "secret" not in i.message for i in issues)

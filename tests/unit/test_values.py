@@ -17,45 +17,53 @@ NEW_YEAR = 1767225600  # 2026-01-01T00:00:00Z
 PARIS = ZoneInfo("Europe/Paris")
 
 
-@pytest.mark.parametrize(("raw", "tz", "expected"), [
-    (NEW_YEAR, UTC, NEW_YEAR),
-    (NEW_YEAR + 0.9, UTC, NEW_YEAR),
-    (Decimal("1767225600.5"), UTC, NEW_YEAR),
-    (NEW_YEAR * 1000 + 123, UTC, NEW_YEAR),  # epoch milliseconds
-    (NEW_YEAR * 1_000_000, UTC, NEW_YEAR),  # epoch microseconds
-    (NEW_YEAR * 1_000_000_000, UTC, NEW_YEAR),  # epoch nanoseconds
-    (datetime(2026, 1, 1), UTC, NEW_YEAR),  # naive read as UTC
-    (datetime(2026, 1, 1), PARIS, NEW_YEAR - 3600),  # naive read in Paris (UTC+1 in winter)
-    (datetime(2026, 7, 1), PARIS, NEW_YEAR + 181 * 86400 - 7200),  # summer: UTC+2
-    (datetime(2026, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))), PARIS, NEW_YEAR),
-    (date(2026, 1, 1), UTC, NEW_YEAR),
-    (date(2026, 1, 1), PARIS, NEW_YEAR - 3600),
-    ("2026-01-01T00:00:00Z", UTC, NEW_YEAR),
-    ("2026-01-01 00:00:00 UTC", PARIS, NEW_YEAR),  # a warehouse's UTC rendering: not naive
-    ("Thu, 01 Jan 2026 00:00:00 GMT", PARIS, NEW_YEAR),  # RFC 2822 / HTTP date
-    ("2026-01-01T01:00:00+01:00", UTC, NEW_YEAR),
-    (" 2026-01-01 00:00:00.123456789 ", UTC, NEW_YEAR),  # nanosecond text from a warehouse
-    ("2026-01-01", UTC, NEW_YEAR),
-    ("2026-01-01T00:00", PARIS, NEW_YEAR - 3600),
-    ("1767225600", UTC, NEW_YEAR),
-    ("1767225600123", UTC, NEW_YEAR),
-    ("1767225600.75", UTC, NEW_YEAR),
-    (None, UTC, None),
-    ("   ", UTC, None),
-    ("yesterday", UTC, INVALID),
-    ("2026-13-01", UTC, INVALID),
-    (True, UTC, INVALID),
-    (-5, UTC, INVALID),
-    (float("nan"), UTC, INVALID),
-    (float("inf"), UTC, INVALID),
-    ([NEW_YEAR], UTC, INVALID),
-])
+@pytest.mark.parametrize(
+    ("raw", "tz", "expected"),
+    [
+        (NEW_YEAR, UTC, NEW_YEAR),
+        (NEW_YEAR + 0.9, UTC, NEW_YEAR),
+        (Decimal("1767225600.5"), UTC, NEW_YEAR),
+        (NEW_YEAR * 1000 + 123, UTC, NEW_YEAR),  # epoch milliseconds
+        (NEW_YEAR * 1_000_000, UTC, NEW_YEAR),  # epoch microseconds
+        (NEW_YEAR * 1_000_000_000, UTC, NEW_YEAR),  # epoch nanoseconds
+        (datetime(2026, 1, 1), UTC, NEW_YEAR),  # naive read as UTC
+        (datetime(2026, 1, 1), PARIS, NEW_YEAR - 3600),  # naive read in Paris (UTC+1 in winter)
+        (datetime(2026, 7, 1), PARIS, NEW_YEAR + 181 * 86400 - 7200),  # summer: UTC+2
+        (datetime(2026, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))), PARIS, NEW_YEAR),
+        (date(2026, 1, 1), UTC, NEW_YEAR),
+        (date(2026, 1, 1), PARIS, NEW_YEAR - 3600),
+        ("2026-01-01T00:00:00Z", UTC, NEW_YEAR),
+        ("2026-01-01 00:00:00 UTC", PARIS, NEW_YEAR),  # a warehouse's UTC rendering: not naive
+        ("Thu, 01 Jan 2026 00:00:00 GMT", PARIS, NEW_YEAR),  # RFC 2822 / HTTP date
+        ("2026-01-01T01:00:00+01:00", UTC, NEW_YEAR),
+        (" 2026-01-01 00:00:00.123456789 ", UTC, NEW_YEAR),  # nanosecond text from a warehouse
+        ("2026-01-01", UTC, NEW_YEAR),
+        ("2026-01-01T00:00", PARIS, NEW_YEAR - 3600),
+        ("1767225600", UTC, NEW_YEAR),
+        ("1767225600123", UTC, NEW_YEAR),
+        ("1767225600.75", UTC, NEW_YEAR),
+        (None, UTC, None),
+        ("   ", UTC, None),
+        ("yesterday", UTC, INVALID),
+        ("2026-13-01", UTC, INVALID),
+        (True, UTC, INVALID),
+        (-5, UTC, INVALID),
+        (float("nan"), UTC, INVALID),
+        (float("inf"), UTC, INVALID),
+        ([NEW_YEAR], UTC, INVALID),
+    ],
+)
 def test_parse_event_time(raw: object, tz: ZoneInfo, expected: object) -> None:
     assert values.parse_event_time(raw, tz) == expected
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                    timezones=st.sampled_from([UTC, PARIS, ZoneInfo("America/New_York")])))
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2100, 1, 1),
+        timezones=st.sampled_from([UTC, PARIS, ZoneInfo("America/New_York")]),
+    )
+)
 def test_event_time_agrees_across_representations(moment: datetime) -> None:
     seconds = values.parse_event_time(moment)
     assert seconds == int(moment.timestamp() // 1)
@@ -64,119 +72,220 @@ def test_event_time_agrees_across_representations(moment: datetime) -> None:
     assert values.parse_event_time(int(moment.timestamp() * 1000)) == seconds
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (10, 10.0), (19.99, 19.99), (Decimal("19.99"), 19.99), (" 42.50 ", 42.5), ("-3", -3.0),
-    ("", None), (None, None), ("$5", INVALID), ("1,234.50", INVALID), (True, INVALID),
-    (float("nan"), INVALID), ("inf", INVALID), (Decimal("NaN"), INVALID), ([1], INVALID),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (10, 10.0),
+        (19.99, 19.99),
+        (Decimal("19.99"), 19.99),
+        (" 42.50 ", 42.5),
+        ("-3", -3.0),
+        ("", None),
+        (None, None),
+        ("$5", INVALID),
+        ("1,234.50", INVALID),
+        (True, INVALID),
+        (float("nan"), INVALID),
+        ("inf", INVALID),
+        (Decimal("NaN"), INVALID),
+        ([1], INVALID),
+    ],
+)
 def test_to_number(raw: object, expected: object) -> None:
     result = values.to_number(raw)
     assert result == expected
     assert result is INVALID or result is None or type(result) is float
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (3, 3), (3.0, 3), ("3", 3), (Decimal("4"), 4), (3.5, INVALID), ("three", INVALID),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (3, 3),
+        (3.0, 3),
+        ("3", 3),
+        (Decimal("4"), 4),
+        (3.5, INVALID),
+        ("three", INVALID),
+        (None, None),
+    ],
+)
 def test_to_int(raw: object, expected: object) -> None:
     assert values.to_int(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (True, True), (False, False), (1, True), (0, False), ("yes", True), (" FALSE ", False),
-    ("t", True), ("", None), (None, None), ("maybe", INVALID), (2, INVALID),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        ("yes", True),
+        (" FALSE ", False),
+        ("t", True),
+        ("", None),
+        (None, None),
+        ("maybe", INVALID),
+        (2, INVALID),
+    ],
+)
 def test_to_bool(raw: object, expected: object) -> None:
     assert values.to_bool(raw) is expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("usd", "USD"), (" EUR ", "EUR"), ("jpy", "JPY"), ("", None), (None, None),
-    ("XYZ", INVALID), ("US Dollar", INVALID), ("$", INVALID), (840, INVALID),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("usd", "USD"),
+        (" EUR ", "EUR"),
+        ("jpy", "JPY"),
+        ("", None),
+        (None, None),
+        ("XYZ", INVALID),
+        ("US Dollar", INVALID),
+        ("$", INVALID),
+        (840, INVALID),
+    ],
+)
 def test_to_currency(raw: object, expected: object) -> None:
     assert values.to_currency(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (["SKU-1", 2, None, " ", 3.0], ["SKU-1", "2", "3"]),  # a warehouse array
-    (("a", "b"), ["a", "b"]),
-    ({"b", "a"}, ["a", "b"]),
-    ('["A1", "B2", 7]', ["A1", "B2", "7"]),  # a JSON array in a text column
-    ("SKU-1", ["SKU-1"]),  # a comma-free scalar
-    (1234, ["1234"]),
-    ("a,b", INVALID),  # ambiguous: not guessed
-    ("[1, 2", INVALID),
-    ('["a", ["nested"]]', INVALID),
-    ('{"id": 1}', INVALID),
-    ("", None), ([], None), ([None, ""], None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (["SKU-1", 2, None, " ", 3.0], ["SKU-1", "2", "3"]),  # a warehouse array
+        (("a", "b"), ["a", "b"]),
+        ({"b", "a"}, ["a", "b"]),
+        ('["A1", "B2", 7]', ["A1", "B2", "7"]),  # a JSON array in a text column
+        ("SKU-1", ["SKU-1"]),  # a comma-free scalar
+        (1234, ["1234"]),
+        ("a,b", INVALID),  # ambiguous: not guessed
+        ("[1, 2", INVALID),
+        ('["a", ["nested"]]', INVALID),
+        ('{"id": 1}', INVALID),
+        ("", None),
+        ([], None),
+        ([None, ""], None),
+        (None, None),
+    ],
+)
 def test_to_string_list(raw: object, expected: object) -> None:
     assert values.to_string_list(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ('[{"id": "A", "quantity": "2", "item_price": "9.50"}]',
-     [{"id": "A", "quantity": 2, "item_price": 9.5}]),
-    ([{"id": 17, "quantity": 1, "item_price": Decimal("3.25"), "delivery_category": "in_store"}],
-     [{"id": "17", "quantity": 1, "item_price": 3.25, "delivery_category": "in_store"}]),
-    ({"id": "A"}, [{"id": "A"}]),
-    ([{"quantity": 1}], [{"quantity": 1}]),  # kept: validation rejects the missing id
-    ([{"id": None, "quantity": 1}], [{"quantity": 1}]),
-    ("not json", INVALID), ([1, 2], INVALID), ([{"id": "A", "quantity": "x"}], INVALID),
-    ("", None), (None, None), ([], None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            '[{"id": "A", "quantity": "2", "item_price": "9.50"}]',
+            [{"id": "A", "quantity": 2, "item_price": 9.5}],
+        ),
+        (
+            [
+                {
+                    "id": 17,
+                    "quantity": 1,
+                    "item_price": Decimal("3.25"),
+                    "delivery_category": "in_store",
+                }
+            ],
+            [{"id": "17", "quantity": 1, "item_price": 3.25, "delivery_category": "in_store"}],
+        ),
+        ({"id": "A"}, [{"id": "A"}]),
+        ([{"quantity": 1}], [{"quantity": 1}]),  # kept: validation rejects the missing id
+        ([{"id": None, "quantity": 1}], [{"quantity": 1}]),
+        ("not json", INVALID),
+        ([1, 2], INVALID),
+        ([{"id": "A", "quantity": "x"}], INVALID),
+        ("", None),
+        (None, None),
+        ([], None),
+    ],
+)
 def test_to_contents(raw: object, expected: object) -> None:
     assert values.to_contents(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ('{"advertiser_tracking_enabled": 1, "extinfo": ["a2"]}',
-     {"advertiser_tracking_enabled": 1, "extinfo": ["a2"]}),
-    ({"a": None, "b": Decimal("1.5")}, {"b": 1.5}),
-    ("[1]", INVALID), ("{oops", INVALID), (42, INVALID), (" ", None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            '{"advertiser_tracking_enabled": 1, "extinfo": ["a2"]}',
+            {"advertiser_tracking_enabled": 1, "extinfo": ["a2"]},
+        ),
+        ({"a": None, "b": Decimal("1.5")}, {"b": 1.5}),
+        ("[1]", INVALID),
+        ("{oops", INVALID),
+        (42, INVALID),
+        (" ", None),
+        (None, None),
+    ],
+)
 def test_to_object(raw: object, expected: object) -> None:
     assert values.to_object(raw) == expected
 
 
-@pytest.mark.parametrize(("func", "raw", "expected"), [
-    (values.to_event_name, "purchase", "Purchase"),
-    (values.to_event_name, " ADDTOCART ", "AddToCart"),
-    (values.to_event_name, "MyCustomEvent", "MyCustomEvent"),
-    (values.to_event_name, "", None),
-    (values.to_action_source, "Physical Store", "physical_store"),
-    (values.to_action_source, " WEBSITE ", "website"),
-    (values.to_action_source, "system-generated", "system_generated"),
-    (values.to_action_source, "web", "web"),  # left for validation to reject
-    (values.to_text, 123.0, "123"),
-    (values.to_text, 12.5, "12.5"),
-    (values.to_text, " A-1 ", "A-1"),
-    (values.to_text, float("nan"), None),
-    (values.to_lower_text, " Product ", "product"),
-    (values.to_data_processing_options, "ldu", ["LDU"]),
-    (values.to_data_processing_options, '["LDU"]', ["LDU"]),
-    (values.to_data_processing_options, [], None),
-])
+@pytest.mark.parametrize(
+    ("func", "raw", "expected"),
+    [
+        (values.to_event_name, "purchase", "Purchase"),
+        (values.to_event_name, " ADDTOCART ", "AddToCart"),
+        (values.to_event_name, "MyCustomEvent", "MyCustomEvent"),
+        (values.to_event_name, "", None),
+        (values.to_action_source, "Physical Store", "physical_store"),
+        (values.to_action_source, " WEBSITE ", "website"),
+        (values.to_action_source, "system-generated", "system_generated"),
+        (values.to_action_source, "web", "web"),  # left for validation to reject
+        (values.to_text, 123.0, "123"),
+        (values.to_text, 12.5, "12.5"),
+        (values.to_text, " A-1 ", "A-1"),
+        (values.to_text, float("nan"), None),
+        (values.to_lower_text, " Product ", "product"),
+        (values.to_data_processing_options, "ldu", ["LDU"]),
+        (values.to_data_processing_options, '["LDU"]', ["LDU"]),
+        (values.to_data_processing_options, [], None),
+    ],
+)
 def test_text_coercers(func: object, raw: object, expected: object) -> None:
     assert func(raw) == expected  # type: ignore[operator]
 
 
 def test_to_json_value_makes_custom_properties_json_ready() -> None:
-    raw = {"when": datetime(2026, 1, 2, 3, 4, 5), "day": date(2026, 1, 2),
-           "amount": Decimal("2.50"), "tags": ("a", "b"), "name": " x ", "n": None}
+    raw = {
+        "when": datetime(2026, 1, 2, 3, 4, 5),
+        "day": date(2026, 1, 2),
+        "amount": Decimal("2.50"),
+        "tags": ("a", "b"),
+        "name": " x ",
+        "n": None,
+    }
     assert values.to_json_value(raw) == {
-        "when": "2026-01-02T03:04:05", "day": "2026-01-02", "amount": 2.5,
-        "tags": ["a", "b"], "name": "x", "n": None,
+        "when": "2026-01-02T03:04:05",
+        "day": "2026-01-02",
+        "amount": 2.5,
+        "tags": ["a", "b"],
+        "name": "x",
+        "n": None,
     }
     assert values.to_json_value(float("nan")) is None
 
 
-@pytest.mark.parametrize(("raw", "blank"), [
-    (None, True), ("", True), ("  ", True), (float("nan"), True), ([], True),
-    ("x", False), (0, False), (0.0, False), (["a"], False), (False, False),
-])
+@pytest.mark.parametrize(
+    ("raw", "blank"),
+    [
+        (None, True),
+        ("", True),
+        ("  ", True),
+        (float("nan"), True),
+        ([], True),
+        ("x", False),
+        (0, False),
+        (0.0, False),
+        (["a"], False),
+        (False, False),
+    ],
+)
 def test_is_blank(raw: object, blank: bool) -> None:
     assert values.is_blank(raw) is blank
 
@@ -225,7 +334,8 @@ def test_what_json_cannot_carry_is_unreadable_in_every_reading_of_a_cell() -> No
 
 def test_a_contents_id_is_text_whatever_its_size_and_items_keep_their_key_order() -> None:
     assert values.to_contents('[{"id": 12345678901234567890123, "quantity": 1}]') == [
-        {"id": "12345678901234567890123", "quantity": 1}]
+        {"id": "12345678901234567890123", "quantity": 1}
+    ]
     [item] = values.to_contents([{"quantity": 2, "id": " a ", "note": None}])  # type: ignore[misc]
     assert list(item.items()) == [("quantity", 2), ("id", "a")]
     assert values.to_contents([{"id": "a", "quantity": 2**70}]) is values.INVALID

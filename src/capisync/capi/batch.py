@@ -164,9 +164,9 @@ def _memo_coerced(raws: list[object], memo: dict[str, Any], plain: Any) -> list[
     get, out = memo.get, []
     for raw in raws:
         if type(raw) is str:
-            value = get(raw, _UNSEEN)  # type: ignore[arg-type]
+            value = get(raw, _UNSEEN)
             if value is _UNSEEN:
-                value = _remember(memo, raw, plain)  # type: ignore[arg-type]
+                value = _remember(memo, raw, plain)
             out.append(value)
         else:
             out.append(None if raw is None else plain(raw))
@@ -214,7 +214,7 @@ def _countries(
         if raw is None:
             contexts.append(default)
             continue
-        hit = memo.get(raw) if type(raw) is str else None  # type: ignore[arg-type]
+        hit = memo.get(raw) if type(raw) is str else None
         ctx, wire, dropped = builder.country_hit(raw) if hit is None else hit
         if wire is not None:
             users[i]["country"] = wire
@@ -241,7 +241,7 @@ def _memo_wires(
         cell = (raw, contexts[i].country) if per_country else raw
         hit = get(cell)
         if hit is None:
-            hit = memoize_wire(memo, cell, key, raw, contexts[i])  # type: ignore[arg-type]
+            hit = memoize_wire(memo, cell, key, raw, contexts[i])
         if hit[1]:
             warned.setdefault(i, []).extend(hit[1])
         out.append(hit[0])

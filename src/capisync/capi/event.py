@@ -239,7 +239,7 @@ class EventBuilder:
                 cell = (raw, country) if per_country else raw
                 hit = memo.get(cell)
                 if hit is None:
-                    hit = memoize_wire(memo, cell, key, raw, ctx)  # type: ignore[arg-type]
+                    hit = memoize_wire(memo, cell, key, raw, ctx)
                 wire, dropped = hit
                 if dropped:
                     warnings.extend(dropped)
@@ -260,7 +260,7 @@ class EventBuilder:
 
     def country_hit(self, raw: object) -> tuple[NormalizeContext, Any, tuple[Issue, ...]]:
         """(context, wire value, warnings) of a non-NULL country cell, memoized for text."""
-        hit = self._country_memo.get(raw) if type(raw) is str else None  # type: ignore[arg-type]
+        hit = self._country_memo.get(raw) if type(raw) is str else None
         if hit is None:
             dropped: list[Issue] = []
             code = normalize_country(raw[0] if isinstance(raw, list) and raw else raw)
@@ -269,7 +269,7 @@ class EventBuilder:
             if type(raw) is str:
                 if len(self._country_memo) >= _MEMO_LIMIT:
                     self._country_memo.clear()
-                self._country_memo[raw] = hit  # type: ignore[index]
+                self._country_memo[raw] = hit
         return hit
 
     def _event_id(

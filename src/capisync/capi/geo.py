@@ -208,7 +208,9 @@ def _state_index() -> dict[str, str]:
     index: dict[str, str] = {}
     names: list[tuple[str, str]] = []
     for country in _STATE_COUNTRIES:
-        for subdivision in pycountry.subdivisions.get(country_code=country.upper()):
+        for subdivision in pycountry.subdivisions.get(  # type: ignore[no-untyped-call]
+            country_code=country.upper()
+        ):
             code = subdivision.code.split("-", 1)[1].lower()
             index[code] = code
             names += [(variant, code) for variant in _name_variants(subdivision.name)]

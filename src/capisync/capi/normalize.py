@@ -26,7 +26,6 @@ from capisync.capi.keyrules import (  # re-exported: NormalizeContext, dropped..
     _FBP,
     _HEX64,
     _MESSAGES,  # noqa: F401  (tests read the messages here)
-    NormalizeContext,
     ValueDropped,
     Warnings,
     _as_is,
@@ -41,6 +40,9 @@ from capisync.capi.keyrules import (  # re-exported: NormalizeContext, dropped..
     _state,
     _zip,
     dropped,
+)
+from capisync.capi.keyrules import (
+    NormalizeContext as NormalizeContext,
 )
 from capisync.capi.params import PARAMS, USER_DATA_KEYS
 

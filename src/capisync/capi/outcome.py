@@ -47,5 +47,5 @@ EVENT_ID_FALLBACK = Issue(
 
 def identifier_text(raw: object) -> str | None:
     if type(raw) is str:
-        return raw if raw.strip() else None  # type: ignore[union-attr]
+        return raw if raw.strip() else None
     return None if values.is_blank(raw) else str(raw)

@@ -183,7 +183,7 @@ def _number_from_text(text: str) -> float | _Invalid | None:
 def to_int(raw: object) -> int | _Invalid | None:
     """num_items, data_processing_options_country/state -> int (3.0 and "3" are fine)."""
     if type(raw) is int:
-        return raw if JSON_INT_MIN <= raw <= JSON_INT_MAX else INVALID  # type: ignore[operator]
+        return raw if JSON_INT_MIN <= raw <= JSON_INT_MAX else INVALID
     number = to_number(raw)
     if not isinstance(number, float):
         return number  # None or INVALID
@@ -196,7 +196,7 @@ def to_int(raw: object) -> int | _Invalid | None:
 def to_bool(raw: object) -> bool | _Invalid | None:
     """opt_out -> bool from booleans, 0/1 and the usual words."""
     if type(raw) is bool:
-        return raw  # type: ignore[return-value]
+        return raw
     if raw is None:
         return None
     if isinstance(raw, int) and raw in (0, 1):
@@ -225,7 +225,7 @@ def to_currency(raw: object) -> str | _Invalid | None:
 def to_text(raw: object) -> str | None:
     """A string parameter: trimmed; 123.0 from a float column reads as '123'."""
     if type(raw) is str:
-        text = raw.strip()  # type: ignore[union-attr]
+        text = raw.strip()
         return text or None
     if raw is None:
         return None
@@ -268,7 +268,7 @@ def to_string_list(raw: object) -> list[str] | _Invalid | None:
     delimited list?), so it is INVALID rather than guessed.
     """
     if type(raw) is list:
-        return _strings(raw)  # type: ignore[arg-type]  # the usual warehouse array
+        return _strings(raw)  # the usual warehouse array
     if isinstance(raw, str):
         text = raw.strip()
         if not text:
@@ -346,7 +346,7 @@ def _content_item(item: object) -> dict[str, Any] | _Invalid:
             name = _json_key(key)
             if name == "id":  # text on the wire, whatever its type: a 30-digit id is fine
                 content_id = to_text(value)
-                if content_id is INVALID or (content_id and not _is_utf8(content_id)):
+                if content_id and not _is_utf8(content_id):
                     return INVALID
                 if content_id is not None:
                     content[name] = content_id

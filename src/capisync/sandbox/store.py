@@ -194,11 +194,11 @@ class EventStore:
             if key is not None:
                 counts[key] = counts.get(key, 0) + 1
         repeated = sorted((key, n) for key, n in counts.items() if n > 1)
-        keys = [
+        listed = [
             {"dataset_id": d, "event_name": name, "event_id": eid, "count": n}
             for (d, name, eid), n in repeated
         ]
-        return {"duplicates": sum(n - 1 for _, n in repeated), "keys": keys}
+        return {"duplicates": sum(n - 1 for _, n in repeated), "keys": listed}
 
 
 def _dedup_key(dataset_id: str, event: dict[str, Any]) -> tuple[str, str, str] | None:

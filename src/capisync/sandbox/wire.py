@@ -79,7 +79,9 @@ def _multipart_fields(content_type: str, body: bytes) -> dict[str, Any]:
     if not message.is_multipart():
         raise WireError("The multipart body cannot be read")
     fields: dict[str, Any] = {}
-    for part in message.get_payload():  # type: ignore[union-attr]
+    for part in message.get_payload():
+        if not isinstance(part, email.message.Message):
+            continue
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True)
         if isinstance(name, str) and isinstance(payload, bytes):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
@@ -56,7 +57,7 @@ class SqlSource:
                 "(check `source.url` in the project file and that the server is reachable)"
             ) from exc
 
-    def _execute(self, conn: sa.Connection, sql: str) -> sa.CursorResult:
+    def _execute(self, conn: sa.Connection, sql: str) -> sa.CursorResult[Any]:
         try:
             # text() escapes % for the driver; every colon is made literal so that
             # `::date` or '12:30' in the model is never read as a bind parameter

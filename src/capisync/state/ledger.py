@@ -204,7 +204,9 @@ class Ledger:
             result = conn.execute(
                 RUNS.insert().values(sync=sync, started_at=now, status="running", dry_run=dry_run)
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has it
+            return int(key[0])
 
     def finish_run(
         self,
@@ -330,12 +332,14 @@ def _create_tables(engine: sa.Engine) -> None:
 
 def _dialect_insert(engine: sa.Engine) -> Any:
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {engine.dialect.name}")
-    return insert
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert
+    raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {engine.dialect.name}")
 
 
 def _sqlite_url(path: Path) -> str:
