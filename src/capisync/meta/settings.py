@@ -17,8 +17,11 @@ def _default_partner_agent() -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class ClientSettings:
+    """`api_version` has no default here: the caller decides it, from its configuration or
+    `capisync.capi.versions.newest(today)` (a version is current only on some dates)."""
+
     base_url: str = "https://graph.facebook.com"
-    api_version: str = "v25.0"
+    api_version: str
     dataset_id: str
     access_token: str = field(repr=False)  # never in a URL, a log line or an error message
     app_secret: str | None = field(default=None, repr=False)
