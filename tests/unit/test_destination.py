@@ -1,4 +1,5 @@
-"""What a destination calls: its api_version, by default the newest current one on the run's day."""
+"""What a destination calls and sends: its api_version (by default the newest current one on the
+run's day) and its partner_agent."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from capisync.config import load_project
 from capisync.errors import ConfigError
+from capisync.meta.settings import partner_agent_for
 from capisync.sync import SyncContext
 from capisync.wiring import client_settings
 
@@ -66,3 +68,20 @@ def test_version_on_reads_no_clock(tmp_path: Path) -> None:
     dest = load_project(path, env={}).sync("purchases").destination
     assert dest.version_on(date(2026, 11, 3)) == "v26.0"
     assert dest.version_on(date(2026, 11, 4)) == "v27.0"
+
+
+@pytest.mark.parametrize(
+    ("package_version", "agent"),
+    [
+        ("0.1.0", "capisync_0_1"),
+        ("1.12.3", "capisync_1_12"),
+        ("2.0", "capisync_2_0"),
+        ("3", "capisync_3_0"),
+        ("0.2.0rc1", "capisync_0_2"),
+        ("0.2rc1", "capisync_0_2"),
+        ("1.4.dev3", "capisync_1_4"),
+        ("1.0.0+local.7", "capisync_1_0"),
+    ],
+)
+def test_partner_agent_is_name_major_minor(package_version: str, agent: str) -> None:
+    assert partner_agent_for("capisync", package_version) == agent

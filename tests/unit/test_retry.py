@@ -209,7 +209,7 @@ def test_the_body_is_json_with_the_token_in_it_never_in_the_url() -> None:
     assert orjson.loads(request.content) == {
         "data": [{"event_id": "a", "n": 1}, {"event_id": "b", "n": 2}],
         "access_token": TOKEN,
-        "partner_agent": "capisync_0.1.0",
+        "partner_agent": "capisync_0_1",  # name_major_minor of capisync 0.1.0
         "test_event_code": "TEST123",
         "appsecret_proof": proof,
     }
