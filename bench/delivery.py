@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from capisync.capi import versions
 from capisync.meta import BatchResult, ClientSettings, MetaClient
 from capisync.sandbox import SandboxConfig, SandboxServer
 from capisync.sandbox.examples import valid_event
@@ -110,7 +111,11 @@ class _Replay:
 
 def client_for(url: str, concurrency: int) -> MetaClient:
     settings = ClientSettings(
-        base_url=url, dataset_id=DATASET, access_token=TOKEN, concurrency=concurrency
+        base_url=url,
+        api_version=versions.newest(versions.day_of(time.time())).name,
+        dataset_id=DATASET,
+        access_token=TOKEN,
+        concurrency=concurrency,
     )
     return MetaClient(settings)
 

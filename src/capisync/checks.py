@@ -13,8 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from capisync.capi import versions
 from capisync.capi.event import EventBuilder
 from capisync.capi.outcome import Rejection
+from capisync.capi.versions import VersionNotice
 from capisync.config import Project
 from capisync.errors import MetaError
 from capisync.meta import MetaClient, RetryPolicy, unencodable_among
@@ -33,13 +35,15 @@ class CheckResult:
     warnings: Counter[str] = field(default_factory=Counter)
     payloads: list[dict[str, Any]] = field(default_factory=list)
     connection: str = "not tested (--offline)"
+    api_version: VersionNotice | None = None  # the configured (or default) version, judged today
     ok: bool = True
 
 
 def check_sync(
     project: Project, name: str, *, sample: int, connect: bool, now: float | None = None
 ) -> CheckResult:
-    ctx = SyncContext(name, project.sync(name), project)
+    clock = time.time if now is None else (lambda: now)
+    ctx = SyncContext(name, project.sync(name), project, clock=clock)
     source = open_source_for(ctx)
     try:
         columns = source.columns()
@@ -60,6 +64,7 @@ def check_sync(
     )
     if connect:
         result.connection, result.ok = asyncio.run(_test_connection(ctx))
+    _judge_api_version(result, ctx)
     return result
 
 
@@ -90,6 +95,15 @@ def _try_sample(
             result.counts["sent"] += 1
             if len(result.payloads) < 5:
                 result.payloads.append(outcome.event)
+
+
+def _judge_api_version(result: CheckResult, ctx: SyncContext) -> None:
+    """Warn when the Graph API version expires within 90 days; fail when it has expired or is
+    not released yet. Either way the message names the version to move to."""
+    today = versions.day_of(ctx.clock())
+    result.api_version = versions.notice(ctx.config.destination.version_on(today), today)
+    if result.api_version.level == "error":
+        result.ok = False
 
 
 async def _test_connection(ctx: SyncContext) -> tuple[str, bool]:

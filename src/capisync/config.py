@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,10 +28,10 @@ from pydantic import (
     model_validator,
 )
 
+from capisync.capi import versions
 from capisync.errors import ConfigError
 
 DEFAULT_PROJECT_FILE = "capisync.yml"
-DEFAULT_API_VERSION = "v25.0"
 META_GRAPH_URL = "https://graph.facebook.com"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -58,7 +59,9 @@ class SourceConfig(_Strict):
 class DestinationConfig(_Strict):
     dataset_id: str = Field(description="the dataset (pixel) ID from Events Manager")
     access_token: SecretStr
-    api_version: str = DEFAULT_API_VERSION
+    api_version: str | None = Field(
+        None, description="a Graph API version such as v27.0; default: the newest current one"
+    )
     base_url: str = META_GRAPH_URL
     test_event_code: str | None = None
     app_secret: SecretStr | None = None
@@ -79,10 +82,18 @@ class DestinationConfig(_Strict):
 
     @field_validator("api_version")
     @classmethod
-    def _version(cls, v: str) -> str:
-        if not re.fullmatch(r"v\d+\.0", v):
-            raise ValueError(f"expected a Graph API version like '{DEFAULT_API_VERSION}'")
+    def _version(cls, v: str | None) -> str | None:
+        if v is not None and versions.parse_name(v) is None:
+            raise ValueError(
+                "expected a Graph API version such as 'vNN.0' (leave it out to use the newest "
+                "current version; `capisync check` says which versions are current)"
+            )
         return v
+
+    def version_on(self, today: date) -> str:
+        """The `api_version` to call on `today` (UTC): the configured one, or else the newest
+        version Meta has released by then (capisync.capi.versions)."""
+        return self.api_version or versions.newest(today).name
 
     @field_validator("base_url")
     @classmethod

@@ -81,7 +81,6 @@ syncs:
       dataset_id: "${META_DATASET_ID:-1234567890}"
       access_token: "${META_ACCESS_TOKEN:-sandbox-token}"
       base_url: "${CAPISYNC_BASE_URL:-http://127.0.0.1:8765}"   # the local sandbox; Meta: https://graph.facebook.com
-      api_version: v25.0
 """
 
 MODEL_SQL = """\

@@ -213,6 +213,9 @@ def print_check(console: Console, result: CheckResult, *, payloads: int) -> None
     for event in result.payloads[:payloads]:
         print_event(console, event)
     console.print(f"connection: {result.connection}", markup=False)
+    if result.api_version is not None:
+        style = {"ok": None, "warning": "yellow", "error": "red"}[result.api_version.level]
+        console.print(result.api_version.message, markup=False, style=style)
 
 
 # user_data keys Meta takes unhashed that still identify a person or a device: shown masked,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from capisync.capi import versions
 from capisync.capi.event import BuildOptions
 from capisync.capi.mapping import ResolvedMapping, resolve_mapping
 from capisync.capi.params import HASHED_KEYS
@@ -73,7 +74,7 @@ def client_settings(ctx: SyncContext) -> ClientSettings:
     dest, delivery = ctx.config.destination, ctx.config.delivery
     return ClientSettings(
         base_url=dest.base_url,
-        api_version=dest.api_version,
+        api_version=dest.version_on(versions.day_of(ctx.clock())),
         dataset_id=dest.dataset_id,
         access_token=dest.access_token.get_secret_value(),
         app_secret=dest.app_secret.get_secret_value() if dest.app_secret else None,

@@ -15,11 +15,15 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from capisync.capi import versions
 from capisync.cli import app
 from capisync.demo import DEMO_EXPECTED
 from capisync.sandbox import SandboxServer
 
 runner = CliRunner()
+
+
+VERSION = versions.newest_name(time.time())  # the current default, as capisync picks it
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +77,7 @@ def test_check_shows_mapping_sample_payloads_and_connection(project: Path) -> No
     assert "would send" in out and "no_customer_keys" in out
     assert re.search(r'"em": \[?\s*"[0-9a-f]{64}"', out)
     assert "connection: ok" in out
+    assert f"api_version {VERSION} is current" in out  # the default: the newest on today's date
     # unhashed identifiers are masked: terminal output ends up in orchestrator logs
     assert '"client_ip_address": "<sent as is, not shown>"' in out
     assert "203.0.113." not in out
@@ -185,7 +190,7 @@ def test_sandbox_command_serves_the_graph_api(tmp_path: Path) -> None:
         while True:
             try:
                 answer = httpx.post(
-                    f"http://127.0.0.1:{port}/v25.0/123/events",
+                    f"http://127.0.0.1:{port}/{VERSION}/123/events",
                     json={"data": [], "access_token": "wrong"},
                 )
                 break

@@ -2,7 +2,7 @@
 
     def test_something(sandbox: SandboxServer) -> None:    # reset before the test
         sandbox.config.latency_ms = 50                     # takes effect on the next request
-        httpx.post(f"{sandbox.url}/v25.0/{DATASET_ID}/events", json={...})
+        httpx.post(f"{sandbox.url}{events_url()}", json={...})
         sandbox.store.events()
 
 `graph` is an httpx client on the sandbox; `events_url()` builds the events endpoint.
@@ -11,15 +11,17 @@ Valid events come from `capisync.sandbox.examples` (valid_event, valid_batch, va
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from capisync.capi import versions
 from capisync.sandbox import SandboxConfig, SandboxServer
 
 DATASET_ID = "1234567890"
-VERSION = "v25.0"
+VERSION = versions.newest_name(time.time())  # the current default, as capisync picks it
 TOKEN = SandboxConfig().access_token
 
 

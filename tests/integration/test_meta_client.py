@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from capisync.capi import versions
 from capisync.errors import MetaFatalError, MetaInvalidDataError, MetaTransientError
 from capisync.meta import BatchResult, ClientSettings, MetaClient, RetryPolicy
 from capisync.sandbox import SandboxServer
@@ -26,6 +27,7 @@ RAW_EMAIL = "john.smith@example.com"
 def settings_for(sandbox: SandboxServer, **overrides: Any) -> ClientSettings:
     values: dict[str, Any] = {
         "base_url": sandbox.url,
+        "api_version": versions.newest_name(time.time()),
         "dataset_id": "1234567890",
         "access_token": sandbox.config.access_token,
         "retry": FAST,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import httpx
 
+from capisync.capi import versions
 from capisync.sandbox import SandboxServer
 from capisync.sandbox.examples import valid_event
 
+VERSION = versions.newest_name(time.time())  # the current default, as capisync picks it
 DATASET = "1234567890"
 TOKEN = "sandbox-token"
-EVENTS = f"/v25.0/{DATASET}/events"
+EVENTS = f"/{VERSION}/{DATASET}/events"
 SECRET = "app-secret-for-tests"
 
 
@@ -59,7 +62,7 @@ def test_expired_token_is_190_subcode_463_on_every_call(
 ) -> None:
     sandbox.config.token_expired = True
     posted = send(graph, access_token=TOKEN)
-    got = graph.get(f"/v25.0/{DATASET}", params={"access_token": TOKEN})
+    got = graph.get(f"/{VERSION}/{DATASET}", params={"access_token": TOKEN})
     for response in (posted, got):
         assert response.status_code == 401
         error = response.json()["error"]
@@ -103,9 +106,9 @@ def test_app_secret_proof_in_the_query_string(graph: httpx.Client, sandbox: Sand
     sandbox.config.app_secret = SECRET
     params = {"access_token": TOKEN, "appsecret_proof": proof(SECRET, TOKEN)}
     assert graph.post(EVENTS, params=params, json={"data": [valid_event()]}).status_code == 200
-    got = graph.get(f"/v25.0/{DATASET}", params=params)
+    got = graph.get(f"/{VERSION}/{DATASET}", params=params)
     assert got.status_code == 200
-    no_proof = graph.get(f"/v25.0/{DATASET}", params={"access_token": TOKEN})
+    no_proof = graph.get(f"/{VERSION}/{DATASET}", params={"access_token": TOKEN})
     assert no_proof.status_code == 400
 
 

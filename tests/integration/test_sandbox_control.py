@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from capisync.capi import versions
 from capisync.sandbox import (
     EventStore,
     ReceivedEvent,
@@ -20,12 +21,15 @@ from capisync.sandbox import (
 )
 from capisync.sandbox.examples import valid_batch, valid_event
 
+VERSION = versions.newest_name(time.time())  # the current default, as capisync picks it
 DATASET = "1234567890"
 TOKEN = "sandbox-token"
 
 
 def send(graph: httpx.Client, events: list[dict[str, object]], dataset: str = DATASET) -> None:
-    response = graph.post(f"/v25.0/{dataset}/events", json={"access_token": TOKEN, "data": events})
+    response = graph.post(
+        f"/{VERSION}/{dataset}/events", json={"access_token": TOKEN, "data": events}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -47,7 +51,7 @@ def test_events_endpoint_lists_and_filters(graph: httpx.Client) -> None:
 
 def test_requests_endpoint_records_every_post(graph: httpx.Client) -> None:
     send(graph, valid_batch(3))
-    graph.post(f"/v25.0/{DATASET}/events", json={"access_token": "bad", "data": []})
+    graph.post(f"/{VERSION}/{DATASET}/events", json={"access_token": "bad", "data": []})
     records = graph.get("/_sandbox/requests").json()["requests"]
     assert [(r["status"], r["events"], r["error_code"]) for r in records] == [
         (200, 3, None),
@@ -174,7 +178,7 @@ def test_a_server_of_its_own_starts_and_stops() -> None:
     with SandboxServer(SandboxConfig(access_token="own-token")) as server:
         assert server.url.startswith("http://127.0.0.1:")
         answer = httpx.post(
-            f"{server.url}/v26.0/5/events",
+            f"{server.url}/{VERSION}/5/events",
             json={"access_token": "own-token", "data": [valid_event()]},
         )
         assert answer.status_code == 200 and len(server.store.events()) == 1
@@ -201,7 +205,7 @@ def test_serve_blocks_and_answers_until_stopped() -> None:
         [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        answer = wait_for_answer(f"http://127.0.0.1:{port}/v25.0/77?access_token={TOKEN}")
+        answer = wait_for_answer(f"http://127.0.0.1:{port}/{VERSION}/77?access_token={TOKEN}")
         assert answer.json()["id"] == "77"
     finally:
         process.terminate()

@@ -19,12 +19,14 @@ from facebook_business.api import FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
 
+from capisync.capi import versions
 from capisync.sandbox import SandboxServer
 from capisync.sandbox.examples import JOHN_EMAIL_HASH, sha256_hex, valid_batch
 
+VERSION = versions.newest_name(time.time())  # the current default, as capisync picks it
 DATASET = "1234567890"
 TOKEN = "sandbox-token"
-EVENTS = f"/v25.0/{DATASET}/events"
+EVENTS = f"/{VERSION}/{DATASET}/events"
 
 
 def json_array(events: list[dict[str, object]]) -> str:
@@ -111,7 +113,7 @@ def sdk_api(sandbox: SandboxServer) -> Iterator[FacebookSession]:
     previous = FacebookAdsApi.get_default_api()
     session = FacebookSession(access_token=TOKEN)
     session.GRAPH = sandbox.url  # type: ignore[misc]
-    FacebookAdsApi.set_default_api(FacebookAdsApi(session, api_version="v25.0"))
+    FacebookAdsApi.set_default_api(FacebookAdsApi(session, api_version=VERSION))
     yield session
     FacebookAdsApi.set_default_api(previous)
 
@@ -173,7 +175,7 @@ def test_the_official_sdk_with_an_app_secret(sandbox: SandboxServer) -> None:
     previous = FacebookAdsApi.get_default_api()
     session = FacebookSession(access_token=TOKEN, app_secret="sdk-app-secret")
     session.GRAPH = sandbox.url  # type: ignore[misc]
-    FacebookAdsApi.set_default_api(FacebookAdsApi(session, api_version="v25.0"))
+    FacebookAdsApi.set_default_api(FacebookAdsApi(session, api_version=VERSION))
     try:
         response = EventRequest(pixel_id=DATASET, events=[sdk_event(int(time.time()))]).execute()
     finally:

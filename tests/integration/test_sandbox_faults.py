@@ -11,12 +11,14 @@ import httpx
 import orjson
 import pytest
 
+from capisync.capi import versions
 from capisync.sandbox import SandboxServer
 from capisync.sandbox.examples import valid_event
 
+VERSION = versions.newest_name(time.time())  # the current default, as capisync picks it
 DATASET = "1234567890"
 TOKEN = "sandbox-token"
-EVENTS = f"/v25.0/{DATASET}/events"
+EVENTS = f"/{VERSION}/{DATASET}/events"
 
 
 def send(graph: httpx.Client) -> httpx.Response:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
+from capisync.capi import versions
 from capisync.sandbox import SandboxServer
 from capisync.sandbox.examples import valid_batch, valid_event
 
+VERSION = versions.newest_name(time.time())  # the current default, as capisync picks it
 DATASET = "1234567890"
 TOKEN = "sandbox-token"
-EVENTS = f"/v25.0/{DATASET}/events"
+EVENTS = f"/{VERSION}/{DATASET}/events"
 
 
 def post(graph: httpx.Client, payload: dict[str, object], url: str = EVENTS) -> httpx.Response:
@@ -25,7 +29,7 @@ def test_success_answers_like_meta_and_stores_every_event(
     body = response.json()
     assert body["events_received"] == 3 and body["messages"] == []
     assert body["fbtrace_id"] and response.headers["x-fb-trace-id"] == body["fbtrace_id"]
-    assert response.headers["facebook-api-version"] == "v25.0"
+    assert response.headers["facebook-api-version"] == VERSION
     stored = sandbox.store.events()
     assert [s.event for s in stored] == events
     assert {s.dataset_id for s in stored} == {DATASET}
@@ -95,7 +99,7 @@ def test_empty_missing_or_malformed_data_is_refused(graph: httpx.Client) -> None
 
 def test_unknown_dataset_is_meta_error_33(graph: httpx.Client, sandbox: SandboxServer) -> None:
     sandbox.config.datasets = {DATASET}
-    response = post(graph, {"data": [valid_event()]}, url="/v25.0/999/events")
+    response = post(graph, {"data": [valid_event()]}, url=f"/{VERSION}/999/events")
     assert response.status_code == 400
     error = response.json()["error"]
     assert (error["code"], error["error_subcode"]) == (100, 33)
@@ -105,12 +109,15 @@ def test_unknown_dataset_is_meta_error_33(graph: httpx.Client, sandbox: SandboxS
 
 
 def test_non_numeric_dataset_does_not_exist_by_default(graph: httpx.Client) -> None:
-    response = post(graph, {"data": [valid_event()]}, url="/v25.0/my-pixel/events")
+    response = post(graph, {"data": [valid_event()]}, url=f"/{VERSION}/my-pixel/events")
     assert response.json()["error"]["error_subcode"] == 33
 
 
 def test_versions_are_checked_as_meta_does(graph: httpx.Client) -> None:
-    assert post(graph, {"data": [valid_event()]}, url=f"/v26.0/{DATASET}/events").status_code == 200
+    assert (
+        post(graph, {"data": [valid_event()]}, url=f"/{VERSION}/{DATASET}/events").status_code
+        == 200
+    )
     for bad in ("25.0", "v25", "vX.0", "v25.1", "v99.0"):
         response = post(graph, {"data": [valid_event()]}, url=f"/{bad}/{DATASET}/events")
         assert response.status_code == 400, bad
@@ -121,23 +128,23 @@ def test_versions_are_checked_as_meta_does(graph: httpx.Client) -> None:
 
 
 def test_get_dataset(graph: httpx.Client, sandbox: SandboxServer) -> None:
-    ok = graph.get(f"/v25.0/{DATASET}", params={"access_token": TOKEN})
+    ok = graph.get(f"/{VERSION}/{DATASET}", params={"access_token": TOKEN})
     assert ok.status_code == 200
     assert ok.json()["id"] == DATASET and ok.json()["name"]
-    by_header = graph.get(f"/v25.0/{DATASET}", headers={"Authorization": f"OAuth {TOKEN}"})
+    by_header = graph.get(f"/{VERSION}/{DATASET}", headers={"Authorization": f"OAuth {TOKEN}"})
     assert by_header.status_code == 200
     sandbox.config.datasets = {"42"}
-    missing = graph.get(f"/v25.0/{DATASET}", params={"access_token": TOKEN})
+    missing = graph.get(f"/{VERSION}/{DATASET}", params={"access_token": TOKEN})
     assert missing.status_code == 400
     error = missing.json()["error"]
     assert (error["code"], error["error_subcode"]) == (100, 33)
     assert error["message"].startswith(f"Unsupported get request. Object with ID '{DATASET}'")
-    bad_token = graph.get("/v25.0/42", params={"access_token": "nope"})
+    bad_token = graph.get(f"/{VERSION}/42", params={"access_token": "nope"})
     assert bad_token.status_code == 401 and bad_token.json()["error"]["code"] == 190
 
 
 def test_unknown_paths_and_methods_answer_graph_errors(graph: httpx.Client) -> None:
-    unknown = graph.post("/v25.0/1/2/3/events", json={})
+    unknown = graph.post(f"/{VERSION}/1/2/3/events", json={})
     assert unknown.status_code == 400 and unknown.json()["error"]["code"] == 2500
     wrong_method = graph.get(EVENTS, params={"access_token": TOKEN})
     assert wrong_method.status_code == 400
@@ -147,5 +154,5 @@ def test_unknown_paths_and_methods_answer_graph_errors(graph: httpx.Client) -> N
 def test_get_requests_do_not_count_as_events_posts(
     graph: httpx.Client, sandbox: SandboxServer
 ) -> None:
-    graph.get(f"/v25.0/{DATASET}", params={"access_token": TOKEN})
+    graph.get(f"/{VERSION}/{DATASET}", params={"access_token": TOKEN})
     assert sandbox.store.requests() == []

@@ -12,13 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
+from capisync.capi import versions
 from capisync.sandbox import SandboxServer
 from capisync.sandbox.examples import sha256_hex, valid_app_event, valid_batch, valid_event
 
+NOW = 1_790_000_000.0
+VERSION = versions.newest_name(NOW)  # the default on the frozen clock's day
 DATASET = "1234567890"
 TOKEN = "sandbox-token"
-EVENTS = f"/v25.0/{DATASET}/events"
-NOW = 1_790_000_000.0
+EVENTS = f"/{VERSION}/{DATASET}/events"
 DAY = 86_400
 HASH = sha256_hex("someone@example.com")
 
@@ -166,5 +168,6 @@ def test_rule_over_http(
 
 def test_the_live_clock_is_used_by_default(graph: httpx.Client) -> None:
     fresh = valid_event(event_time=int(time.time()) - 10)
-    response = graph.post(EVENTS, json={"access_token": TOKEN, "data": [fresh]})
+    live = f"/{versions.newest_name(time.time())}/{DATASET}/events"
+    response = graph.post(live, json={"access_token": TOKEN, "data": [fresh]})
     assert response.status_code == 200

@@ -31,6 +31,7 @@ from capisync.errors import (
 from capisync.meta import BatchResult, ClientSettings, MetaClient, RetryBudget, RetryPolicy
 
 TOKEN = "EAAtestTOKENvalue0123456789abcdefXYZ"
+VERSION = "v25.0"  # any version: the transport is fake
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
@@ -56,6 +57,7 @@ def make_client(
 ) -> MetaClient:
     config = ClientSettings(
         base_url="https://graph.test",
+        api_version=VERSION,
         dataset_id="123",
         access_token=TOKEN,
         retry=policy or RetryPolicy(),
@@ -179,11 +181,13 @@ def test_exhaustion_is_a_transient_error_that_keeps_metas_fields() -> None:
 
 
 def test_settings_never_show_secrets_and_refuse_nonsense() -> None:
-    config = ClientSettings(dataset_id="1", access_token=TOKEN, app_secret="shh")
+    config = ClientSettings(
+        api_version=VERSION, dataset_id="1", access_token=TOKEN, app_secret="shh"
+    )
     assert TOKEN not in repr(config) and "shh" not in repr(config)
     assert config.partner_agent.startswith("capisync_")
     with pytest.raises(ConfigError) as caught:
-        ClientSettings(dataset_id=" ", access_token="", concurrency=0)
+        ClientSettings(api_version=VERSION, dataset_id=" ", access_token="", concurrency=0)
     assert len(caught.value.problems) == 3
 
 
@@ -199,13 +203,13 @@ def test_the_body_is_json_with_the_token_in_it_never_in_the_url() -> None:
     assert result.accepted == [(0, "T"), (1, "T")] and result.requests == 1
     request = seen[0]
     assert request.method == "POST"
-    assert str(request.url) == "https://graph.test/v25.0/123/events"
+    assert str(request.url) == f"https://graph.test/{VERSION}/123/events"
     assert request.headers["content-type"] == "application/json"
     proof = hmac.new(b"s3cret", TOKEN.encode(), hashlib.sha256).hexdigest()
     assert orjson.loads(request.content) == {
         "data": [{"event_id": "a", "n": 1}, {"event_id": "b", "n": 2}],
         "access_token": TOKEN,
-        "partner_agent": "capisync_0.1.0",
+        "partner_agent": "capisync_0_1",  # name_major_minor of capisync 0.1.0
         "test_event_code": "TEST123",
         "appsecret_proof": proof,
     }

@@ -16,16 +16,18 @@ addresses (Meta echoes a malformed token in its message).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import orjson
 
+from capisync.capi import versions
 from capisync.errors import (
     MetaError,
     MetaFatalError,
@@ -66,8 +68,9 @@ CHECK_APP_SECRET = (
 )
 CHECK_BASE_URL = "check base_url and api_version in the configuration; the rows stay pending"
 CHECK_VERSION = (
-    "the request itself is wrong, not the events: check base_url, api_version (use a current "
-    "version such as v25.0) and dataset_id in the configuration; the rows stay pending"
+    "the request itself is wrong, not the events: check base_url, api_version (a current "
+    "version: `capisync check` says which) and dataset_id in the configuration; the rows stay "
+    "pending"
 )
 
 _EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
@@ -157,7 +160,7 @@ def _classify_error(response: httpx.Response, scrub: _Scrub) -> MetaError:
     fields = _error_fields(response, error, scrub)
     code, subcode = fields["code"], fields["subcode"]
     meta_message = fields.pop("meta_message")
-    hint = _fatal_hint(code, subcode, meta_message)
+    hint = _version_hint(response, code, meta_message) or _fatal_hint(code, subcode, meta_message)
     if hint is not None:
         return MetaFatalError(_message(meta_message, code, subcode, hint), **fields)
     if code in THROTTLE_CODES or response.status_code == 429:
@@ -221,6 +224,52 @@ def _fatal_hint(code: int | None, subcode: int | None, meta_message: str) -> str
     if code in REQUEST_SHAPE_CODES:
         return CHECK_VERSION
     return None
+
+
+_LATEST_VERSION = re.compile(r"latest version:?\s*(v\d+\.\d+)")
+
+
+def _version_hint(response: httpx.Response, code: int | None, meta_message: str) -> str | None:
+    """A call to a version Meta does not serve, named with the version to move to.
+
+    Code 2635 is an expired version (Meta names its latest one in the message); code 2500
+    ("Unknown path components") is also what an unknown or not yet released version gets. The
+    version called is read from the request's path; a current one is judged on the day of the
+    answer's `Date` header (Meta's clock), by capisync.capi.versions. None: not about a version.
+    """
+    called = _called_version(response)
+    if code not in REQUEST_SHAPE_CODES or called is None:
+        return None
+    day = _answer_day(response)
+    named = _LATEST_VERSION.search(meta_message)
+    target = named.group(1) if named else None
+    if target is None and day is not None:
+        with contextlib.suppress(LookupError):  # a Date header before any version existed
+            target = versions.newest(day).name
+    if code == 2635:
+        why = f"api_version {called} has expired (Meta no longer serves it)"
+    elif versions.find(called) is None or (day and versions.status_of(called, day) != "current"):
+        why = f"api_version {called} is not a version Meta serves (unknown, or not released yet)"
+    else:
+        return None  # the version is served: the rest of the path is wrong (CHECK_VERSION)
+    move = f"set destination.api_version to {target or 'a current version'}"
+    return f"{why}: {move} (or remove it: the default is the newest); the rows stay pending"
+
+
+def _called_version(response: httpx.Response) -> str | None:
+    try:
+        segments = response.request.url.path.split("/")
+    except RuntimeError:  # a response built without a request
+        return None
+    return next((s for s in segments if versions.parse_name(s) is not None), None)
+
+
+def _answer_day(response: httpx.Response) -> date | None:
+    try:
+        when = parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError):
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).date()
 
 
 def _message(meta_message: str, code: int | None, subcode: int | None, hint: str | None) -> str:

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 
 import capisync
 from capisync.errors import ConfigError
 from capisync.meta.retry import RetryPolicy
 
+_RELEASE = re.compile(r"\s*v?(\d+)(?:\.(\d+))?")  # the release segment of a version
+
+
+def partner_agent_for(name: str, package_version: str) -> str:
+    """`partner_agent` in Meta's documented shape `name_major_minor`: ("capisync", "0.1.0") ->
+    "capisync_0_1" (Conversions API "Parameters": partner_agent; the Dataset Quality API's
+    `agent_name` filters by it). A version without a minor number counts it as 0."""
+    match = _RELEASE.match(package_version)
+    major, minor = (match.group(1), match.group(2) or "0") if match else ("0", "0")
+    return f"{name}_{major}_{minor}"
+
 
 def _default_partner_agent() -> str:
-    return f"capisync_{getattr(capisync, '__version__', '0.1.0')}"
+    return partner_agent_for("capisync", capisync.__version__)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClientSettings:
+    """`api_version` has no default here: the caller decides it, from its configuration or
+    `capisync.capi.versions.newest(today)` (a version is current only on some dates)."""
+
     base_url: str = "https://graph.facebook.com"
-    api_version: str = "v25.0"
+    api_version: str
     dataset_id: str
     access_token: str = field(repr=False)  # never in a URL, a log line or an error message
     app_secret: str | None = field(default=None, repr=False)

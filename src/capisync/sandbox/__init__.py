@@ -3,8 +3,8 @@
     from capisync.sandbox import SandboxConfig, SandboxServer
 
     with SandboxServer(SandboxConfig(latency_ms=50)) as sandbox:
-        ...  # POST {sandbox.url}/v25.0/<digits>/events with access_token "sandbox-token"
-        sandbox.store.events()
+        ...  # POST {sandbox.url}/<version>/<digits>/events with access_token "sandbox-token"
+        sandbox.store.events()  # <version>: a current one, capisync.capi.versions.newest_name(now)
 
 Modules: config (settings), wire (request encodings), auth (version, token, proof, dataset),
 rules (one event's rules), graph_errors (Meta-shaped errors), faults (throttle, 5xx, hangs),

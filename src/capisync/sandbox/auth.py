@@ -1,32 +1,54 @@
 """The checks every Graph call passes before its body matters: version, token, proof, object.
 
-Each returns the `GraphError` Meta would answer, or None.
+Each returns the `GraphError` Meta would answer, or None; the version check also says which
+version serves the call (Meta may upgrade a call to an expired version).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from capisync.capi import versions
 from capisync.sandbox import graph_errors as errors
 from capisync.sandbox.config import SandboxConfig
 from capisync.sandbox.graph_errors import GraphError
 
-_VERSION = re.compile(r"v(\d+)\.0")
-OLDEST_VERSION = 21  # older majors answer "deprecated version" (#2635)
-NEWEST_VERSION = 26  # v25.0 and v26.0 are current; a later one does not exist yet
+
+@dataclass(frozen=True, slots=True)
+class VersionRoute:
+    """Which version serves a call: `served` (the `facebook-api-version` header), the extra
+    headers of the answer, or the error Meta answers instead."""
+
+    served: str
+    error: GraphError | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-def check_version(version: str, rest: str) -> GraphError | None:
-    match = _VERSION.fullmatch(version)
-    if match is None or int(match.group(1)) > NEWEST_VERSION:
-        return errors.unknown_path(f"/{version}{rest}")
-    if int(match.group(1)) < OLDEST_VERSION:
-        return errors.deprecated_version(version)
-    return None
+def route_version(config: SandboxConfig, version: str, rest: str, now: float) -> VersionRoute:
+    """Route a call by the date on the sandbox's clock (`now`, UNIX seconds), as Meta does.
+
+    A released, unexpired version serves the call. An unknown or not yet released one is an
+    unknown path (code 2500). An expired one, per `config.expired_versions`: "fail" answers
+    code 2635 naming the newest version (Marketing API "Versioning": calls to an unavailable
+    version "may fail or be upgraded to the next available version"); "upgrade" serves it as
+    the oldest version still served (Graph API "Platform Versioning") with an
+    `X-Ad-Api-Version-Warning` header (Meta's blog, 2024-04-16, on version auto-upgrade).
+    """
+    today = versions.day_of(now)
+    state = versions.status_of(version, today)
+    if state in ("unknown", "unreleased"):
+        return VersionRoute(version, errors.unknown_path(f"/{version}{rest}"))
+    if state == "current":
+        return VersionRoute(version)
+    if config.expired_versions == "fail":
+        return VersionRoute(version, errors.deprecated_version(versions.newest(today).name))
+    served = versions.oldest_available(today).name
+    warning = f"{version} is no longer available; this call was upgraded to {served}"
+    return VersionRoute(served, headers=(("X-Ad-Api-Version-Warning", warning),))
 
 
 def check_token(

@@ -10,7 +10,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass
@@ -31,11 +31,15 @@ class SandboxConfig:
     # events whose event_id is listed are refused as invalid data (100/2804019), whole batch,
     # as Meta refuses an event it will not take: exercises bisection and rejected-row tracking
     reject_event_ids: set[str] = field(default_factory=set)
+    # a call to an expired Graph API version (by `clock`): "fail" answers code 2635, "upgrade"
+    # serves it as the oldest version still served, as Meta documents both (see auth.py)
+    expired_versions: Literal["fail", "upgrade"] = "fail"
 
 
 _FLOAT_FIELDS = ("latency_ms", "throttle_window_s", "hang_s")
 _RATE_FIELDS = ("error_rate", "timeout_rate")
 _BOOL_FIELDS = ("token_expired", "keep_events")
+EXPIRED_VERSION_ANSWERS = ("fail", "upgrade")
 PATCHABLE = frozenset(f.name for f in dataclasses.fields(SandboxConfig)) - {"clock"}
 
 
@@ -106,6 +110,10 @@ def _coerce_other(name: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise TypeError("must be a list of event_id strings")
         return set(value)
+    if name == "expired_versions":
+        if value not in EXPIRED_VERSION_ANSWERS:
+            raise ValueError(f"must be one of {', '.join(EXPIRED_VERSION_ANSWERS)}")
+        return value
     if name == "throttle_after":
         if value is None:
             return None

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from capisync.capi.params import MAX_EVENTS_PER_REQUEST
 from capisync.sandbox import graph_errors as errors
-from capisync.sandbox.auth import check_dataset, check_token, check_version
+from capisync.sandbox.auth import check_dataset, check_token, route_version
 from capisync.sandbox.fast_path import check_batch
 from capisync.sandbox.graph_errors import GraphError
 from capisync.sandbox.responses import graph_error, graph_success
@@ -47,6 +47,7 @@ class _Exchange:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     event_count: int = 0
     fault: str | None = None
+    version_headers: dict[str, str] = field(default_factory=dict)  # an upgraded call's warning
 
     def fail(self, error: GraphError) -> Response:
         self._record(error.status, error.code, error.subcode)
@@ -65,7 +66,7 @@ class _Exchange:
             )
         self._record(200, None, None)
         body = {"events_received": len(events), "messages": []}
-        return graph_success(body, self.version, self._usage_headers())
+        return graph_success(body, self.version, {**self._usage_headers(), **self.version_headers})
 
     def _usage_headers(self) -> dict[str, str]:
         usage = self.state.faults.usage_header(self.dataset_id)
@@ -132,7 +133,9 @@ async def _open_exchange(request: Request, state: SandboxState) -> _Exchange:
 def _gatekeeper_error(exchange: _Exchange, authorization: str | None) -> GraphError | None:
     config, params = exchange.state.config, exchange.wire.params
     rest = f"/{exchange.dataset_id}/events"
-    error = check_version(exchange.version, rest) or check_token(
+    route = route_version(config, exchange.version, rest, exchange.received_at)
+    exchange.version, exchange.version_headers = route.served, dict(route.headers)
+    error = route.error or check_token(
         config, find_token(params, authorization), params, exchange.received_at
     )
     if error is not None and error.subcode == 463:

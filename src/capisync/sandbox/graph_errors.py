@@ -17,7 +17,6 @@ from typing import Any
 OAUTH = "OAuthException"
 GRAPH_METHOD = "GraphMethodException"
 GRAPH_DOCS = "https://developers.facebook.com/docs/graph-api"
-CURRENT_VERSION = "v25.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +101,12 @@ def unsupported_method(method: str) -> GraphError:
     return GraphError(400, f"Unsupported {method.lower()} request.", 100, GRAPH_METHOD)
 
 
-def deprecated_version(version: str) -> GraphError:
+def deprecated_version(latest: str) -> GraphError:
+    """A call to an expired version, refused (Meta's blog, 2024-04-16, "Marketing API version
+    deprecation"); `latest` is the newest version on the sandbox's clock."""
     message = (
-        f"(#2635) You are calling a deprecated version of the Ads API ({version}). "
-        f"Please update to the latest version: {CURRENT_VERSION}."
+        "(#2635) You are calling a deprecated version of the Ads API. "
+        f"Please update to the latest version: {latest}."
     )
     return GraphError(400, message, 2635)
 

@@ -58,6 +58,7 @@ class SandboxServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            date_header=False,  # the app dates its answers by the sandbox's clock
         )
         self._server = uvicorn.Server(uv_config)
         self._thread = threading.Thread(
@@ -123,4 +124,5 @@ def serve(config: SandboxConfig, *, host: str = "127.0.0.1", port: int = 8765) -
         log_level="info",
         access_log=False,
         lifespan="off",
+        date_header=False,  # the app dates its answers by the sandbox's clock
     )
