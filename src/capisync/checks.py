@@ -33,7 +33,11 @@ class CheckResult:
     warnings: Counter[str] = field(default_factory=Counter)
     payloads: list[dict[str, Any]] = field(default_factory=list)
     connection: str = "not tested (--offline)"
-    ok: bool = True
+    failure: MetaError | None = None  # why the connection test failed
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
 
 
 def check_sync(
@@ -59,7 +63,7 @@ def check_sync(
         int(now if now is not None else time.time()),
     )
     if connect:
-        result.connection, result.ok = asyncio.run(_test_connection(ctx))
+        result.connection, result.failure = asyncio.run(_test_connection(ctx))
     return result
 
 
@@ -92,7 +96,7 @@ def _try_sample(
                 result.payloads.append(outcome.event)
 
 
-async def _test_connection(ctx: SyncContext) -> tuple[str, bool]:
+async def _test_connection(ctx: SyncContext) -> tuple[str, MetaError | None]:
     # one quick retry: a connection test should answer in seconds, not back off for minutes
     settings = dataclasses.replace(
         client_settings(ctx), retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_total=10)
@@ -101,9 +105,9 @@ async def _test_connection(ctx: SyncContext) -> tuple[str, bool]:
         try:
             info = await client.check_dataset()
         except MetaError as exc:
-            return f"FAILED: {exc}", False
+            return f"FAILED: {exc}", exc
     label = f" ({info['name']})" if info.get("name") else ""
     return (
         f"ok: the token reaches dataset {settings.dataset_id}{label} at {settings.base_url}",
-        True,
+        None,
     )

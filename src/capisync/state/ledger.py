@@ -10,6 +10,7 @@ customer value, never a token.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from capisync.errors import LedgerError
+from capisync.errors import LedgerError, LedgerUnavailableError
 from capisync.state.schema import COUNT_FIELDS, LEDGER, LOCKS, RUNS, metadata
 
 SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
@@ -48,6 +49,38 @@ class Rejected:
     by_meta: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ReasonGroup:
+    code: str
+    rows: int  # rejected rows with this reason (a row with two reasons counts in both)
+    examples: list[str]  # identifiers, the first few in order
+    reason: dict[str, Any]  # one row's full reason: message, Meta's code and subcode
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionSummary:
+    total: int  # rejected rows
+    groups: list[ReasonGroup]  # most rows first
+
+
+@dataclass(frozen=True, slots=True)
+class _ReasonSql:
+    elements: str  # a FROM item yielding one row per reason of the ledger row `l`
+    code: str  # that reason's code, as text
+    value: str  # that reason, as JSON text
+
+
+def _reason_elements(dialect: str) -> _ReasonSql:
+    """The ledger's `reasons` JSON list, one SQL row per reason, in each ledger dialect."""
+    if dialect == "postgresql":
+        return _ReasonSql(
+            "jsonb_array_elements(CAST(l.reasons AS jsonb)) AS r(value)",
+            "(r.value ->> 'code')",
+            "CAST(r.value AS text)",
+        )
+    return _ReasonSql("json_each(l.reasons) AS r", "json_extract(r.value, '$.code')", "r.value")
+
+
 @dataclass
 class RunRecord:
     id: int
@@ -72,9 +105,10 @@ class Ledger:
             _create_tables(self.engine)
         except SQLAlchemyError as exc:
             shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-            raise LedgerError(
+            raise ledger_failure(
+                exc,
                 f"cannot open the ledger at {shown}: {exc.__class__.__name__}: "
-                f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+                f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}",
             ) from exc
 
     @contextmanager
@@ -83,8 +117,8 @@ class Ledger:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise LedgerError(
-                f"ledger write failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+            raise ledger_failure(
+                exc, f"ledger write failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
             ) from exc
 
     # -- rows -------------------------------------------------------------------------------
@@ -178,6 +212,7 @@ class Ledger:
     def rejections(
         self, sync: str, limit: int = 1000
     ) -> list[tuple[str, float, list[dict[str, Any]]]]:
+        """Up to `limit` rejected rows, by identifier: (identifier, updated_at, reasons)."""
         with self.engine.connect() as conn:
             q = (
                 sa.select(LEDGER.c.identifier, LEDGER.c.updated_at, LEDGER.c.reasons)
@@ -186,6 +221,40 @@ class Ledger:
                 .limit(limit)
             )
             return [(i, t, json.loads(r or "[]")) for i, t, r in conn.execute(q)]
+
+    def rejection_summary(self, sync: str, *, examples: int) -> RejectionSummary:
+        """Every rejected row of `sync` counted in SQL (however many there are), by reason
+        code, with up to `examples` identifiers and one full reason per code."""
+        reason = _reason_elements(self.engine.dialect.name)
+        where = "l.sync = :sync AND l.state = :state"
+        params: dict[str, Any] = {"sync": sync, "state": REJECTED}
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.text(f"SELECT count(*) FROM {LEDGER.name} l WHERE {where}"), params
+            ).scalar_one()
+            counts = conn.execute(
+                sa.text(
+                    f"SELECT {reason.code} AS code, count(DISTINCT l.identifier) AS n "
+                    f"FROM {LEDGER.name} l, {reason.elements} WHERE {where} "
+                    "GROUP BY 1 ORDER BY 2 DESC, 1"
+                ),
+                params,
+            ).all()
+            groups = []
+            for code, n in counts:
+                rows = conn.execute(
+                    sa.text(
+                        f"SELECT l.identifier, {reason.value} FROM {LEDGER.name} l, "
+                        f"{reason.elements} WHERE {where} AND {reason.code} = :code "
+                        "ORDER BY l.identifier LIMIT :limit"
+                    ),
+                    {**params, "code": code, "limit": max(examples, 1)},
+                ).all()
+                first = json.loads(rows[0][1]) if rows else {"code": code, "message": ""}
+                groups.append(
+                    ReasonGroup(str(code), int(n), [r[0] for r in rows[:examples]], first)
+                )
+        return RejectionSummary(int(total), groups)
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -282,6 +351,24 @@ class Ledger:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+# the ledger is there but busy, or its server cannot be reached now: a later run succeeds
+_UNAVAILABLE = re.compile(
+    r"(?i)database is locked|database is busy|connection refused|could not connect|"
+    r"connection timed out|timeout expired|server closed the connection|"
+    r"the database system is (?:starting up|shutting down)|too many connections"
+)
+
+
+def ledger_failure(exc: SQLAlchemyError, message: str) -> LedgerError:
+    """The ledger's error as the kind a scheduler acts on: LedgerUnavailableError (try again
+    later: a busy SQLite file, a PostgreSQL server down or restarting) or LedgerError (a
+    person must act: disk full, read-only file, refused login)."""
+    invalidated = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+    if invalidated or _UNAVAILABLE.search(str(getattr(exc, "orig", exc))):
+        return LedgerUnavailableError(message + " (try again later)")
+    return LedgerError(message)
 
 
 def _row(
