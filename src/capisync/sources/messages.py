@@ -32,7 +32,8 @@ _NAME_CONTEXT = re.compile(
     r"(?i)\b(?:columns?|relation|table|schema|database|catalog|function|procedure|type|"
     r"constraint|index|view|sequence|key|identifier|object|bindings:|reference)\s*$"
 )
-_TOKEN_CONTEXT = re.compile(r"(?i)\b(?:near|unexpected)\s*$")  # a syntax error's token
+# a syntax error's token; SQLite's "JSON path error near 'x'" quotes a value instead
+_TOKEN_CONTEXT = re.compile(r"(?i)(?<!path error )\b(?:near|unexpected)\s*$")
 _LIST_GLUE = re.compile(r"^\s*,\s*$")
 # MySQL/MariaDB name the clause: Unknown column 'x' in 'field list'
 _CLAUSES = frozenset(
@@ -72,7 +73,7 @@ def _scrub_line(line: str) -> str:
     i, last_kept = 0, -1
     while i < len(line):
         quote = line[i]
-        if quote not in QUOTES:
+        if quote not in QUOTES or _is_apostrophe(line, i):
             out.append(quote)
             i += 1
             continue
@@ -91,10 +92,24 @@ def _scrub_line(line: str) -> str:
         end = last if last > i else len(line)
         out.append(f"{quote}{SCRUBBED}{quote}")
         i = end + 1
+        if _unbalanced(line[i:]):  # the value cut through a quoted name: drop the rest
+            break
     text = "".join(out)
     text = _UNQUOTED_VALUE.sub(lambda m: m.group(1) + SCRUBBED, text)
     text = _EMAIL.sub(SCRUBBED, text)
     return _DIGIT_RUN.sub(lambda m: m.group("keep") or SCRUBBED, text)
+
+
+def _is_apostrophe(line: str, i: int) -> bool:
+    """`doesn't`: a single quote between two letters quotes nothing."""
+    return (
+        line[i] == "'" and 0 < i < len(line) - 1 and line[i - 1].isalpha() and line[i + 1].isalpha()
+    )
+
+
+def _unbalanced(rest: str) -> bool:
+    quotes = [c for i, c in enumerate(rest) if c in QUOTES and not _is_apostrophe(rest, i)]
+    return any(quotes.count(q) % 2 for q in QUOTES)
 
 
 def _closing(line: str, start: int) -> int:
@@ -159,21 +174,23 @@ _POSITION_PHRASES = (
 
 def model_line(sql: str, text: str, position: int | None = None) -> tuple[int, bool] | None:
     """The line of the model (1-based) an error points at, and whether it points past the
-    model's end (into the wrapper: an unfinished clause or a trailing comma). `position` is a
-    1-based character offset into the wrapped query (PostgreSQL's statement_position); else
-    the engine's own line reference in `text` is used. None when the engine gives neither."""
+    model's end (into the wrapper: an unfinished clause or a trailing comma). The engine's
+    own line reference in `text` comes first (`LINE n:`, `at line n`, ...: the wrapper adds no
+    line before the model, and neither does the DECLARE of a server-side cursor); else
+    `position`, a 1-based character offset into the wrapped query (PostgreSQL's
+    statement_position). None when the engine gives neither (SQLite)."""
     body = model_body(sql)
     lines = body.count("\n") + 1
-    if position is not None and position > 0:
-        offset = position - 1 - len(MODEL_PREFIX)
-        if offset >= len(body):
-            return lines, True
-        return body[: max(offset, 0)].count("\n") + 1, False
     for pattern in _LINE_PATTERNS:
         match = pattern.search(text)
         if match:
             line = int(match.group(1))
             return (lines, True) if line > lines else (max(line, 1), False)
+    if position is not None and position > 0:
+        offset = position - 1 - len(MODEL_PREFIX)
+        if offset >= len(body):
+            return lines, True
+        return body[: max(offset, 0)].count("\n") + 1, False
     return None
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from capisync.errors import LedgerError, LedgerUnavailableError
+from capisync.state.locks import RunLock, run_lock_for
 from capisync.state.schema import COUNT_FIELDS, LEDGER, LOCKS, RUNS, metadata
 
 SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
@@ -97,6 +99,7 @@ class RunRecord:
 class Ledger:
     def __init__(self, location: str) -> None:
         self.location = location
+        self._locks: dict[str, RunLock] = {}  # run locks this ledger holds, by sync
         url = location if "://" in location else _sqlite_url(Path(location))
         try:
             self.engine = sa.create_engine(url)
@@ -310,32 +313,39 @@ class Ledger:
 
     # -- one run at a time ------------------------------------------------------------------
 
-    def try_lock(
-        self, sync: str, owner: str, now: float, *, stale_after: float, is_dead: Any
-    ) -> str | None:
-        """Take the sync's lock; return None on success, else who holds it."""
-        with self._tx() as conn:
-            held = conn.execute(
-                sa.select(LOCKS).where(LOCKS.c.sync == sync).with_for_update()
-            ).first()
-            if held is not None:
-                m = held._mapping
-                stale = now - m["heartbeat_at"] > stale_after or is_dead(m["owner"])
-                if not stale:
-                    return str(m["owner"])
+    def try_lock(self, sync: str, owner: str, now: float) -> str | None:
+        """Take the sync's run lock (an OS file lock or a PostgreSQL advisory lock, see
+        state/locks.py); None on success, else who holds it and since when, for display."""
+        lock = run_lock_for(self.engine, sync)
+        try:
+            acquired = lock.try_acquire()
+        except SQLAlchemyError as exc:
+            raise ledger_failure(exc, f"cannot take the lock of sync '{sync}': {exc}") from exc
+        if not acquired:
+            return self._holder(sync, now)
+        self._locks[sync] = lock
+        try:
+            with self._tx() as conn:  # who holds it, for `runs` and the locked error
+                conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync))
                 conn.execute(
-                    LOCKS.delete().where(LOCKS.c.sync == sync, LOCKS.c.owner == m["owner"])
+                    LOCKS.insert().values(sync=sync, owner=owner, acquired_at=now, heartbeat_at=now)
                 )
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        LOCKS.insert().values(
-                            sync=sync, owner=owner, acquired_at=now, heartbeat_at=now
-                        )
-                    )
-            except sa.exc.IntegrityError:
-                return "another process"
+        except BaseException:
+            self._locks.pop(sync).release()
+            raise
         return None
+
+    def _holder(self, sync: str, now: float) -> str:
+        with self.engine.connect() as conn:
+            held = conn.execute(sa.select(LOCKS).where(LOCKS.c.sync == sync)).first()
+        if held is None:
+            return "held by another process"
+        m = held._mapping
+        since = datetime.fromtimestamp(m["acquired_at"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return (
+            f"held by {m['owner']} since {since}, last heartbeat "
+            f"{max(now - m['heartbeat_at'], 0):.0f} s ago"
+        )
 
     def heartbeat(self, sync: str, owner: str, now: float) -> None:
         with self._tx() as conn:
@@ -346,10 +356,18 @@ class Ledger:
             )
 
     def unlock(self, sync: str, owner: str) -> None:
-        with self._tx() as conn:
-            conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync, LOCKS.c.owner == owner))
+        lock = self._locks.pop(sync, None)
+        try:
+            with self._tx() as conn:
+                conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync, LOCKS.c.owner == owner))
+        finally:
+            if lock is not None:
+                lock.release()
 
     def close(self) -> None:
+        for lock in self._locks.values():
+            lock.release()
+        self._locks.clear()
         self.engine.dispose()
 
 
