@@ -11,7 +11,7 @@ CapisyncError                      base; str(e) is safe to show (no raw customer
 │   └── SyncLockedError            another run of the same sync holds the lock
 └── MetaError                      Meta (or the sandbox) answered with an error
     ├── MetaTransientError         retry with backoff (network, timeout, 5xx, codes 1, 2)
-    ├── MetaThrottledError         wait, then retry (codes 4, 17, 32, 341, 613, 80000-80014, 429)
+    ├── MetaThrottledError         wait, then retry (codes 4, 17, 32, 341, 613, 80004, HTTP 429)
     ├── MetaFatalError             stop the run, rows stay pending (190, 10, 200-299, 368, 100/33)
     └── MetaInvalidDataError       the batch was rejected for its data: bisect
 

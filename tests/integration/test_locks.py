@@ -114,3 +114,52 @@ def test_a_live_holder_on_a_same_named_host_with_a_pid_gone_here_keeps_its_lock(
             time.sleep(0.1)
     finally:
         kill_hard(proc)
+
+
+def test_a_lock_whose_session_was_cut_is_noticed_at_the_next_heartbeat(pg_url: str) -> None:
+    import psycopg
+    import pytest as _pytest
+
+    from capisync.errors import LedgerUnavailableError
+    from capisync.state.locks import advisory_key
+
+    ledger = Ledger(pg_url)
+    try:
+        assert ledger.try_lock("s", "me:1:a", 1.0) is None
+        ledger.heartbeat("s", "me:1:a", 2.0)
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True
+        ) as admin:  # what a server restart or a network cut does to the lock's session
+            schema = pg_url.rsplit("search_path%3D", 1)[1]
+            key = advisory_key(schema, "s") & 0xFFFFFFFFFFFFFFFF
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND classid = %s AND objid = %s",
+                (str(key >> 32), str(key & 0xFFFFFFFF)),
+            ).fetchall()
+            assert cut == [(True,)]
+        with _pytest.raises(LedgerUnavailableError, match="lock of sync 's' was lost"):
+            ledger.heartbeat("s", "me:1:a", 3.0)
+    finally:
+        ledger.close()
+
+
+def test_ledgers_in_two_schemas_of_one_database_do_not_block_each_other(pg_url: str) -> None:
+    import uuid
+
+    import psycopg
+
+    other_schema = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {other_schema}")
+    first, second = Ledger(pg_url), Ledger(pg_url.rsplit("%3D", 1)[0] + "%3D" + other_schema)
+    try:
+        assert first.try_lock("s", "a:1:x", 1.0) is None
+        assert second.try_lock("s", "b:2:y", 1.0) is None  # another ledger: its own lock
+        assert Ledger(pg_url).try_lock("s", "c:3:z", 1.0) is not None  # the same ledger: held
+    finally:
+        first.close()
+        second.close()
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {other_schema} CASCADE")

@@ -348,6 +348,16 @@ class Ledger:
         )
 
     def heartbeat(self, sync: str, owner: str, now: float) -> None:
+        """Refresh the holder row (for display), after checking the lock is still ours.
+
+        Raises LedgerUnavailableError when the lock was lost (its PostgreSQL session cut):
+        another run may already hold it, so this one must stop."""
+        lock = self._locks.get(sync)
+        if lock is not None and not lock.still_held():
+            raise LedgerUnavailableError(
+                f"the lock of sync '{sync}' was lost (its connection to the ledger was cut); "
+                "the run stops so that two runs never send at once"
+            )
         with self._tx() as conn:
             conn.execute(
                 LOCKS.update()

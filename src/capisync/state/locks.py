@@ -32,6 +32,10 @@ class RunLock(Protocol):
 
     def release(self) -> None: ...
 
+    def still_held(self) -> bool:
+        """Whether the lock is still ours (a PostgreSQL session can be cut under a run)."""
+        ...
+
 
 class FileRunLock:
     def __init__(self, path: Path) -> None:
@@ -57,19 +61,26 @@ class FileRunLock:
     def release(self) -> None:
         self._lock.release(force=True)
 
+    def still_held(self) -> bool:
+        return self._lock.is_locked
+
 
 class AdvisoryRunLock:
     def __init__(self, url: sa.URL, sync: str) -> None:
         # a connection of its own, never pooled: closing it ends the session and its lock
         self._engine = sa.create_engine(url, poolclass=NullPool)
-        self._key = advisory_key(sync)
+        self._sync = sync
         self._conn: sa.Connection | None = None
 
     def try_acquire(self) -> bool:
         conn = self._engine.connect()
         try:
+            # advisory locks are database-wide: the ledger's schema is part of the key, so
+            # two ledgers in one database never block each other's syncs
+            schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
             got = conn.execute(
-                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
+                sa.text("SELECT pg_try_advisory_lock(:key)"),
+                {"key": advisory_key(str(schema), self._sync)},
             ).scalar_one()
             conn.commit()
         except BaseException:
@@ -81,6 +92,16 @@ class AdvisoryRunLock:
         self._conn = conn
         return True
 
+    def still_held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(sa.text("SELECT 1")).scalar_one()
+            self._conn.commit()
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
     def release(self) -> None:
         if self._conn is not None:
             self._conn.close()  # the session ends, and with it the advisory lock
@@ -88,9 +109,9 @@ class AdvisoryRunLock:
         self._engine.dispose()
 
 
-def advisory_key(sync: str) -> int:
-    """A stable signed 64-bit key per sync name (PostgreSQL advisory locks take a bigint)."""
-    digest = hashlib.sha256(f"capisync:{sync}".encode()).digest()
+def advisory_key(schema: str, sync: str) -> int:
+    """A stable signed 64-bit key per ledger schema and sync (advisory locks take a bigint)."""
+    digest = hashlib.sha256(f"capisync:{schema}:{sync}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
