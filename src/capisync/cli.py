@@ -120,6 +120,9 @@ def check(
 ) -> None:
     """Validate the config, run the model on a sample, show the mapping and built payloads.
 
+    Every sync is checked, whatever another one does; the exit code is the worst of theirs
+    (docs/exit-codes.md).
+
     Example: capisync check purchases --sample 500
     """
     from capisync.checks import check_sync
@@ -227,7 +230,10 @@ def _exit_with_worst(codes: dict[str, int]) -> None:
         tally = ", ".join(
             f"{name} " + ("ok" if code == 0 else f"exit {code}") for name, code in codes.items()
         )
-        advice = "try again later" if is_retryable(worst) else "a person must act"
+        if worst in (INTERRUPTED, TERMINATED):
+            advice = "stopped"
+        else:
+            advice = "try again later" if is_retryable(worst) else "a person must act"
         err.print(f"syncs: {tally}; exit {worst} ({advice})")
     if worst:
         raise typer.Exit(worst)
