@@ -18,7 +18,7 @@ from capisync.capi.event import EventBuilder
 from capisync.capi.outcome import Rejection
 from capisync.capi.versions import VersionNotice
 from capisync.config import Project
-from capisync.errors import MetaError
+from capisync.errors import MetaError, MetaFatalError
 from capisync.meta import MetaClient, RetryPolicy, unencodable_among
 from capisync.sync import DUPLICATE_MESSAGE, UNENCODABLE_MESSAGE, SyncContext
 from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
@@ -36,7 +36,11 @@ class CheckResult:
     payloads: list[dict[str, Any]] = field(default_factory=list)
     connection: str = "not tested (--offline)"
     api_version: VersionNotice | None = None  # the configured (or default) version, judged today
-    ok: bool = True
+    failure: MetaError | None = None  # why the connection test (or the API version) failed
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
 
 
 def check_sync(
@@ -63,7 +67,7 @@ def check_sync(
         int(now if now is not None else time.time()),
     )
     if connect:
-        result.connection, result.ok = asyncio.run(_test_connection(ctx))
+        result.connection, result.failure = asyncio.run(_test_connection(ctx))
     _judge_api_version(result, ctx)
     return result
 
@@ -102,11 +106,12 @@ def _judge_api_version(result: CheckResult, ctx: SyncContext) -> None:
     not released yet. Either way the message names the version to move to."""
     today = versions.day_of(ctx.clock())
     result.api_version = versions.notice(ctx.config.destination.version_on(today), today)
-    if result.api_version.level == "error":
-        result.ok = False
+    if result.api_version.level == "error" and result.failure is None:
+        # what Meta would answer a run with this version: a refused request (exit 5)
+        result.failure = MetaFatalError(result.api_version.message)
 
 
-async def _test_connection(ctx: SyncContext) -> tuple[str, bool]:
+async def _test_connection(ctx: SyncContext) -> tuple[str, MetaError | None]:
     # one quick retry: a connection test should answer in seconds, not back off for minutes
     settings = dataclasses.replace(
         client_settings(ctx), retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_total=10)
@@ -115,9 +120,9 @@ async def _test_connection(ctx: SyncContext) -> tuple[str, bool]:
         try:
             info = await client.check_dataset()
         except MetaError as exc:
-            return f"FAILED: {exc}", False
+            return f"FAILED: {exc}", exc
     label = f" ({info['name']})" if info.get("name") else ""
     return (
         f"ok: the token reaches dataset {settings.dataset_id}{label} at {settings.base_url}",
-        True,
+        None,
     )

@@ -15,7 +15,14 @@ from rich.text import Text
 from capisync import __version__, report
 from capisync.capi import is_compiled
 from capisync.config import DEFAULT_PROJECT_FILE, Project, load_history, load_project
-from capisync.errors import CapisyncError, ConfigError
+from capisync.errors import (
+    INTERRUPTED,
+    TERMINATED,
+    CapisyncError,
+    ConfigError,
+    is_retryable,
+    worst_exit_code,
+)
 
 app = typer.Typer(
     name="capisync",
@@ -113,19 +120,27 @@ def check(
 ) -> None:
     """Validate the config, run the model on a sample, show the mapping and built payloads.
 
+    Every sync is checked, whatever another one does; the exit code is the worst of theirs
+    (docs/exit-codes.md).
+
     Example: capisync check purchases --sample 500
     """
     from capisync.checks import check_sync
 
     project = _project(config)
     names = [sync] if sync else list(project.syncs)
-    healthy = True
     for name in names:
-        result = check_sync(project, name, sample=sample, connect=not offline)
+        project.sync(name)  # an unknown name is a usage error before any work
+    codes: dict[str, int] = {}
+    for name in names:
+        try:
+            result = check_sync(project, name, sample=sample, connect=not offline)
+        except Exception as exc:  # one broken sync never hides the others' results
+            codes[name] = _sync_failed(name, exc)
+            continue
         report.print_check(out, result, payloads=payloads)
-        healthy = healthy and result.ok
-    if not healthy:
-        raise typer.Exit(1)
+        codes[name] = result.failure.exit_code if result.failure is not None else 0
+    _exit_with_worst(codes)
 
 
 @app.command()
@@ -145,35 +160,83 @@ def run(
 ) -> None:
     """Run syncs now: send new rows, report what was sent, rejected and why, and expired.
 
-    Exit code 0 when every run completed (rejected rows are reported, not a failure).
+    Every sync runs, whatever another one does; the exit code is the worst of theirs (0 when
+    every run completed: rejected rows are reported, not a failure; see docs/exit-codes.md).
     Example: capisync run purchases --test-event-code TEST12345
     """
-    from capisync.sync import ensure_syncs, run_sync
+    from capisync.sync import ensure_syncs
 
     project = _project(config)
-    failed = 0
+    codes: dict[str, int] = {}
     for name in ensure_syncs(project, list(syncs or [])):
-        try:
-            with report.RunProgress(err, name) as progress:
-                result = run_sync(
-                    project,
-                    name,
-                    dry_run=dry_run,
-                    test_event_code=test_event_code,
-                    progress=progress.update,
-                )
-        except CapisyncError as exc:
-            done = getattr(exc, "report", None)
-            if done is not None and done.counts["read"]:
-                done.error = None  # said once, below
-                report.print_run(out, done)  # what was sent before it failed
-            raise
-        report.print_run(out, result)
-        if result.status == "interrupted":
-            raise typer.Exit(130)
-        failed += not result.ok
-    if failed:
-        raise typer.Exit(1)
+        codes[name] = _run_one(project, name, dry_run=dry_run, test_event_code=test_event_code)
+        if codes[name] in (INTERRUPTED, TERMINATED):
+            break  # the person (or the scheduler) asked the whole command to stop
+    _exit_with_worst(codes)
+
+
+def _run_one(project: Project, name: str, *, dry_run: bool, test_event_code: str | None) -> int:
+    """Run one sync and show its summary; its exit code. Its failure never stops the others."""
+    from capisync.sync import run_sync
+
+    try:
+        with report.RunProgress(err, name) as progress:
+            result = run_sync(
+                project,
+                name,
+                dry_run=dry_run,
+                test_event_code=test_event_code,
+                progress=progress.update,
+            )
+    except Exception as exc:
+        done = getattr(exc, "report", None)
+        if done is not None and done.counts["read"]:
+            done.error = None  # said once, below
+            report.print_run(out, done)  # what was sent before it failed
+        return _sync_failed(name, exc)
+    report.print_run(out, result)
+    if result.status == "interrupted":
+        return INTERRUPTED
+    if result.failure is not None:
+        return result.failure.exit_code
+    return 0 if result.ok else 1
+
+
+def _sync_failed(name: str, exc: Exception) -> int:
+    """Say which sync failed and why (never a raw value); the exit code it means."""
+    if isinstance(exc, CapisyncError):
+        err.print(Text.assemble(("error: ", "bold red"), f"sync '{name}': ", str(exc)))
+        return exc.exit_code
+    # a bug: its type and where, not its message (which might quote a row's value)
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f" at {Path(frame.tb_frame.f_code.co_filename).name}:{frame.tb_lineno}" if frame else ""
+    err.print(
+        Text.assemble(
+            ("error: ", "bold red"),
+            f"sync '{name}': unexpected {type(exc).__name__}{where}. This is a bug in capisync: "
+            "please report it with this line; the other syncs still ran",
+        )
+    )
+    return 1
+
+
+def _exit_with_worst(codes: dict[str, int]) -> None:
+    """Exit with the worst of the syncs' codes (docs/exit-codes.md), after a one-line tally
+    when several syncs ran and one of them did not end well."""
+    worst = worst_exit_code(codes.values())
+    if len(codes) > 1 and worst:
+        tally = ", ".join(
+            f"{name} " + ("ok" if code == 0 else f"exit {code}") for name, code in codes.items()
+        )
+        if worst in (INTERRUPTED, TERMINATED):
+            advice = "stopped"
+        else:
+            advice = "try again later" if is_retryable(worst) else "a person must act"
+        err.print(f"syncs: {tally}; exit {worst} ({advice})")
+    if worst:
+        raise typer.Exit(worst)
 
 
 @app.command()
@@ -204,11 +267,14 @@ def runs(
 def rejections(
     sync: Annotated[str, typer.Argument(help="the sync")],
     config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
-    limit: Annotated[int, typer.Option(help="how many rows to list per reason", min=1)] = 10,
+    limit: Annotated[
+        int, typer.Option("--limit", help="how many identifiers to list per reason", min=1)
+    ] = 20,
 ) -> None:
-    """List the rows currently rejected, grouped by reason, with how to fix each.
+    """List the rows currently rejected: every one counted, by reason, with how to fix each,
+    and up to --limit identifiers per reason.
 
-    Example: capisync rejections purchases
+    Example: capisync rejections purchases --limit 50
     """
     from capisync.state import Ledger
 
@@ -216,7 +282,8 @@ def rejections(
     history.check_sync(sync)
     ledger = Ledger(history.state_location)
     try:
-        report.print_rejections(out, ledger.rejections(sync), limit=limit)
+        summary = ledger.rejection_summary(sync, examples=limit)
+        report.print_rejections(out, summary)
     finally:
         ledger.close()
 

@@ -191,9 +191,19 @@ class Project:
         p = Path(relative).expanduser()
         return p if p.is_absolute() else self.root / p
 
+    def model_file(self, name: str) -> str | None:
+        """The .sql file (as written in the project file) the sync's model is read from, or
+        None for SQL written inline."""
+        model = self.sync(name).model.strip()
+        return model if model.endswith(".sql") and "\n" not in model else None
+
+    def model_origin(self, name: str) -> str:
+        """Where the model's SQL is, for messages that point at a line of it."""
+        return self.model_file(name) or f"syncs.{name}.model in {self.path.name}"
+
     def model_sql(self, name: str) -> str:
         model = self.sync(name).model.strip()
-        if model.endswith(".sql") and "\n" not in model:
+        if self.model_file(name) is not None:
             sql_path = self.resolve(model)
             if not sql_path.is_file():
                 raise ConfigError(

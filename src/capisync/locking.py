@@ -1,8 +1,9 @@
-"""One run at a time per sync: take the ledger's lock, wait for it or fail, recover dead ones.
+"""One run at a time per sync: take the sync's lock, or wait for it, or say who holds it.
 
-The lock lives in the ledger, so it holds across processes and machines that share one. Its
-owner is `host:pid:nonce`; a holder whose process is gone from this host is left over and
-taken at once, one on another host once its heartbeat is older than LOCK_STALE_AFTER.
+The lock itself is one the operating system or the database releases when its holder dies
+(state/locks.py): a run killed with SIGKILL, or a container gone, frees it at once, and no
+host name or PID is ever used to guess whether a holder is alive. The owner string
+(`host:pid:nonce`) and its heartbeat are kept beside the lock only to say who holds it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from collections.abc import Callable
 from capisync.errors import SyncLockedError
 from capisync.state import Ledger
 
-LOCK_STALE_AFTER = 120.0  # seconds without a heartbeat before another machine may take the lock
+# the holder refreshes its heartbeat every LOCK_STALE_AFTER / 4 seconds; the heartbeat is shown
+# to people (who holds the lock, last seen when), it never decides who may take the lock
+LOCK_STALE_AFTER = 120.0
+WAIT_POLL_SECONDS = 1.0
 
 
 def new_owner() -> str:
@@ -26,11 +30,12 @@ def new_owner() -> str:
 async def acquire_lock(
     ledger: Ledger, sync: str, owner: str, *, wait_seconds: float, clock: Callable[[], float]
 ) -> None:
+    """Take the lock of `sync`, polling for up to `wait_seconds` (`on_locked: wait`).
+
+    Raises SyncLockedError (exit 4) naming the holder when it is still held at the deadline."""
     deadline = clock() + wait_seconds
     while True:
-        holder = ledger.try_lock(
-            sync, owner, clock(), stale_after=LOCK_STALE_AFTER, is_dead=owner_is_dead
-        )
+        holder = ledger.try_lock(sync, owner, clock())
         if holder is None:
             return
         if clock() >= deadline:
@@ -38,18 +43,4 @@ async def acquire_lock(
                 f"sync '{sync}' is already running ({holder}); wait for it to finish, or set "
                 "`on_locked: wait` to queue behind it"
             )
-        await asyncio.sleep(1.0)
-
-
-def owner_is_dead(owner: str) -> bool:
-    """A lock held by a process of this machine that no longer exists is left over."""
-    host, _, rest = owner.partition(":")
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(rest.split(":")[0]), 0)
-    except ProcessLookupError:
-        return True
-    except (ValueError, PermissionError):
-        return False
-    return False
+        await asyncio.sleep(WAIT_POLL_SECONDS)

@@ -22,7 +22,7 @@ from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
 
 if TYPE_CHECKING:
     from capisync.checks import CheckResult
-    from capisync.state import Rejected, RunRecord
+    from capisync.state import Rejected, RejectionSummary, RunRecord
     from capisync.sync import RunReport
 
 MAX_ROWS_LISTED = 20
@@ -171,17 +171,28 @@ def print_runs(console: Console, runs: list[RunRecord]) -> None:
             console.print(Text(f"run {r.id}: {r.error}"))
 
 
-def print_rejections(
-    console: Console, rows: list[tuple[str, float, list[dict[str, Any]]]], *, limit: int
-) -> None:
-    if not rows:
+def print_rejections(console: Console, summary: RejectionSummary) -> None:
+    """The ledger's rejected rows: counted in full, a few identifiers listed per reason."""
+    if not summary.total:
         console.print("no rejected rows")
         return
     console.print(
-        f"{len(rows):,} rows currently rejected, by reason (re-evaluated every run; "
-        "fix them in the warehouse and the next run sends them):"
+        f"{summary.total:,} {_rows(summary.total)} currently rejected, by reason (re-evaluated "
+        "every run; fix them in the warehouse and the next run sends them):"
     )
-    _print_reason_groups(console, [(i, r) for i, _, reasons in rows for r in reasons], limit=limit)
+    for group in summary.groups:
+        shown = ", ".join(group.examples)
+        more = (
+            f" (showing {len(group.examples):,} of {group.rows:,}; --limit shows more)"
+            if group.rows > len(group.examples)
+            else ""
+        )
+        console.print(
+            Text.assemble(
+                "  ", (group.code, "bold"), f"  {group.rows:,} {_rows(group.rows)}: {shown}{more}"
+            )
+        )
+        console.print(Padding(Text(_meta_detail(group.reason), style="dim"), (0, 0, 0, 4)))
 
 
 def print_check(console: Console, result: CheckResult, *, payloads: int) -> None:

@@ -47,6 +47,7 @@ class RunReport:
     coverage: Counter[str] = field(default_factory=Counter)  # match keys among built events
     rejections: list[Rejected] = field(default_factory=list)  # this run's, for the summary
     error: str | None = None
+    failure: CapisyncError | None = None  # why a failed run failed: its exit code, retryable
     seconds: float = 0.0
 
     @property
@@ -121,7 +122,7 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str) -> RunReport
             report.status = "completed"
     except CapisyncError as exc:
         # the run history says why; the caller shows what was done and exits with the code
-        report.status, report.error = "failed", str(exc)
+        report.status, report.error, report.failure = "failed", str(exc), exc
         exc.report = report  # type: ignore[attr-defined]
         raise
     except BaseException:
@@ -411,6 +412,7 @@ class _Runner:
         if result.fatal is not None and not self.stopped:
             self.stopped = True
             self.report.status, self.report.error = "failed", str(result.fatal)
+            self.report.failure = result.fatal
         self._notify()
 
     def _notify(self) -> None:

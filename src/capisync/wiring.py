@@ -53,6 +53,7 @@ def open_source_for(ctx: SyncContext) -> Source:
         duckdb_path=ctx.project.resolve(src.duckdb) if src.duckdb else None,
         url=src.url.get_secret_value() if src.url else None,
         model_sql=ctx.project.model_sql(ctx.name),
+        origin=ctx.project.model_origin(ctx.name),
     )
 
 

@@ -88,7 +88,7 @@ def test_check_reports_a_bad_token_with_metas_error(
 ) -> None:
     monkeypatch.setenv("META_ACCESS_TOKEN", "wrong-token")
     result = runner.invoke(app, ["check"])
-    assert result.exit_code == 1
+    assert result.exit_code == 5  # Meta refused the token: a person must renew it
     assert "FAILED" in result.output and "wrong-token" not in result.output
 
 
@@ -136,7 +136,7 @@ def test_failed_run_exits_non_zero(project: Path, sandbox: SandboxServer) -> Non
         result = runner.invoke(app, ["run"])
     finally:
         sandbox.config.token_expired = False
-    assert result.exit_code == 1 and "run stopped" in result.output
+    assert result.exit_code == 5 and "run stopped" in result.output
 
 
 def test_broken_config_is_a_clear_error_with_exit_code_2(tmp_path: Path) -> None:

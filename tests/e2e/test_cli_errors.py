@@ -53,7 +53,7 @@ def test_a_failing_cast_never_shows_or_stores_the_value(
     config = project(tmp_path, sandbox.url, "select *, cast(email as int) as n from t")
     for command in (["check", "--offline"], ["run"]):
         result = runner.invoke(app, [*command, "--config", str(config)])
-        assert result.exit_code == 3, result.output
+        assert result.exit_code == 6, result.output
         assert "the model failed in DuckDB" in result.output
         assert "@example.com" not in result.output
     stored = "\n".join(sqlite3.connect(tmp_path / ".capisync" / "state.db").iterdump())

@@ -66,22 +66,6 @@ def test_runs_are_recorded_and_a_killed_run_is_marked_interrupted(ledger: Ledger
     assert ledger.has_history("s") and not ledger.has_history("t")
 
 
-def test_lock_is_exclusive_and_a_dead_or_stale_holder_is_replaced(ledger: Ledger) -> None:
-    alive = lambda owner: False  # noqa: E731
-    assert ledger.try_lock("s", "h:1:a", 0.0, stale_after=60, is_dead=alive) is None
-    assert ledger.try_lock("s", "h:2:b", 1.0, stale_after=60, is_dead=alive) == "h:1:a"
-    assert ledger.try_lock("other", "h:2:b", 1.0, stale_after=60, is_dead=alive) is None
-    ledger.heartbeat("s", "h:1:a", 50.0)
-    assert ledger.try_lock("s", "h:2:b", 100.0, stale_after=60, is_dead=alive) == "h:1:a"
-    assert ledger.try_lock("s", "h:2:b", 111.0, stale_after=60, is_dead=alive) is None  # stale
-    assert (
-        ledger.try_lock("s", "h:3:c", 112.0, stale_after=60, is_dead=lambda owner: owner == "h:2:b")
-        is None
-    )  # dead holder
-    ledger.unlock("s", "h:3:c")
-    assert ledger.try_lock("s", "h:4:d", 113.0, stale_after=60, is_dead=alive) is None
-
-
 def test_nothing_but_identifiers_codes_and_hashes_is_stored(ledger: Ledger, tmp_path: Path) -> None:
     run = ledger.start_run("s", dry_run=False, now=1.0)
     ledger.mark_sent("s", run, [("order-1", "Purchase:order-1")], "trace", 2.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from capisync.sources.base import Row, Source, open_source, wrap_model
+from capisync.sources.base import Row, Source, open_source
+from capisync.sources.messages import scrub_message, wrap_model
 
-__all__ = ["Row", "Source", "open_source", "wrap_model"]
+__all__ = ["Row", "Source", "open_source", "scrub_message", "wrap_model"]

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from capisync.errors import ConfigError, SourceError
-from capisync.sources.base import Row, scrub_literals, wrap_model
+from capisync.errors import ConfigError, SourceError, SourceUnavailableError
+from capisync.sources.base import Row
+from capisync.sources.messages import describe_model_failure, scrub_message, wrap_model
+
+# a refused login or a wrong database name: no retry fixes it (PostgreSQL, MySQL/MariaDB)
+_REFUSED_LOGIN = re.compile(
+    r"(?i)password authentication failed|no pg_hba\.conf entry|role .* does not exist|"
+    r"database .* does not exist|access denied|unknown database"
+)
 
 
 class SqlSource:
-    def __init__(self, url: str, model_sql: str) -> None:
+    def __init__(self, url: str, model_sql: str, origin: str = "the model") -> None:
         self.model_sql = model_sql
+        self.origin = origin
         try:
             self._engine = sa.create_engine(url)
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise ConfigError(
                 [
-                    f"source.url: cannot use {_scheme(url)} ({scrub_literals(exc)}); expected a "
+                    f"source.url: cannot use {_scheme(url)} ({scrub_message(exc)}); expected a "
                     "SQLAlchemy URL such as postgresql+psycopg://user@host/db, with its driver "
                     "installed"
                 ]
@@ -41,9 +50,7 @@ class SqlSource:
                 for part in result.mappings().partitions(size):
                     yield [dict(r) for r in part]
             except SQLAlchemyError as exc:
-                raise SourceError(
-                    f"the model failed while streaming rows: {_first_line(exc)}"
-                ) from exc
+                raise self._failure("the model failed while streaming rows", exc) from exc
 
     def close(self) -> None:
         self._engine.dispose()
@@ -52,8 +59,10 @@ class SqlSource:
         try:
             return self._engine.connect()
         except SQLAlchemyError as exc:
-            raise SourceError(
-                f"cannot connect to the warehouse at {self.display_url}: {_first_line(exc)} "
+            text = _driver_text(exc)
+            kind = SourceError if _REFUSED_LOGIN.search(text) else SourceUnavailableError
+            raise kind(
+                f"cannot connect to the warehouse at {self.display_url}: {scrub_message(text)} "
                 "(check `source.url` in the project file and that the server is reachable)"
             ) from exc
 
@@ -63,13 +72,37 @@ class SqlSource:
             # `::date` or '12:30' in the model is never read as a bind parameter
             return conn.execute(sa.text(sql.replace(":", r"\:")))
         except SQLAlchemyError as exc:
-            raise SourceError(f"the model failed in the warehouse: {_first_line(exc)}") from exc
+            raise self._failure("the model failed in the warehouse", exc) from exc
+
+    def _failure(self, what: str, exc: SQLAlchemyError) -> SourceError:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return SourceUnavailableError(
+                f"{what}: the connection to the warehouse was lost "
+                f"({scrub_message(_driver_text(exc))}); the next run reads the model again"
+            )
+        message, line = describe_model_failure(
+            self.model_sql, self.origin, _driver_text(exc), _statement_position(exc)
+        )
+        return SourceError(f"{what}: {message}", model_line=line)
 
 
-def _first_line(exc: BaseException) -> str:
+def _driver_text(exc: BaseException) -> str:
+    """The driver's own message: PyMySQL's is the tuple (errno, text)."""
     orig = getattr(exc, "orig", None) or exc
-    text = scrub_literals(orig).strip()
-    return text.splitlines()[0] if text else type(orig).__name__
+    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return f"{args[1]} (error {args[0]})"
+    return str(orig) or type(orig).__name__
+
+
+def _statement_position(exc: BaseException) -> int | None:
+    """PostgreSQL's 1-based character offset of the error in the query (psycopg, psycopg2)."""
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    position = getattr(diag, "statement_position", None)
+    try:
+        return int(position) if position else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _scheme(url: str) -> str:

@@ -10,7 +10,9 @@ from capisync.state.ledger import (
     SETTLED,
     Entry,
     Ledger,
+    ReasonGroup,
     Rejected,
+    RejectionSummary,
     RunRecord,
 )
 
@@ -22,6 +24,8 @@ __all__ = [
     "SETTLED",
     "Entry",
     "Ledger",
+    "ReasonGroup",
     "Rejected",
+    "RejectionSummary",
     "RunRecord",
 ]

@@ -10,17 +10,20 @@ customer value, never a token.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from capisync.errors import LedgerError
+from capisync.errors import LedgerError, LedgerUnavailableError
+from capisync.state.locks import RunLock, run_lock_for
 from capisync.state.schema import COUNT_FIELDS, LEDGER, LOCKS, RUNS, metadata
 
 SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
@@ -48,6 +51,38 @@ class Rejected:
     by_meta: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ReasonGroup:
+    code: str
+    rows: int  # rejected rows with this reason (a row with two reasons counts in both)
+    examples: list[str]  # identifiers, the first few in order
+    reason: dict[str, Any]  # one row's full reason: message, Meta's code and subcode
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionSummary:
+    total: int  # rejected rows
+    groups: list[ReasonGroup]  # most rows first
+
+
+@dataclass(frozen=True, slots=True)
+class _ReasonSql:
+    elements: str  # a FROM item yielding one row per reason of the ledger row `l`
+    code: str  # that reason's code, as text
+    value: str  # that reason, as JSON text
+
+
+def _reason_elements(dialect: str) -> _ReasonSql:
+    """The ledger's `reasons` JSON list, one SQL row per reason, in each ledger dialect."""
+    if dialect == "postgresql":
+        return _ReasonSql(
+            "jsonb_array_elements(CAST(l.reasons AS jsonb)) AS r(value)",
+            "(r.value ->> 'code')",
+            "CAST(r.value AS text)",
+        )
+    return _ReasonSql("json_each(l.reasons) AS r", "json_extract(r.value, '$.code')", "r.value")
+
+
 @dataclass
 class RunRecord:
     id: int
@@ -64,6 +99,7 @@ class RunRecord:
 class Ledger:
     def __init__(self, location: str) -> None:
         self.location = location
+        self._locks: dict[str, RunLock] = {}  # run locks this ledger holds, by sync
         url = location if "://" in location else _sqlite_url(Path(location))
         try:
             self.engine = sa.create_engine(url)
@@ -72,9 +108,10 @@ class Ledger:
             _create_tables(self.engine)
         except SQLAlchemyError as exc:
             shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-            raise LedgerError(
+            raise ledger_failure(
+                exc,
                 f"cannot open the ledger at {shown}: {exc.__class__.__name__}: "
-                f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+                f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}",
             ) from exc
 
     @contextmanager
@@ -83,8 +120,8 @@ class Ledger:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise LedgerError(
-                f"ledger write failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+            raise ledger_failure(
+                exc, f"ledger write failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
             ) from exc
 
     # -- rows -------------------------------------------------------------------------------
@@ -178,6 +215,7 @@ class Ledger:
     def rejections(
         self, sync: str, limit: int = 1000
     ) -> list[tuple[str, float, list[dict[str, Any]]]]:
+        """Up to `limit` rejected rows, by identifier: (identifier, updated_at, reasons)."""
         with self.engine.connect() as conn:
             q = (
                 sa.select(LEDGER.c.identifier, LEDGER.c.updated_at, LEDGER.c.reasons)
@@ -186,6 +224,40 @@ class Ledger:
                 .limit(limit)
             )
             return [(i, t, json.loads(r or "[]")) for i, t, r in conn.execute(q)]
+
+    def rejection_summary(self, sync: str, *, examples: int) -> RejectionSummary:
+        """Every rejected row of `sync` counted in SQL (however many there are), by reason
+        code, with up to `examples` identifiers and one full reason per code."""
+        reason = _reason_elements(self.engine.dialect.name)
+        where = "l.sync = :sync AND l.state = :state"
+        params: dict[str, Any] = {"sync": sync, "state": REJECTED}
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.text(f"SELECT count(*) FROM {LEDGER.name} l WHERE {where}"), params
+            ).scalar_one()
+            counts = conn.execute(
+                sa.text(
+                    f"SELECT {reason.code} AS code, count(DISTINCT l.identifier) AS n "
+                    f"FROM {LEDGER.name} l, {reason.elements} WHERE {where} "
+                    "GROUP BY 1 ORDER BY 2 DESC, 1"
+                ),
+                params,
+            ).all()
+            groups = []
+            for code, n in counts:
+                rows = conn.execute(
+                    sa.text(
+                        f"SELECT l.identifier, {reason.value} FROM {LEDGER.name} l, "
+                        f"{reason.elements} WHERE {where} AND {reason.code} = :code "
+                        "ORDER BY l.identifier LIMIT :limit"
+                    ),
+                    {**params, "code": code, "limit": max(examples, 1)},
+                ).all()
+                first = json.loads(rows[0][1]) if rows else {"code": code, "message": ""}
+                groups.append(
+                    ReasonGroup(str(code), int(n), [r[0] for r in rows[:examples]], first)
+                )
+        return RejectionSummary(int(total), groups)
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -241,34 +313,51 @@ class Ledger:
 
     # -- one run at a time ------------------------------------------------------------------
 
-    def try_lock(
-        self, sync: str, owner: str, now: float, *, stale_after: float, is_dead: Any
-    ) -> str | None:
-        """Take the sync's lock; return None on success, else who holds it."""
-        with self._tx() as conn:
-            held = conn.execute(
-                sa.select(LOCKS).where(LOCKS.c.sync == sync).with_for_update()
-            ).first()
-            if held is not None:
-                m = held._mapping
-                stale = now - m["heartbeat_at"] > stale_after or is_dead(m["owner"])
-                if not stale:
-                    return str(m["owner"])
+    def try_lock(self, sync: str, owner: str, now: float) -> str | None:
+        """Take the sync's run lock (an OS file lock or a PostgreSQL advisory lock, see
+        state/locks.py); None on success, else who holds it and since when, for display."""
+        lock = run_lock_for(self.engine, sync)
+        try:
+            acquired = lock.try_acquire()
+        except SQLAlchemyError as exc:
+            raise ledger_failure(exc, f"cannot take the lock of sync '{sync}': {exc}") from exc
+        if not acquired:
+            return self._holder(sync, now)
+        self._locks[sync] = lock
+        try:
+            with self._tx() as conn:  # who holds it, for `runs` and the locked error
+                conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync))
                 conn.execute(
-                    LOCKS.delete().where(LOCKS.c.sync == sync, LOCKS.c.owner == m["owner"])
+                    LOCKS.insert().values(sync=sync, owner=owner, acquired_at=now, heartbeat_at=now)
                 )
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        LOCKS.insert().values(
-                            sync=sync, owner=owner, acquired_at=now, heartbeat_at=now
-                        )
-                    )
-            except sa.exc.IntegrityError:
-                return "another process"
+        except BaseException:
+            self._locks.pop(sync).release()
+            raise
         return None
 
+    def _holder(self, sync: str, now: float) -> str:
+        with self.engine.connect() as conn:
+            held = conn.execute(sa.select(LOCKS).where(LOCKS.c.sync == sync)).first()
+        if held is None:
+            return "held by another process"
+        m = held._mapping
+        since = datetime.fromtimestamp(m["acquired_at"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return (
+            f"held by {m['owner']} since {since}, last heartbeat "
+            f"{max(now - m['heartbeat_at'], 0):.0f} s ago"
+        )
+
     def heartbeat(self, sync: str, owner: str, now: float) -> None:
+        """Refresh the holder row (for display), after checking the lock is still ours.
+
+        Raises LedgerUnavailableError when the lock was lost (its PostgreSQL session cut):
+        another run may already hold it, so this one must stop."""
+        lock = self._locks.get(sync)
+        if lock is not None and not lock.still_held():
+            raise LedgerUnavailableError(
+                f"the lock of sync '{sync}' was lost (its connection to the ledger was cut); "
+                "the run stops so that two runs never send at once"
+            )
         with self._tx() as conn:
             conn.execute(
                 LOCKS.update()
@@ -277,11 +366,37 @@ class Ledger:
             )
 
     def unlock(self, sync: str, owner: str) -> None:
-        with self._tx() as conn:
-            conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync, LOCKS.c.owner == owner))
+        lock = self._locks.pop(sync, None)
+        try:
+            with self._tx() as conn:
+                conn.execute(LOCKS.delete().where(LOCKS.c.sync == sync, LOCKS.c.owner == owner))
+        finally:
+            if lock is not None:
+                lock.release()
 
     def close(self) -> None:
+        for lock in self._locks.values():
+            lock.release()
+        self._locks.clear()
         self.engine.dispose()
+
+
+# the ledger is there but busy, or its server cannot be reached now: a later run succeeds
+_UNAVAILABLE = re.compile(
+    r"(?i)database is locked|database is busy|connection refused|could not connect|"
+    r"connection timed out|timeout expired|server closed the connection|"
+    r"the database system is (?:starting up|shutting down)|too many connections"
+)
+
+
+def ledger_failure(exc: SQLAlchemyError, message: str) -> LedgerError:
+    """The ledger's error as the kind a scheduler acts on: LedgerUnavailableError (try again
+    later: a busy SQLite file, a PostgreSQL server down or restarting) or LedgerError (a
+    person must act: disk full, read-only file, refused login)."""
+    invalidated = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+    if invalidated or _UNAVAILABLE.search(str(getattr(exc, "orig", exc))):
+        return LedgerUnavailableError(message + " (try again later)")
+    return LedgerError(message)
 
 
 def _row(
