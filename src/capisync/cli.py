@@ -139,15 +139,24 @@ def run(
     test_event_code: Annotated[
         str | None,
         typer.Option(
-            "--test-event-code", help="send as test events (Events Manager > Test Events)"
+            "--test-event-code",
+            help="a test run: send to Events Manager > Test Events and mark no row sent "
+            "(Meta still processes test events: see docs/runs.md)",
         ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="send at most N events, then stop reading"),
     ] = None,
 ) -> None:
     """Run syncs now: send new rows, report what was sent, rejected and why, and expired.
 
-    Exit code 0 when every run completed (rejected rows are reported, not a failure).
-    Example: capisync run purchases --test-event-code TEST12345
+    Exit code 0 when every run completed (rejected rows are reported, not a failure); 3 when
+    the warehouse or the ledger fails (nothing is sent that cannot be recorded); 130 after
+    Ctrl-C and 143 after SIGTERM (batches in flight are recorded first).
+    Example: capisync run purchases --test-event-code TEST12345 --limit 10
     """
+    from capisync.errors import LedgerError
     from capisync.sync import ensure_syncs, run_sync
 
     project = _project(config)
@@ -160,17 +169,19 @@ def run(
                     name,
                     dry_run=dry_run,
                     test_event_code=test_event_code,
+                    limit=limit,
                     progress=progress.update,
                 )
         except CapisyncError as exc:
             done = getattr(exc, "report", None)
-            if done is not None and done.counts["read"]:
-                done.error = None  # said once, below
-                report.print_run(out, done)  # what was sent before it failed
+            if done is not None and (done.counts["read"] or isinstance(exc, LedgerError)):
+                # what was done before it failed; the error itself is said once, below
+                done.error = done.error.replace(str(exc), "").strip() if done.error else None
+                report.print_run(out, done)
             raise
         report.print_run(out, result)
         if result.status == "interrupted":
-            raise typer.Exit(130)
+            raise typer.Exit(result.exit_code or 130)  # a scheduler stopped us: stop all
         failed += not result.ok
     if failed:
         raise typer.Exit(1)

@@ -77,6 +77,12 @@ def test_a_run_killed_mid_way_loses_nothing_and_resends_only_in_flight_batches(
     proc.wait(10)
     received_before = len(sandbox.store.events())
     assert received_before < ROWS, "the run finished before it could be killed"
+    db = sqlite3.connect(tmp_path / ".capisync" / "state.db")
+    # what `capisync runs` shows after the kill: the progress of its last checkpoint, which
+    # is exactly what the ledger holds for it (both are written in one transaction)
+    [(status, read, sent)] = db.execute("select status, read, sent from capisync_runs").fetchall()
+    recorded = db.execute("select count(*) from capisync_ledger where state = 'sent'").fetchone()
+    assert status == "running" and sent == recorded[0] > 0 and read >= sent
 
     sandbox.config.latency_ms = 0
     done = subprocess.run(
@@ -97,11 +103,15 @@ def test_a_run_killed_mid_way_loses_nothing_and_resends_only_in_flight_batches(
         assert copies[0] == copies[1]
     assert sandbox.store.dedup_report()["duplicates"] == len(duplicates)
 
-    db = sqlite3.connect(tmp_path / ".capisync" / "state.db")
     states = dict(db.execute("select state, count(*) from capisync_ledger group by state"))
     assert states == {"sent": ROWS}
-    statuses = [s for (s,) in db.execute("select status from capisync_runs order by id")]
-    assert statuses == ["interrupted", "completed"]
+    runs = db.execute("select status, read, sent, pending from capisync_runs order by id")
+    (killed, *_), (done_status, done_read, done_sent, _) = runs.fetchall()
+    # the next run closed the killed one with the ledger's counts, read = sent + pending
+    killed_row = db.execute("select read, sent, pending from capisync_runs where id = 1")
+    k_read, k_sent, k_pending = killed_row.fetchone()
+    assert killed == "abandoned" and k_sent == sent and k_read == k_sent + k_pending
+    assert done_status == "completed" and done_read == ROWS and done_sent == ROWS - k_sent
     print(
         f"\nkill test: {received_before} events received before SIGKILL, "
         f"{len(events)} in all, {len(duplicates)} resent (in flight at the kill)"

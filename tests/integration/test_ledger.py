@@ -48,7 +48,7 @@ def test_a_rejected_row_later_sent_becomes_sent(ledger: Ledger) -> None:
     assert ledger.rejections("s") == []
 
 
-def test_runs_are_recorded_and_a_killed_run_is_marked_interrupted(ledger: Ledger) -> None:
+def test_runs_are_recorded_and_a_run_left_running_is_closed_as_abandoned(ledger: Ledger) -> None:
     first = ledger.start_run("s", dry_run=False, now=10.0)  # never finished: the process died
     second = ledger.start_run("s", dry_run=False, now=20.0)
     ledger.finish_run(
@@ -62,8 +62,66 @@ def test_runs_are_recorded_and_a_killed_run_is_marked_interrupted(ledger: Ledger
     assert [r.id for r in runs] == [second, first]
     assert runs[0].counts["read"] == 5 and runs[0].counts["sent"] == 4
     assert runs[0].details == {"reasons": {"x": 1}}
-    assert runs[1].status == "interrupted" and runs[1].ended_at == 20.0
+    assert runs[1].status == "abandoned" and runs[1].ended_at == 20.0
     assert ledger.has_history("s") and not ledger.has_history("t")
+
+
+def test_an_abandoned_run_keeps_the_counts_its_checkpoints_recorded(ledger: Ledger) -> None:
+    # a run killed after two checkpoints: 300 rows read, 120 sent, 5 rejected, 2 expired,
+    # 3 duplicates; the rest (in flight or queued at the kill) were never recorded
+    dead = ledger.start_run("s", dry_run=False, now=1.0)
+    counts = {"read": 300, "new": 300, "sent": 120, "rejected": 5, "expired": 2, "duplicate": 3}
+    reason = {"code": "no_customer_keys", "key": None, "message": "add an email"}
+    ledger.checkpoint(
+        "s",
+        dead,
+        2.0,
+        sent=[(f"o-{i}", f"o-{i}", "trace") for i in range(120)],
+        rejected=[Rejected(f"r-{i}", [reason]) for i in range(5)],
+        marked={"expired": ["x-1", "x-2"]},
+        counts=counts,
+    )
+    live = ledger.runs("s")[0]  # what `capisync runs` shows while it works, or after a kill -9
+    assert (live.status, live.counts["read"], live.counts["sent"]) == ("running", 300, 120)
+
+    ledger.start_run("s", dry_run=False, now=50.0)  # the next run takes the lock and closes it
+    closed = next(r for r in ledger.runs("s") if r.id == dead)
+    assert closed.status == "abandoned" and closed.ended_at == 50.0
+    c = closed.counts
+    assert (c["read"], c["sent"], c["rejected"], c["expired"], c["duplicate"]) == (
+        300,
+        120,
+        5,
+        2,
+        3,
+    )
+    assert c["pending"] == 300 - 120 - 5 - 2 - 3  # read, never recorded: the next run sends them
+    assert "stopped before the run finished" in (closed.error or "")
+
+
+def test_a_run_from_before_progress_was_flushed_is_closed_with_the_ledgers_rows(
+    ledger: Ledger,
+) -> None:
+    # its runs row says read 0 / sent 0, as older versions left it; the ledger knows better
+    dead = ledger.start_run("s", dry_run=False, now=1.0)
+    ledger.mark_sent("s", dead, [(f"o-{i}", f"o-{i}") for i in range(80)], "t", 2.0)
+    ledger.mark("s", dead, ["old-1"], "expired", 2.0)
+    ledger.start_run("s", dry_run=False, now=3.0)
+    c = next(r for r in ledger.runs("s") if r.id == dead).counts
+    assert (c["read"], c["sent"], c["expired"], c["pending"]) == (81, 80, 1, 0)
+
+
+def test_test_runs_and_real_runs_never_close_each_other(ledger: Ledger) -> None:
+    real = ledger.start_run("s", dry_run=False, now=1.0)
+    test = ledger.start_run("s", dry_run=False, now=2.0, test_event_code="TEST1")
+    ledger.start_run("s", dry_run=False, now=3.0, test_event_code="TEST1")  # closes `test` only
+    ledger.start_run("s", dry_run=False, now=4.0)  # closes `real` only
+    status = {r.id: (r.status, r.test_event_code) for r in ledger.runs("s")}
+    assert status[real] == ("abandoned", None) and status[test] == ("abandoned", "TEST1")
+    # a test run settles nothing: after test runs alone, a first run is still a first run
+    other = ledger.start_run("fresh", dry_run=False, now=5.0, test_event_code="T")
+    ledger.finish_run(other, status="completed", counts={"sent": 3}, now=6.0)
+    assert not ledger.has_history("fresh")
 
 
 def test_lock_is_exclusive_and_a_dead_or_stale_holder_is_replaced(ledger: Ledger) -> None:

@@ -43,6 +43,12 @@ def sandbox(server: SandboxServer) -> SandboxServer:
     return server
 
 
+def counts_add_up(c: Counter[str]) -> bool:
+    """Every row read ends in exactly one state."""
+    states = ("already", "baseline", "sent", "rejected", "duplicate", "expired", "pending")
+    return c["read"] == sum(c[k] for k in states)
+
+
 def project_for(config: Path, sandbox: SandboxServer, **env: str) -> Project:
     return load_project(config, env={**os.environ, "CAPISYNC_BASE_URL": sandbox.url, **env})
 
@@ -275,7 +281,7 @@ syncs:
     assert event["user_data"]["ph"] == hashlib.sha256(b"442079460001").hexdigest()
 
 
-def test_a_repeated_identifier_is_rejected_and_never_unsettles_the_first_row(
+def test_a_repeated_identifier_is_counted_as_duplicate_and_never_unsettles_the_first_row(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
@@ -292,15 +298,50 @@ def test_a_repeated_identifier_is_rejected_and_never_unsettles_the_first_row(
     )
     first = run_sync(project, "s")
     # o-1 comes three times: rows 1 (sent), 5 (same batch) and 25 (after o-1 was acknowledged)
-    assert first.counts["sent"] == 28 and first.counts["rejected"] == 2
-    assert first.reasons["duplicate_identifier"] == 2
-    c = first.counts
-    assert c["read"] == 30 == c["already"] + c["sent"] + c["rejected"] + c["expired"] + c["pending"]
+    assert (first.counts["sent"], first.counts["duplicate"], first.counts["rejected"]) == (28, 2, 0)
+    assert first.duplicates == ["o-1", "o-1"]
+    assert counts_add_up(first.counts) and first.counts["read"] == 30
     sent_ids = [e.event["event_id"] for e in sandbox.store.events()]
     assert sent_ids.count("o-1") == 1
     second = run_sync(project, "s")  # o-1 stays sent: its repeats are not resent either
     assert second.counts["sent"] == 0 and second.counts["already"] == 30
     assert len(sandbox.store.events()) == 28
+
+
+def test_duplicates_of_rejected_rows_count_apart_so_runs_and_the_ledger_agree(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # 10 rows rejected (no customer key); 3 of them repeat, one of those twice, across batches;
+    # and 2 repeats of a row that is sent. The run's `rejected` is what the ledger holds.
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE TABLE t AS SELECT
+            'o-' || (CASE WHEN range >= 40 THEN [0, 1, 2, 2, 20, 20][range - 39] ELSE range END)
+              AS order_id,
+            range AS n, 'Purchase' AS event_name, now() - INTERVAL 1 HOUR AS event_time,
+            'physical_store' AS action_source,
+            CASE WHEN range % 40 < 10 AND range < 40 THEN NULL
+                 WHEN range >= 40 AND range < 44 THEN NULL
+                 ELSE 'u' || range || '@example.com' END AS email,
+            5.0 AS value, 'EUR' AS currency FROM range(46)""")
+    project = duckdb_sync(
+        tmp_path,
+        sandbox,
+        model="select * from t order by n",
+        extra="    delivery: {batch_size: 15, concurrency: 1}\n",
+    )
+    first = run_sync(project, "s")
+    c = first.counts
+    assert (c["read"], c["sent"], c["rejected"], c["duplicate"]) == (46, 30, 10, 6)
+    assert counts_add_up(c)
+    db = sqlite3.connect(project.state_location())
+    stored = db.execute(
+        "select count(*) from capisync_ledger where state = 'rejected' and run_id = ?",
+        (first.run_id,),
+    ).fetchone()[0]
+    runs_row = db.execute(
+        "select rejected, duplicate from capisync_runs where id = ?", (first.run_id,)
+    ).fetchone()
+    assert stored == c["rejected"] == runs_row[0] == 10 and runs_row[1] == 6
 
 
 def test_a_row_that_trips_a_builder_bug_is_rejected_alone(
