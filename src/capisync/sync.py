@@ -320,16 +320,13 @@ class _Runner:
 
     async def _read_and_send(self, source: Source) -> None:
         rows_iter = iter(source.batches(self.batch_size))
-        while not self.stopped:
+        while not self.stopped and self._room():
             rows = await asyncio.to_thread(next, rows_iter, None)
             if rows is None:
                 self.report.read_all = True
                 break
-            while rows and not self.stopped:
-                room = self._room()
-                if room == 0:
-                    self.stopped = True  # the limit is reached: the rest is not looked at
-                    break
+            # with --limit, rows after the limit is reached are not looked at (nor counted)
+            while rows and not self.stopped and (room := self._room()):
                 self._plan(rows[:room])
                 rows = rows[room:]
                 await self._dispatch(final=False)
@@ -538,7 +535,11 @@ class _Runner:
 
     async def _send(self, batch: list[_Pending]) -> None:
         assert self.client is not None and self.report.run_id is not None
-        result = await self.client.send([p.event for p in batch])
+        try:
+            result = await self.client.send([p.event for p in batch])
+        except BaseException:
+            self.report.counts["pending"] += len(batch)  # not known to have landed: resent
+            raise
         self._checkpoint(batch, result)
 
     def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from capisync.demo import (
     write_demo_project,
 )
 from capisync.sandbox import SandboxServer
+from capisync.state import Ledger
 from capisync.sync import run_sync
 
 EMAIL_HASH = (
@@ -465,3 +467,127 @@ def test_a_run_rides_out_5xx_answers_and_throttling(tmp_path: Path, sandbox: San
     assert report.status == "completed" and report.counts["sent"] == DEMO_EXPECTED["sent"]
     ids = Counter(e.event["event_id"] for e in sandbox.store.events())
     assert len(ids) == DEMO_EXPECTED["sent"] and set(ids.values()) == {1}
+
+
+def test_an_exception_in_a_send_task_stops_the_run_and_is_never_left_unread(
+    demo: Project, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import logging
+
+    from capisync.meta import MetaClient
+
+    real_send = MetaClient.send
+    calls = 0
+
+    async def send(self: MetaClient, events: list[dict[str, object]]) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("a bug in a send task")
+        return await real_send(self, events)
+
+    monkeypatch.setattr(MetaClient, "send", send)
+    config = demo.path.read_text()
+    demo.path.write_text(config + "    delivery: {batch_size: 20, concurrency: 1}\n")
+    project = project_for(demo.path, sandbox)
+    unread: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: unread.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        with pytest.raises(RuntimeError, match="a bug in a send task"):
+            run_sync(project, "purchases")
+        gc.collect()
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert not [m for m in unread if "never retrieved" in m]
+    assert calls <= 3  # the batch in flight may land; nothing after it is sent
+    [run] = Ledger(project.state_location()).runs("purchases")
+    assert run.status == "failed" and run.error is not None
+    assert "internal error (RuntimeError)" in run.error and "a bug" not in run.error
+    assert run.counts["read"] < DEMO_ROWS
+    assert run.counts["read"] == sum(
+        run.counts[k] for k in ("already", "baseline", "sent", "rejected", "expired", "pending")
+    )
+
+
+def test_a_test_run_sends_test_events_and_consumes_no_production_row(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    test = run_sync(demo, "purchases", test_event_code="TEST4242", limit=5)
+    assert (test.status, test.counts["sent"], test.test_event_code) == ("completed", 5, "TEST4242")
+    assert not test.read_all and test.counts["read"] < DEMO_ROWS  # it stopped at the limit
+    assert counts_add_up(test.counts)
+    events = sandbox.store.events()
+    assert len(events) == 5 and {e.test_event_code for e in events} == {"TEST4242"}
+    db = sqlite3.connect(demo.state_location())
+    assert db.execute("select count(*) from capisync_ledger").fetchone() == (0,)
+    [recorded] = Ledger(demo.state_location()).runs("purchases")
+    assert recorded.test_event_code == "TEST4242" and recorded.counts["sent"] == 5
+
+    real = run_sync(demo, "purchases")  # the rows the test run sent go for real, with the rest
+    assert real.counts["sent"] == DEMO_EXPECTED["sent"] and real.counts["already"] == 0
+    production = [e for e in sandbox.store.events() if e.test_event_code is None]
+    assert len(production) == DEMO_EXPECTED["sent"]
+
+
+def test_a_test_run_never_waits_for_nor_blocks_a_real_run(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    import subprocess
+    import sys
+
+    from capisync.errors import SyncLockedError
+
+    sandbox.config.latency_ms = 3000
+    exe = str(Path(sys.executable).parent / "capisync")
+    real = subprocess.Popen(  # a real run holds the sync's lock while its batch is in flight
+        [exe, "run", "--config", str(demo.path)],
+        env={**os.environ, "CAPISYNC_BASE_URL": sandbox.url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not sandbox.store.requests():
+            assert time.monotonic() < deadline, "the real run did not start"
+            time.sleep(0.05)
+        with pytest.raises(SyncLockedError):  # a second real run is refused ...
+            run_sync(demo, "purchases")
+        test = run_sync(demo, "purchases", test_event_code="T1", limit=3)  # ... a test run is not
+        assert test.status == "completed" and test.counts["sent"] == 3
+    finally:
+        out, err = real.communicate(timeout=60)
+        sandbox.config.latency_ms = 0
+    assert real.returncode == 0, out + err
+    runs = Ledger(demo.state_location()).runs("purchases")
+    sent = {(r.status, r.test_event_code, r.counts["sent"]) for r in runs if r.counts["sent"]}
+    assert sent == {("completed", None, DEMO_EXPECTED["sent"]), ("completed", "T1", 3)}
+
+
+def test_limit_stops_reading_once_that_many_events_are_queued(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    first = run_sync(demo, "purchases", limit=40)
+    assert first.counts["sent"] == 40 and not first.read_all
+    assert counts_add_up(first.counts) and first.counts["pending"] == 0
+    rest = run_sync(demo, "purchases")
+    assert rest.counts["already"] == 40
+    assert rest.counts["sent"] == DEMO_EXPECTED["sent"] - 40 and rest.read_all
+
+
+def test_a_model_with_no_rows_says_so(tmp_path: Path, sandbox: SandboxServer) -> None:
+    from rich.console import Console
+
+    from capisync.report import print_run
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE TABLE t AS SELECT 'o-1' AS order_id, 'Lead' AS event_name,
+            now() AS event_time, 'system_generated' AS action_source, 'a@b.co' AS email""")
+    report = run_sync(duckdb_sync(tmp_path, sandbox, model="select * from t where false"), "s")
+    assert report.status == "completed" and report.read_all and report.counts["read"] == 0
+    console = Console(record=True, width=200)
+    print_run(console, report)
+    assert "warning: the model returned no rows" in console.export_text()
