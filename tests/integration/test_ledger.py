@@ -169,3 +169,28 @@ def test_unreachable_postgres_ledger_is_a_clear_error() -> None:
         match=r"cannot open the ledger at postgresql\+psycopg://u:\*\*\*@127.0.0.1:5999",
     ):
         Ledger("postgresql+psycopg://u:secret@127.0.0.1:5999/x")
+
+
+def test_a_ledger_made_by_an_earlier_version_gains_the_new_columns_and_keeps_its_runs(
+    ledger: Ledger,
+) -> None:
+    import sqlalchemy as sa
+
+    run = ledger.start_run("s", dry_run=False, now=1.0)
+    ledger.finish_run(run, status="completed", counts={"read": 7, "sent": 7}, now=2.0)
+    with ledger.engine.begin() as conn:  # the runs table as capisync 0.1 made it
+        conn.exec_driver_sql("ALTER TABLE capisync_runs DROP COLUMN test_event_code")
+        conn.exec_driver_sql("ALTER TABLE capisync_runs DROP COLUMN duplicate")
+    ledger.close()
+    reopened = Ledger(ledger.location)
+    columns = {c["name"] for c in sa.inspect(reopened.engine).get_columns("capisync_runs")}
+    assert {"test_event_code", "duplicate"} <= columns
+    [old] = reopened.runs("s")
+    assert (old.status, old.counts["sent"], old.counts["duplicate"], old.test_event_code) == (
+        "completed",
+        7,
+        0,
+        None,
+    )
+    reopened.start_run("s", dry_run=False, now=3.0, test_event_code="T")
+    reopened.close()
