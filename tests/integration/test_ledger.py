@@ -194,3 +194,68 @@ def test_a_ledger_made_by_an_earlier_version_gains_the_new_columns_and_keeps_its
     )
     reopened.start_run("s", dry_run=False, now=3.0, test_event_code="T")
     reopened.close()
+
+
+def _write_as_nobody(path: Path) -> str:
+    """Open the ledger and start a run in a child process that is not root (root writes any
+    file), as a cron job of another user would; returns 'ok' or the LedgerError's message."""
+    import os
+
+    from capisync.errors import LedgerError
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, try, report through the pipe, never return
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            Ledger(str(path)).start_run("s", dry_run=False, now=2.0)
+            message = "ok"
+        except LedgerError as exc:
+            message = str(exc)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails
+            message = f"unexpected {type(exc).__name__}"
+        os.write(write, message.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as pipe:
+        return " ".join(pipe.read().decode().split())
+
+
+def test_a_read_only_ledger_names_each_file_to_fix_including_left_over_wal_files() -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    assert os.getuid() == 0, "this test drops to another user and needs root"
+    folder = Path(tempfile.mkdtemp(prefix="capisync-ro-"))  # outside pytest's 0700 tmp dir
+    try:
+        os.chown(folder, 65534, 65534)  # the folder is the cron user's
+        path = folder / "state.db"
+        Ledger(str(path)).start_run("s", dry_run=False, now=1.0)
+        # a run as root (sudo) that was killed leaves state.db, -wal and -shm owned by root
+        crash = (
+            f"import os, sqlite3; c = sqlite3.connect({str(path)!r}); "
+            "c.execute('pragma journal_mode=wal'); "
+            "c.execute('update capisync_runs set status = status'); c.commit(); "
+            "os.kill(os.getpid(), 9)"
+        )
+        subprocess.run([sys.executable, "-c", crash], check=False)
+        wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+        assert wal.exists() and shm.exists()
+
+        first = _write_as_nobody(path)
+        assert f"{path}, {wal}, {shm} are read-only for this user" in first, first
+        os.chown(path, 65534, 65534)  # state.db is fixed; the left-over -wal and -shm are not
+        second = _write_as_nobody(path)
+        assert f"{wal}, {shm} are read-only for this user" in second, second
+        assert f"{path}," not in second
+        os.chown(wal, 65534, 65534)
+        os.chown(shm, 65534, 65534)
+        assert _write_as_nobody(path) == "ok"
+    finally:
+        shutil.rmtree(folder)

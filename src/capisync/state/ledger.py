@@ -498,16 +498,19 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 
 
 def _read_only_culprit(path: Path) -> str:
-    """Which file or folder makes the SQLite ledger read-only, and how to fix it. A WAL
+    """Which files or folder make the SQLite ledger read-only, and how to fix it. A WAL
     ledger writes three files: state.db, state.db-wal and state.db-shm, and creates the last
     two in the folder: one left read-only (e.g. by a run as another user) fails every write
-    even after state.db itself is fixed."""
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if candidate.exists() and not os.access(candidate, os.W_OK):
-            return (
-                f"{candidate} is read-only for this user; make it writable (chmod u+w, or "
-                "chown it to the user that runs capisync)"
-            )
+    even after state.db itself is fixed, so every such file is named at once."""
+    files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+    stuck = [str(f) for f in files if f.exists() and not os.access(f, os.W_OK)]
+    if stuck:
+        which = f"{stuck[0]} is" if len(stuck) == 1 else f"{', '.join(stuck)} are"
+        return (
+            f"{which} read-only for this user (left by a run as another user?); make "
+            f"{'it' if len(stuck) == 1 else 'each'} writable (chmod u+w, or chown to the user "
+            "that runs capisync)"
+        )
     if not os.access(path.parent, os.W_OK):
         return (
             f"the folder {path.parent} is read-only for this user, and SQLite must create "
