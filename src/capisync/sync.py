@@ -134,9 +134,8 @@ async def _run(ctx: SyncContext) -> RunReport:
         ledger = Ledger(ctx.project.state_location())
         owner = new_owner()
         try:
-            if not ctx.dry_run:
-                wait = ctx.lock_wait_seconds if ctx.config.on_locked == "wait" else 0.0
-                await acquire_lock(ledger, ctx.lock_name, owner, wait_seconds=wait, clock=ctx.clock)
+            if not ctx.dry_run and not await _lock(ctx, ledger, owner, stop):
+                return _stopped_before_start(ctx, stop)
             try:
                 return await _run_locked(ctx, ledger, owner, stop)
             finally:
@@ -144,6 +143,37 @@ async def _run(ctx: SyncContext) -> RunReport:
                     _unlock(ledger, ctx.lock_name, owner)
         finally:
             ledger.close()
+
+
+async def _lock(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRequest) -> bool:
+    """Take the sync's lock (waiting for it with `on_locked: wait`); False when a stop was
+    requested first. Raises SyncLockedError when another run holds it."""
+    wait = ctx.lock_wait_seconds if ctx.config.on_locked == "wait" else 0.0
+    taking = asyncio.create_task(
+        acquire_lock(ledger, ctx.lock_name, owner, wait_seconds=wait, clock=ctx.clock)
+    )
+
+    def give_up() -> None:
+        taking.cancel()  # once the lock is taken, this does nothing: the run itself stops
+
+    stop.on_request(give_up)
+    try:
+        await taking
+    except asyncio.CancelledError:
+        if not stop.requested:
+            raise
+        return False
+    return True
+
+
+def _stopped_before_start(ctx: SyncContext, stop: StopRequest) -> RunReport:
+    report = RunReport(ctx.name, None, "interrupted", stopped_by=stop.signal_name)
+    report.exit_code = stop.exit_code
+    report.error = (
+        f"stopped by {stop.signal_name} while waiting for the sync's lock (another run holds "
+        "it); this run read and sent nothing"
+    )
+    return report
 
 
 def _unlock(ledger: Ledger, name: str, owner: str) -> None:

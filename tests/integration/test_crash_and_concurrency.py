@@ -166,6 +166,15 @@ def run_row(root: Path, run_id: int = 1) -> dict[str, object]:
         db.close()
 
 
+def has_open(pid: int, name: str) -> bool:
+    """Whether the process holds a file of that name open (Linux /proc)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd).endswith(name) for fd in fds.iterdir())
+    except OSError:  # an fd closed while we looked
+        return False
+
+
 def flat(text: str) -> str:
     """Output with its line wrapping undone."""
     return " ".join(text.split())
@@ -314,3 +323,26 @@ def test_sigterm_lets_batches_in_flight_land_records_the_run_and_exits_143(
     assert again.returncode == 0
     ids = Counter(e.event["event_id"] for e in sandbox.store.events())
     assert len(ids) == ROWS and set(ids.values()) == {1}  # nothing lost, nothing doubled
+
+
+def test_sigterm_while_waiting_for_the_lock_exits_143_at_once_and_records_nothing(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sandbox.config.latency_ms = 150
+    config = make_project(tmp_path, sandbox.url, on_locked="wait")
+    first = start_run(config)
+    wait_for(lambda: len(sandbox.store.events()) >= BATCH)
+    second = start_run(config)  # queues behind the first, once it has opened the ledger
+    wait_for(lambda: has_open(second.pid, "state.db"))
+    time.sleep(0.5)
+    stopped_at = time.monotonic()
+    second.send_signal(signal.SIGTERM)
+    out, err = map(flat, second.communicate(timeout=30))
+    assert time.monotonic() - stopped_at < 10, "it went on waiting for the lock"
+    assert second.returncode == 128 + signal.SIGTERM, out + err
+    assert "stopped by SIGTERM while waiting for the sync's lock" in out
+    first.communicate(timeout=120)
+    sandbox.config.latency_ms = 0
+    assert first.returncode == 0
+    db = sqlite3.connect(tmp_path / ".capisync" / "state.db")
+    assert db.execute("select status from capisync_runs").fetchall() == [("completed",)]
