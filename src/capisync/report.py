@@ -112,10 +112,10 @@ def _print_run_notes(console: Console, run: RunReport) -> None:
     if run.test_event_code is not None:
         console.print(
             Text(
-                f"test run (test_event_code {run.test_event_code}): the events went to Events "
-                "Manager > Test Events, and Meta also processes them like any other event; "
-                "no row was marked sent, so the next real run sends these rows (same "
-                "event_id, which Meta deduplicates on)"
+                f"test run (test_event_code {run.test_event_code}): the events show in Events "
+                "Manager > Test Events; Meta does not drop test events, they also count for "
+                "targeting and ads measurement. No row was marked sent: the next real run "
+                "sends these rows (same event_id, which Meta deduplicates on)"
             )
         )
     if c["read"] == 0 and run.read_all:
@@ -142,18 +142,15 @@ def _print_run_notes(console: Console, run: RunReport) -> None:
             f"baseline: {c['baseline']:,} rows were in the model when the sync started "
             "(first_run: skip_existing); they are never sent"
         )
-    if run.duplicates:
-        shown = ", ".join(run.duplicates[:MAX_ROWS_LISTED])
-        more = (
-            f" and {len(run.duplicates) - MAX_ROWS_LISTED:,} more"
-            if len(run.duplicates) > MAX_ROWS_LISTED
-            else ""
-        )
+    if c["duplicate"]:
+        n = c["duplicate"]
+        listed = run.duplicates[:MAX_ROWS_LISTED]
+        more = f" and {n - len(listed):,} more" if n > len(listed) else ""
         console.print(
             Text(
-                f"duplicate: {len(run.duplicates):,} {_rows(len(run.duplicates))} repeat an "
-                f"identifier read earlier in this run ({shown}{more}); only the first row with "
-                "an identifier is considered: make the identifier column unique"
+                f"duplicate: {n:,} {_rows(n)} repeat an identifier read earlier in this run "
+                f"({', '.join(listed)}{more}); only the first row with an identifier is "
+                "considered: make the identifier column unique"
             )
         )
 

@@ -60,7 +60,8 @@ class RunReport:
     warnings: Counter[str] = field(default_factory=Counter)  # dropped values, by code
     coverage: Counter[str] = field(default_factory=Counter)  # match keys among built events
     rejections: list[Rejected] = field(default_factory=list)  # this run's, for the summary
-    duplicates: list[str] = field(default_factory=list)  # identifiers repeated in this run
+    # identifiers repeated in this run, the first MAX_DUPLICATES_KEPT (counts["duplicate"]: all)
+    duplicates: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
     read_all: bool = False  # the model was read to its end (else rows after `read` were not)
@@ -75,6 +76,7 @@ class RunReport:
 
 
 Progress = Callable[[RunReport], None]
+MAX_DUPLICATES_KEPT = 100
 
 
 @dataclass
@@ -393,7 +395,8 @@ class _Runner:
                 # reported, never stored: the ledger row belongs to the first row with it
                 counts["new"] += 1
                 counts["duplicate"] += 1
-                self.report.duplicates.append(ident)
+                if len(self.report.duplicates) < MAX_DUPLICATES_KEPT:
+                    self.report.duplicates.append(ident)
                 continue
             if entry is not None and entry.state in SETTLED:
                 self._count_settled(entry.state)
