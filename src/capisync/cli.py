@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -194,17 +195,23 @@ def runs(
     config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
     limit: Annotated[int, typer.Option(help="how many runs to list", min=1)] = 20,
 ) -> None:
-    """Show the run history, newest first.
+    """Show the run history, newest first (a run left running by a process that died is
+    closed first, as abandoned, with the counts the ledger holds for it).
 
     Example: capisync runs purchases --limit 5
     """
+    from capisync.errors import LedgerError
     from capisync.state import Ledger
+    from capisync.sync import close_abandoned_runs
 
     history = load_history(config)
     if sync is not None:
         history.check_sync(sync)
     ledger = Ledger(history.state_location)
     try:
+        # a run left "running" by a process that died is shown closed, with its true counts
+        with contextlib.suppress(LedgerError):  # a read-only ledger is shown as it is
+            close_abandoned_runs(ledger, [sync] if sync else list(history.syncs))
         report.print_runs(out, ledger.runs(sync, limit=limit))
     finally:
         ledger.close()

@@ -41,7 +41,7 @@ from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.outcome import BuiltEvent, Rejection, identifier_text
 from capisync.config import Project, SyncConfig
-from capisync.errors import CapisyncError, ConfigError, LedgerError, MetaError
+from capisync.errors import CapisyncError, ConfigError, LedgerError, MetaError, SyncLockedError
 from capisync.interrupts import StopRequest, stop_on_signals
 from capisync.locking import LOCK_STALE_AFTER, acquire_lock, new_owner
 from capisync.meta import BatchResult, MetaClient, unencodable_among
@@ -106,8 +106,12 @@ class SyncContext:
 
     @property
     def lock_name(self) -> str:
-        """Test runs queue behind each other, never behind (or in front of) real runs."""
-        return self.name if self.test_code is None else f"{self.name}:test-run"
+        return lock_name(self.name, test=self.test_code is not None)
+
+
+def lock_name(sync: str, *, test: bool) -> str:
+    """Test runs queue behind each other, never behind (or in front of) real runs."""
+    return f"{sync}:test-run" if test else sync
 
 
 def run_sync(
@@ -176,6 +180,32 @@ def _stopped_before_start(ctx: SyncContext, stop: StopRequest) -> RunReport:
         "it); this run read and sent nothing"
     )
     return report
+
+
+def close_abandoned_runs(
+    ledger: Ledger, syncs: list[str], clock: Callable[[], float] = time.time
+) -> None:
+    """Close the runs still marked running whose process is gone, as `capisync runs` shows
+    them: for each sync (and its test runs) whose lock is free, no run is alive, so its
+    running rows are closed as abandoned with the counts the ledger holds for them. A lock
+    held means a live run: its row is left as it is. Raises LedgerError."""
+
+    async def close_all() -> None:
+        for sync in syncs:
+            if not ledger.has_running(sync):
+                continue
+            for test in (False, True):
+                name, owner = lock_name(sync, test=test), new_owner()
+                try:
+                    await acquire_lock(ledger, name, owner, wait_seconds=0.0, clock=clock)
+                except SyncLockedError:
+                    continue
+                try:
+                    ledger.close_abandoned(sync, test=test, now=clock())
+                finally:
+                    _unlock(ledger, name, owner)
+
+    asyncio.run(close_all())
 
 
 def _unlock(ledger: Ledger, name: str, owner: str) -> None:

@@ -83,6 +83,12 @@ def test_a_run_killed_mid_way_loses_nothing_and_resends_only_in_flight_batches(
     [(status, read, sent)] = db.execute("select status, read, sent from capisync_runs").fetchall()
     recorded = db.execute("select count(*) from capisync_ledger where state = 'sent'").fetchone()
     assert status == "running" and sent == recorded[0] > 0 and read >= sent
+    # `capisync runs` finds the sync's lock free: no process runs it, the run is closed
+    history = subprocess.run(
+        [EXE, "runs", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert history.returncode == 0 and "abandoned" in history.stdout, history.stdout
+    assert "running" not in history.stdout.split("abandoned")[0]
 
     sandbox.config.latency_ms = 0
     done = subprocess.run(
@@ -346,3 +352,18 @@ def test_sigterm_while_waiting_for_the_lock_exits_143_at_once_and_records_nothin
     assert first.returncode == 0
     db = sqlite3.connect(tmp_path / ".capisync" / "state.db")
     assert db.execute("select status from capisync_runs").fetchall() == [("completed",)]
+
+
+def test_runs_never_closes_a_run_that_is_alive(tmp_path: Path, sandbox: SandboxServer) -> None:
+    sandbox.config.latency_ms = 150
+    config = make_project(tmp_path, sandbox.url)
+    proc = start_run(config)
+    wait_for(lambda: len(sandbox.store.events()) >= BATCH * 2)
+    history = subprocess.run(
+        [EXE, "runs", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    out, err = proc.communicate(timeout=120)
+    sandbox.config.latency_ms = 0
+    assert "running" in history.stdout and "abandoned" not in history.stdout
+    assert proc.returncode == 0, out + err
+    assert run_row(tmp_path)["status"] == "completed"

@@ -284,16 +284,7 @@ class Ledger:
         that died (the lock is ours): they are closed as abandoned with the counts the ledger
         holds for them."""
         with self._tx() as conn:
-            kind = (
-                RUNS.c.test_event_code.is_(None)
-                if test_event_code is None
-                else RUNS.c.test_event_code.is_not(None)
-            )
-            left = conn.execute(
-                sa.select(RUNS).where(RUNS.c.sync == sync, RUNS.c.status == "running", kind)
-            )
-            for row in left.all():
-                _close_abandoned(conn, row._mapping, now)
+            _close_left_running(conn, sync, test=test_event_code is not None, now=now)
             result = conn.execute(
                 RUNS.insert().values(
                     sync=sync,
@@ -306,6 +297,18 @@ class Ledger:
             key = result.inserted_primary_key
             assert key is not None  # an INSERT of one row always has it
             return int(key[0])
+
+    def has_running(self, sync: str) -> bool:
+        """Whether a run of the sync (a test run too) is marked running."""
+        with self.engine.connect() as conn:
+            q = sa.select(RUNS.c.id).where(RUNS.c.sync == sync, RUNS.c.status == "running")
+            return conn.execute(q.limit(1)).first() is not None
+
+    def close_abandoned(self, sync: str, *, test: bool, now: float) -> None:
+        """Close the sync's runs (test runs, with `test`) still marked running; call it
+        holding the matching lock, which proves their process is gone."""
+        with self._tx() as conn:
+            _close_left_running(conn, sync, test=test, now=now)
 
     def finish_run(
         self,
@@ -419,6 +422,15 @@ def _run_record(m: Any) -> RunRecord:
 
 def _count_values(counts: Mapping[str, int]) -> dict[str, int]:
     return {k: int(counts.get(k, 0)) for k in COUNT_FIELDS}
+
+
+def _close_left_running(conn: sa.Connection, sync: str, *, test: bool, now: float) -> None:
+    kind = RUNS.c.test_event_code.is_not(None) if test else RUNS.c.test_event_code.is_(None)
+    left = conn.execute(
+        sa.select(RUNS).where(RUNS.c.sync == sync, RUNS.c.status == "running", kind)
+    )
+    for row in left.all():
+        _close_abandoned(conn, row._mapping, now)
 
 
 def _close_abandoned(conn: sa.Connection, run: Any, now: float) -> None:
