@@ -89,7 +89,6 @@ class Ledger:
             if self.engine.dialect.name == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             _create_tables(self.engine)
-            add_missing_columns(self.engine)
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot open the ledger at {self._describe(exc)}") from exc
         self._identity = _file_identity(self.path) if self.path is not None else None
@@ -457,11 +456,12 @@ def _close_abandoned(conn: sa.Connection, run: Any, now: float) -> None:
 
 
 def _create_tables(engine: sa.Engine) -> None:
-    # two processes starting at once may both find a table missing; the loser's CREATE
-    # fails with "already exists", and a second pass (checkfirst) then sees the table
+    # two processes starting at once may both find a table (or a column) missing; the
+    # loser's CREATE or ALTER fails with "already exists", and a second pass sees it
     for attempt in range(3):
         try:
             metadata.create_all(engine)
+            add_missing_columns(engine)
             return
         except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
             if attempt == 2:
