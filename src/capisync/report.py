@@ -259,6 +259,12 @@ def _history_notes(r: RunRecord) -> list[str]:
         )
     elif r.details.get("read_all") and not r.counts["read"]:
         notes.append("the model returned no rows")
+    unrecorded = int(r.details.get("unrecorded") or 0)
+    if unrecorded:
+        notes.append(
+            f"{unrecorded:,} rows it sent or settled could not be recorded in the ledger; the "
+            "next run sent them again (same event_id)"
+        )
     if r.error:
         notes.append(r.error)
     return notes

@@ -224,6 +224,11 @@ def test_another_process_holding_the_ledgers_write_lock_stops_the_run_with_exit_
     assert row["read"] < ROWS and row["sent"] >= recorded
     assert row["read"] == row["sent"] + row["rejected"] + row["pending"]
 
+    history = subprocess.run(
+        [EXE, "runs", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert "could not be recorded in the ledger" in flat(history.stdout)
+
     again = subprocess.run(
         [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
     )
