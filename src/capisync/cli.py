@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from capisync.errors import (
     TERMINATED,
     CapisyncError,
     ConfigError,
+    LedgerError,
     is_retryable,
     worst_exit_code,
 )
@@ -154,28 +156,39 @@ def run(
     test_event_code: Annotated[
         str | None,
         typer.Option(
-            "--test-event-code", help="send as test events (Events Manager > Test Events)"
+            "--test-event-code",
+            help="a test run: send to Events Manager > Test Events and mark no row sent "
+            "(Meta still processes test events: see docs/runs.md)",
         ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="send at most N events, then stop reading"),
     ] = None,
 ) -> None:
     """Run syncs now: send new rows, report what was sent, rejected and why, and expired.
 
     Every sync runs, whatever another one does; the exit code is the worst of theirs (0 when
-    every run completed: rejected rows are reported, not a failure; see docs/exit-codes.md).
-    Example: capisync run purchases --test-event-code TEST12345
+    every run completed: rejected rows are reported, not a failure; 130 after Ctrl-C and 143
+    after SIGTERM, batches in flight recorded first; see docs/exit-codes.md).
+    Example: capisync run purchases --test-event-code TEST12345 --limit 10
     """
     from capisync.sync import ensure_syncs
 
     project = _project(config)
     codes: dict[str, int] = {}
     for name in ensure_syncs(project, list(syncs or [])):
-        codes[name] = _run_one(project, name, dry_run=dry_run, test_event_code=test_event_code)
+        codes[name] = _run_one(
+            project, name, dry_run=dry_run, test_event_code=test_event_code, limit=limit
+        )
         if codes[name] in (INTERRUPTED, TERMINATED):
             break  # the person (or the scheduler) asked the whole command to stop
     _exit_with_worst(codes)
 
 
-def _run_one(project: Project, name: str, *, dry_run: bool, test_event_code: str | None) -> int:
+def _run_one(
+    project: Project, name: str, *, dry_run: bool, test_event_code: str | None, limit: int | None
+) -> int:
     """Run one sync and show its summary; its exit code. Its failure never stops the others."""
     from capisync.sync import run_sync
 
@@ -186,17 +199,19 @@ def _run_one(project: Project, name: str, *, dry_run: bool, test_event_code: str
                 name,
                 dry_run=dry_run,
                 test_event_code=test_event_code,
+                limit=limit,
                 progress=progress.update,
             )
     except Exception as exc:
         done = getattr(exc, "report", None)
-        if done is not None and done.counts["read"]:
-            done.error = None  # said once, below
-            report.print_run(out, done)  # what was sent before it failed
+        if done is not None and (done.counts["read"] or isinstance(exc, LedgerError)):
+            # what was done before it failed; the error itself is said once, below
+            done.error = done.error.replace(str(exc), "").strip() if done.error else None
+            report.print_run(out, done)
         return _sync_failed(name, exc)
     report.print_run(out, result)
     if result.status == "interrupted":
-        return INTERRUPTED
+        return result.exit_code or INTERRUPTED
     if result.failure is not None:
         return result.failure.exit_code
     return 0 if result.ok else 1
@@ -246,17 +261,23 @@ def runs(
     config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
     limit: Annotated[int, typer.Option(help="how many runs to list", min=1)] = 20,
 ) -> None:
-    """Show the run history, newest first.
+    """Show the run history, newest first (a run left running by a process that died is
+    closed first, as abandoned, with the counts the ledger holds for it).
 
     Example: capisync runs purchases --limit 5
     """
+    from capisync.errors import LedgerError
     from capisync.state import Ledger
+    from capisync.sync import close_abandoned_runs
 
     history = load_history(config)
     if sync is not None:
         history.check_sync(sync)
     ledger = Ledger(history.state_location)
     try:
+        # a run left "running" by a process that died is shown closed, with its true counts
+        with contextlib.suppress(LedgerError):  # a read-only ledger is shown as it is
+            close_abandoned_runs(ledger, [sync] if sync else list(history.syncs))
         report.print_runs(out, ledger.runs(sync, limit=limit))
     finally:
         ledger.close()

@@ -60,25 +60,36 @@ class RunProgress:
         )
 
 
+# the summary's columns, in the order they add up to `read` (schema.END_STATES)
+_RUN_COLUMNS = (
+    ("read", "read"),
+    ("already", "already sent"),
+    ("baseline", "baseline"),
+    ("sent", "sent"),
+    ("rejected", "rejected"),
+    ("duplicate", "duplicate"),
+    ("expired", "expired"),
+    ("pending", "pending"),
+)
+
+
 def print_run(console: Console, run: RunReport) -> None:
     c = run.counts
     label = "dry run (nothing sent)" if run.status == "dry-run" else run.status
+    if run.test_event_code is not None:
+        label = f"test run, {label}"
     where = f"run {run.run_id}, " if run.run_id is not None else ""
     console.print(f"\n[bold]{run.sync}[/bold]: {label} ({where}{run.seconds:.1f} s)")
     table = Table(show_header=True, header_style="bold")
-    for name in ("read", "new", "already sent", "sent", "rejected", "expired", "pending"):
-        table.add_column(name, justify="right")
-    sent_label = "would send" if run.status == "dry-run" else "sent"
-    table.columns[3].header = sent_label
-    table.add_row(
-        *(f"{c[k]:,}" for k in ("read", "new", "already", "sent", "rejected", "expired", "pending"))
-    )
+    for key, header in _RUN_COLUMNS:
+        if key == "sent" and run.status == "dry-run":
+            header = "would send"
+        elif key == "sent" and run.test_event_code is not None:
+            header = "sent as test events"
+        table.add_column(header, justify="right")
+    table.add_row(*(f"{c[k]:,}" for k, _ in _RUN_COLUMNS))
     console.print(table)
-    if c["baseline"]:
-        console.print(
-            f"baseline: {c['baseline']:,} rows were in the model when the sync started "
-            "(first_run: skip_existing); they are never sent"
-        )
+    _print_run_notes(console, run)
     if run.rejections:
         print_rejected_now(console, run.rejections)
     if run.reasons.get("event_time_too_old"):
@@ -92,7 +103,56 @@ def print_run(console: Console, run: RunReport) -> None:
         dropped = ", ".join(f"{code} x{n}" for code, n in run.warnings.most_common())
         console.print(f"values left out of events (the rest of each event was kept): {dropped}")
     if run.error:
-        console.print(f"[red]run stopped:[/red] {run.error}", markup=True)
+        console.print(Text.assemble(("run stopped: ", "red"), run.error))
+
+
+def _print_run_notes(console: Console, run: RunReport) -> None:
+    """What the counts alone do not say: rows not read, rows not recorded, test runs."""
+    c = run.counts
+    if run.test_event_code is not None:
+        console.print(
+            Text(
+                f"test run (test_event_code {run.test_event_code}): the events show in Events "
+                "Manager > Test Events; Meta does not drop test events, they also count for "
+                "targeting and ads measurement. No row was marked sent: the next real run "
+                "sends these rows (same event_id, which Meta deduplicates on)"
+            )
+        )
+    if c["read"] == 0 and run.read_all:
+        console.print(
+            "[yellow]warning: the model returned no rows[/yellow]: check its WHERE clause "
+            "(nothing was sent)"
+        )
+    elif not run.read_all and (c["read"] or run.status == "interrupted"):
+        limited = run.limit is not None and run.status == "completed"
+        why = f"it reached --limit {run.limit}" if limited else "it stopped"
+        console.print(
+            f"[yellow]this run read {c['read']:,} {_rows(c['read'])} of the model before "
+            f"{why}[/yellow]: any rows after those were not read, are in no column above, "
+            "and the next run reads them"
+        )
+    if c["unrecorded"]:
+        console.print(
+            f"[red]{c['unrecorded']:,} {_rows(c['unrecorded'])} this run sent or settled "
+            "could not be recorded in the ledger[/red]: the next run treats them as new "
+            "(sent ones go again with the same event_id, which Meta deduplicates on)"
+        )
+    if c["baseline"]:
+        console.print(
+            f"baseline: {c['baseline']:,} rows were in the model when the sync started "
+            "(first_run: skip_existing); they are never sent"
+        )
+    if c["duplicate"]:
+        n = c["duplicate"]
+        listed = run.duplicates[:MAX_ROWS_LISTED]
+        more = f" and {n - len(listed):,} more" if n > len(listed) else ""
+        console.print(
+            Text(
+                f"duplicate: {n:,} {_rows(n)} repeat an identifier read earlier in this run "
+                f"({', '.join(listed)}{more}); only the first row with an identifier is "
+                "considered: make the identifier column unique"
+            )
+        )
 
 
 def print_coverage(console: Console, coverage: Counter[str]) -> None:
@@ -152,23 +212,62 @@ def print_runs(console: Console, runs: list[RunRecord]) -> None:
     table.add_column("started UTC", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    for col in ("read", "sent", "rejected", "expired", "pending"):
-        table.add_column(col, justify="right", no_wrap=True)
+    for _, header in _HISTORY_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
     for r in runs:
         took = f"{r.ended_at - r.started_at:.1f}s" if r.ended_at else ""
         c = r.counts
+        status = f"{r.status} (test)" if r.test_event_code is not None else r.status
         table.add_row(
             str(r.id),
             r.sync,
             _when(r.started_at),
             took,
-            r.status,
-            *(f"{c[k]:,}" for k in ("read", "sent", "rejected", "expired", "pending")),
+            status,
+            *(f"{c[k]:,}" for k, _ in _HISTORY_COLUMNS),
         )
     console.print(table)
     for r in runs:
-        if r.error:
-            console.print(Text(f"run {r.id}: {r.error}"))
+        for note in _history_notes(r):
+            console.print(Text(f"run {r.id}: {note}"))
+
+
+# `runs` columns: every state a row can end in, so that they add up to `read`
+_HISTORY_COLUMNS = (
+    ("read", "read"),
+    ("already", "already"),
+    ("baseline", "baseline"),
+    ("sent", "sent"),
+    ("rejected", "rejected"),
+    ("duplicate", "dup"),
+    ("expired", "expired"),
+    ("pending", "pending"),
+)
+
+
+def _history_notes(r: RunRecord) -> list[str]:
+    notes = []
+    if r.test_event_code is not None:
+        notes.append(
+            f"test run (test_event_code {r.test_event_code}): sent as test events, no row settled"
+        )
+    if r.status == "running":
+        notes.append("running (its counts are as of its last checkpoint)")
+    elif r.status != "completed" and r.details.get("read_all") is False and r.counts["read"]:
+        notes.append(
+            f"stopped after reading {r.counts['read']:,} rows of the model; the rest were not read"
+        )
+    elif r.details.get("read_all") and not r.counts["read"]:
+        notes.append("the model returned no rows")
+    unrecorded = int(r.details.get("unrecorded") or 0)
+    if unrecorded:
+        notes.append(
+            f"{unrecorded:,} rows it sent or settled could not be recorded in the ledger; the "
+            "next run sent them again (same event_id)"
+        )
+    if r.error:
+        notes.append(r.error)
+    return notes
 
 
 def print_rejections(console: Console, summary: RejectionSummary) -> None:

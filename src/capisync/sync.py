@@ -6,13 +6,27 @@
 
 Every row read ends the run in exactly one state: already (sent by an earlier run), baseline
 (recorded, not sent, by a first run with skip_existing), sent, rejected (with reasons),
-expired (too old for Meta; once expired, a row is not evaluated again), or pending (not sent
-because the run stopped). The counts always add up to `read`.
+duplicate (its identifier came earlier in the run), expired (too old for Meta; once expired,
+a row is not evaluated again), or pending (not sent because the run stopped). The counts
+always add up to `read`; a run that stopped early says so (`read_all` is False), since rows it
+never read are in no count.
+
+A run stops early, and cleanly (stop reading, let the batches in flight land and be
+checkpointed, record the run, print the summary), on the first Ctrl-C or SIGTERM
+(interrupted), on a run-fatal answer from Meta (failed, rows stay pending), and on any
+exception in a send, checkpoint or heartbeat task, such as a ledger that cannot be written
+(failed, and the exception is raised to the caller: nothing is sent that cannot be recorded).
+
+A test run (a test_event_code, from the command line or the destination) sends to Meta's
+Test Events view but settles no row: nothing it sends, rejects or lets expire is recorded in
+the ledger, so the next real run sends those rows. It is recorded in the run history as a
+test run and holds the sync's test lock, never the lock of real runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -27,12 +41,12 @@ from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.outcome import BuiltEvent, Rejection, identifier_text
 from capisync.config import Project, SyncConfig
-from capisync.errors import CapisyncError, ConfigError, MetaError
-from capisync.interrupts import on_first_interrupt
+from capisync.errors import CapisyncError, ConfigError, LedgerError, MetaError, SyncLockedError
+from capisync.interrupts import StopRequest, stop_on_signals
 from capisync.locking import LOCK_STALE_AFTER, acquire_lock, new_owner
 from capisync.meta import BatchResult, MetaClient, unencodable_among
 from capisync.sources import Source
-from capisync.state import EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
+from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
 from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
 
 
@@ -40,15 +54,22 @@ from capisync.wiring import build_options, client_settings, open_source_for, res
 class RunReport:
     sync: str
     run_id: int | None
-    status: str  # completed | failed | dry-run
-    counts: Counter[str] = field(default_factory=Counter)
+    status: str  # running | completed | failed | interrupted | dry-run
+    counts: Counter[str] = field(default_factory=Counter)  # COUNT_FIELDS, and `unrecorded`
     reasons: Counter[str] = field(default_factory=Counter)  # rejection and expiry codes
     warnings: Counter[str] = field(default_factory=Counter)  # dropped values, by code
     coverage: Counter[str] = field(default_factory=Counter)  # match keys among built events
     rejections: list[Rejected] = field(default_factory=list)  # this run's, for the summary
+    # identifiers repeated in this run, the first MAX_DUPLICATES_KEPT (counts["duplicate"]: all)
+    duplicates: list[str] = field(default_factory=list)
     error: str | None = None
     failure: CapisyncError | None = None  # why a failed run failed: its exit code, retryable
     seconds: float = 0.0
+    read_all: bool = False  # the model was read to its end (else rows after `read` were not)
+    limit: int | None = None  # at most this many events were to be sent
+    test_event_code: str | None = None  # a test run: sent to Test Events, settled nothing
+    stopped_by: str | None = None  # the signal that stopped it (SIGINT, SIGTERM)
+    exit_code: int | None = None  # what the process exits with after that signal
 
     @property
     def ok(self) -> bool:
@@ -56,6 +77,7 @@ class RunReport:
 
 
 Progress = Callable[[RunReport], None]
+MAX_DUPLICATES_KEPT = 100
 
 
 @dataclass
@@ -71,6 +93,26 @@ class SyncContext:
     progress: Progress | None = None
     transport: Any = None  # an httpx transport, for tests that need one
     lock_wait_seconds: float = 600.0
+    limit: int | None = None  # send at most this many events, then stop reading
+
+    @property
+    def test_code(self) -> str | None:
+        """The test_event_code of a test run (command line first, then the destination)."""
+        return self.test_event_code or self.config.destination.test_event_code
+
+    @property
+    def records_rows(self) -> bool:
+        """Whether this run settles rows in the ledger: not a dry run, not a test run."""
+        return not self.dry_run and self.test_code is None
+
+    @property
+    def lock_name(self) -> str:
+        return lock_name(self.name, test=self.test_code is not None)
+
+
+def lock_name(sync: str, *, test: bool) -> str:
+    """Test runs queue behind each other, never behind (or in front of) real runs."""
+    return f"{sync}:test-run" if test else sync
 
 
 def run_sync(
@@ -79,33 +121,110 @@ def run_sync(
     *,
     dry_run: bool = False,
     test_event_code: str | None = None,
+    limit: int | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.time,
 ) -> RunReport:
+    """Run one sync: see the module docstring. Returns the report of a run that completed,
+    was interrupted (report.exit_code says how to exit) or was stopped by Meta (failed, rows
+    pending). Raises CapisyncError (its .report holds what was done) when the warehouse, the
+    ledger or the configuration fails, and re-raises any other exception after recording the
+    run as failed."""
     ctx = SyncContext(name, project.sync(name), project, test_event_code, dry_run, clock, progress)
+    ctx.limit = limit
     return asyncio.run(_run(ctx))
 
 
 async def _run(ctx: SyncContext) -> RunReport:
-    ledger = Ledger(ctx.project.state_location())
-    owner = new_owner()
-    try:
-        if not ctx.dry_run:
-            wait = ctx.lock_wait_seconds if ctx.config.on_locked == "wait" else 0.0
-            await acquire_lock(ledger, ctx.name, owner, wait_seconds=wait, clock=ctx.clock)
+    stop = StopRequest()
+    with stop_on_signals(stop):
+        ledger = Ledger(ctx.project.state_location())
+        owner = new_owner()
         try:
-            return await _run_locked(ctx, ledger, owner)
+            if not ctx.dry_run and not await _lock(ctx, ledger, owner, stop):
+                return _stopped_before_start(ctx, stop)
+            try:
+                return await _run_locked(ctx, ledger, owner, stop)
+            finally:
+                if not ctx.dry_run:
+                    _unlock(ledger, ctx.lock_name, owner)
         finally:
-            if not ctx.dry_run:
-                ledger.unlock(ctx.name, owner)
-    finally:
-        ledger.close()
+            ledger.close()
 
 
-async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str) -> RunReport:
+async def _lock(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRequest) -> bool:
+    """Take the sync's lock (waiting for it with `on_locked: wait`); False when a stop was
+    requested first. Raises SyncLockedError when another run holds it."""
+    wait = ctx.lock_wait_seconds if ctx.config.on_locked == "wait" else 0.0
+    taking = asyncio.create_task(
+        acquire_lock(ledger, ctx.lock_name, owner, wait_seconds=wait, clock=ctx.clock)
+    )
+
+    def give_up() -> None:
+        taking.cancel()  # once the lock is taken, this does nothing: the run itself stops
+
+    stop.on_request(give_up)
+    try:
+        await taking
+    except asyncio.CancelledError:
+        if not stop.requested:
+            raise
+        return False
+    return True
+
+
+def _stopped_before_start(ctx: SyncContext, stop: StopRequest) -> RunReport:
+    report = RunReport(ctx.name, None, "interrupted", stopped_by=stop.signal_name)
+    report.exit_code = stop.exit_code
+    report.error = (
+        f"stopped by {stop.signal_name} while waiting for the sync's lock (another run holds "
+        "it); this run read and sent nothing"
+    )
+    return report
+
+
+def close_abandoned_runs(
+    ledger: Ledger, syncs: list[str], clock: Callable[[], float] = time.time
+) -> None:
+    """Close the runs still marked running whose process is gone, as `capisync runs` shows
+    them: for each sync (and its test runs) whose lock is free, no run is alive, so its
+    running rows are closed as abandoned with the counts the ledger holds for them. A lock
+    held means a live run: its row is left as it is. Raises LedgerError."""
+
+    async def close_all() -> None:
+        for sync in syncs:
+            if not ledger.has_running(sync):
+                continue
+            for test in (False, True):
+                name, owner = lock_name(sync, test=test), new_owner()
+                try:
+                    await acquire_lock(ledger, name, owner, wait_seconds=0.0, clock=clock)
+                except SyncLockedError:
+                    continue
+                try:
+                    ledger.close_abandoned(sync, test=test, now=clock())
+                finally:
+                    _unlock(ledger, name, owner)
+
+    asyncio.run(close_all())
+
+
+def _unlock(ledger: Ledger, name: str, owner: str) -> None:
+    """Release the lock; when the ledger cannot be written, the run has failed already and
+    said why: the lock is left to go stale (its heartbeat stops) rather than hide that."""
+    with contextlib.suppress(LedgerError):
+        ledger.unlock(name, owner)
+
+
+async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRequest) -> RunReport:
     started = ctx.clock()
-    run_id = None if ctx.dry_run else ledger.start_run(ctx.name, dry_run=False, now=started)
+    run_id = (
+        None
+        if ctx.dry_run
+        else ledger.start_run(ctx.name, dry_run=False, now=started, test_event_code=ctx.test_code)
+    )
     report = RunReport(ctx.name, run_id, "dry-run" if ctx.dry_run else "running")
+    report.limit, report.test_event_code = ctx.limit, ctx.test_code
     try:
         source = open_source_for(ctx)
         try:
@@ -115,7 +234,7 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str) -> RunReport
                 and ctx.config.first_run == "skip_existing"
                 and not ledger.has_history(ctx.name)
             )
-            await _Runner(ctx, ledger, report, mapping, baseline, owner).run(source)
+            await _Runner(ctx, ledger, report, mapping, baseline, owner, stop).run(source)
         finally:
             source.close()
         if report.status == "running":
@@ -123,16 +242,43 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str) -> RunReport
     except CapisyncError as exc:
         # the run history says why; the caller shows what was done and exits with the code
         report.status, report.error, report.failure = "failed", str(exc), exc
+        _record_end(ledger, report, ctx, started, failing=True)
         exc.report = report  # type: ignore[attr-defined]
+        raise
+    except Exception as exc:
+        # a bug: recorded without its message (it may hold a value), raised with its traceback
+        report.status = "failed"
+        report.error = f"internal error ({type(exc).__name__}); please report it with the traceback"
+        _record_end(ledger, report, ctx, started, failing=True)
         raise
     except BaseException:
         report.status, report.error = "interrupted", "the run was stopped before it finished"
+        _record_end(ledger, report, ctx, started, failing=True)
         raise
-    finally:
-        report.seconds = ctx.clock() - started
-        if run_id is not None:
-            _finish(ledger, run_id, report, ctx.clock())
+    _record_end(ledger, report, ctx, started, failing=False)
     return report
+
+
+def _record_end(
+    ledger: Ledger, report: RunReport, ctx: SyncContext, started: float, *, failing: bool
+) -> None:
+    """Write the run's end to the history. When the ledger cannot take it either, a run that
+    is failing already says so in its error; any other run fails with that LedgerError."""
+    report.seconds = ctx.clock() - started
+    if report.run_id is None:
+        return
+    try:
+        _finish(ledger, report.run_id, report, ctx.clock())
+    except LedgerError as exc:
+        if not failing:
+            report.status, report.error = "failed", str(exc)
+            exc.report = report  # type: ignore[attr-defined]
+            raise
+        report.error = (
+            f"{report.error}\nThe run could not be recorded as {report.status} either ({exc}); "
+            f"`capisync runs` shows run {report.run_id} as running until the next run of this "
+            "sync closes it."
+        )
 
 
 def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
@@ -140,6 +286,10 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "reasons": dict(report.reasons),
         "warnings": dict(report.warnings),
         "coverage": dict(report.coverage),
+        "read_all": report.read_all,
+        "unrecorded": report.counts["unrecorded"],
+        "limit": report.limit,
+        "stopped_by": report.stopped_by,
     }
     ledger.finish_run(
         run_id,
@@ -169,55 +319,88 @@ class _Runner:
         mapping: ResolvedMapping,
         baseline: bool,
         owner: str,
+        stop: StopRequest,
     ) -> None:
         self.ctx, self.ledger, self.report = ctx, ledger, report
         self.builder = EventBuilder(mapping, build_options(ctx.config))
         self.identifier_column = mapping.identifier
-        self.baseline, self.owner = baseline, owner
+        self.baseline, self.owner, self.stop = baseline, owner, stop
         self.batch_size = ctx.config.delivery.batch_size
         # identifiers this run read but the ledger does not hold yet (queued, in flight); once a
         # batch is checkpointed, the ledger's run_id tells a repeated identifier instead, so
-        # the set stays as small as the outbox (a dry run writes nothing and keeps them all)
+        # the set stays as small as the outbox (a dry or test run writes nothing, keeps them all)
         self.unsettled: set[str] = set()
         self.outbox: list[_Pending] = []
         self.in_flight: set[asyncio.Task[None]] = set()
         self.client: MetaClient | None = None
         self.stopped = False
+        self.failure: BaseException | None = None  # the first exception of a background task
 
     async def run(self, source: Source) -> None:
+        """Read, send and checkpoint until the model ends or the run must stop; then let the
+        batches in flight land. Raises the first exception a send, checkpoint or heartbeat
+        task raised (a ledger that cannot be written: LedgerError)."""
         async with MetaClient(client_settings(self.ctx), transport=self.ctx.transport) as client:
             self.client = client
             heartbeat = asyncio.create_task(self._keep_lock())
-            stop_on_ctrl_c = on_first_interrupt(self._stop_by_user)
+            heartbeat.add_done_callback(self._task_done)
+            self.stop.on_request(self._stop_by_signal)
             try:
                 await self._read_and_send(source)
             finally:
-                stop_on_ctrl_c()
                 # whatever stopped the reading, batches already sent are checkpointed
                 await self._drain()
                 heartbeat.cancel()
                 self.report.counts["pending"] += len(self.outbox)
                 self.outbox.clear()
+        if self.failure is not None:
+            raise self.failure
 
-    def _stop_by_user(self) -> None:
-        """Ctrl-C: read no more, let the batches in flight land and be recorded, then stop."""
-        if not self.stopped:
+    def _stop_by_signal(self) -> None:
+        """Ctrl-C or SIGTERM: read no more, let the batches in flight land and be recorded."""
+        if self.stopped:
+            return
+        self.stopped = True
+        name = self.stop.signal_name or "a signal"
+        self.report.status, self.report.stopped_by = "interrupted", name
+        self.report.exit_code = self.stop.exit_code
+        again = "press Ctrl-C again" if name == "SIGINT" else "send SIGTERM again"
+        self.report.error = (
+            f"stopped by {'the user (Ctrl-C)' if name == 'SIGINT' else name}; batches already "
+            "sent were recorded, rows read and not sent stay pending, and the next run sends "
+            f"them ({again} to quit at once)"
+        )
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Every background task's end is looked at: an exception stops the run."""
+        self.in_flight.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self.failure is None:
+            self.failure = exc
             self.stopped = True
-            self.report.status = "interrupted"
-            self.report.error = (
-                "stopped by the user; batches already sent were recorded, the rest stay pending "
-                "and the next run sends them (press Ctrl-C again to quit at once)"
-            )
 
     async def _read_and_send(self, source: Source) -> None:
         rows_iter = iter(source.batches(self.batch_size))
-        while not self.stopped:
+        while not self.stopped and self._room():
             rows = await asyncio.to_thread(next, rows_iter, None)
             if rows is None:
+                self.report.read_all = True
                 break
-            self._plan(rows)
-            await self._dispatch(final=False)
+            # with --limit, rows after the limit is reached are not looked at (nor counted)
+            while rows and not self.stopped and (room := self._room()):
+                self._plan(rows[:room])
+                rows = rows[room:]
+                await self._dispatch(final=False)
         await self._dispatch(final=True)
+
+    def _room(self) -> int:
+        """How many more rows this run may look at: all of a batch, or with --limit as many
+        as events it may still queue (rows rejected or already sent do not use it up)."""
+        if self.ctx.limit is None:
+            return self.batch_size
+        return max(0, self.ctx.limit - self.report.coverage["events"])
 
     async def _keep_lock(self) -> None:
         """Refresh the lock while a slow batch retries, so no other machine takes it over."""
@@ -225,7 +408,7 @@ class _Runner:
             return
         while True:
             await asyncio.sleep(LOCK_STALE_AFTER / 4)
-            self.ledger.heartbeat(self.ctx.name, self.owner, self.ctx.clock())
+            self.ledger.heartbeat(self.ctx.lock_name, self.owner, self.ctx.clock())
 
     def _plan(self, rows: list[dict[str, Any]]) -> None:
         counts, now = self.report.counts, self.ctx.clock()
@@ -236,14 +419,15 @@ class _Runner:
         baseline: list[str] = []
         to_build: list[dict[str, Any]] = []
         entries: list[Entry | None] = []
-        duplicates: list[Rejected] = []
         for ident, row in zip(ids, rows, strict=True):
             counts["read"] += 1
             entry = known.get(ident) if ident is not None else None
             if ident is not None and self._repeated(ident, entry):
+                # reported, never stored: the ledger row belongs to the first row with it
                 counts["new"] += 1
-                duplicate = _local_rejection(ident, "duplicate_identifier", DUPLICATE_MESSAGE)
-                duplicates.append(duplicate)
+                counts["duplicate"] += 1
+                if len(self.report.duplicates) < MAX_DUPLICATES_KEPT:
+                    self.report.duplicates.append(ident)
                 continue
             if entry is not None and entry.state in SETTLED:
                 self._count_settled(entry.state)
@@ -263,8 +447,7 @@ class _Runner:
             else:
                 self._enqueue(outcome, entry, rejected)
         self._record_local(rejected, expired, baseline, now)
-        self._count_duplicates(duplicates)
-        if not self.ctx.dry_run:
+        if self.ctx.records_rows:
             # rows settled locally are in the ledger now; queued ones stay until checkpointed
             self.unsettled.difference_update(expired, baseline, (r.identifier for r in rejected))
 
@@ -274,11 +457,6 @@ class _Runner:
         return ident in self.unsettled or (
             entry is not None and this_run and entry.run_id == self.report.run_id
         )
-
-    def _count_duplicates(self, duplicates: list[Rejected]) -> None:
-        # reported, never stored: the ledger row belongs to the first row with the identifier
-        self.report.counts["rejected"] += len(duplicates)
-        self._count_rejections(duplicates)
 
     def _build(self, rows: list[dict[str, Any]], now: int) -> list[BuiltEvent | Rejection]:
         """Build a batch; should a row trip a bug in the builder, that row alone is rejected
@@ -337,13 +515,45 @@ class _Runner:
         counts["expired"] += len(expired)
         counts["baseline"] += len(baseline)
         self._count_rejections(rejected)
-        if self.ctx.dry_run or self.report.run_id is None:
-            return
         # a row without an identifier cannot be remembered; it is reported, not stored
         storable = [r for r in rejected if r.identifier]
-        self.ledger.mark_rejected(self.ctx.name, self.report.run_id, storable, now)
-        self.ledger.mark(self.ctx.name, self.report.run_id, expired, "expired", now)
-        self.ledger.mark(self.ctx.name, self.report.run_id, baseline, "baseline", now)
+        marked = {EXPIRED: expired, BASELINE: baseline}
+        self._write(
+            now, len(storable) + len(expired) + len(baseline), rejected=storable, marked=marked
+        )
+
+    def _write(
+        self,
+        now: float,
+        rows: int,
+        *,
+        sent: list[tuple[str, str, str | None]] | None = None,
+        rejected: list[Rejected] | None = None,
+        marked: dict[str, list[str]] | None = None,
+    ) -> None:
+        """One checkpoint: the rows this run settled and its counts so far, in one ledger
+        transaction (a dry run writes nothing; a test run only its progress). When it fails,
+        the `rows` it held are counted as unrecorded and the LedgerError stops the run."""
+        run_id = self.report.run_id
+        if run_id is None:
+            return
+        if not self.ctx.records_rows:
+            sent, rejected, marked = None, None, None
+        try:
+            self.ledger.checkpoint(
+                self.ctx.name,
+                run_id,
+                now,
+                sent=sent or (),
+                rejected=rejected or (),
+                marked=marked,
+                counts=self.report.counts,
+            )
+        except Exception:
+            if self.ctx.records_rows:
+                self.report.counts["unrecorded"] += rows
+            self.stopped = True
+            raise
 
     def _count_rejections(self, rejected: list[Rejected]) -> None:
         self.report.rejections.extend(rejected)
@@ -351,19 +561,21 @@ class _Runner:
 
     async def _dispatch(self, *, final: bool) -> None:
         while len(self.outbox) >= self.batch_size or (final and self.outbox):
-            if self.stopped:
-                return
-            batch = self.outbox[: self.batch_size]
-            del self.outbox[: self.batch_size]
             if self.ctx.dry_run:
+                batch = self.outbox[: self.batch_size]
+                del self.outbox[: self.batch_size]
                 self._count_dry(batch)
                 continue
             # bounded: never more batches in flight than requests the client may make
-            while len(self.in_flight) >= self.ctx.config.delivery.concurrency:
+            while len(self.in_flight) >= self.ctx.config.delivery.concurrency and not self.stopped:
                 await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+            if self.stopped:
+                return  # what is left in the outbox stays pending
+            batch = self.outbox[: self.batch_size]
+            del self.outbox[: self.batch_size]
             task = asyncio.create_task(self._send(batch))
             self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+            task.add_done_callback(self._task_done)
         self._notify()
 
     def _count_dry(self, batch: list[_Pending]) -> None:
@@ -379,31 +591,31 @@ class _Runner:
         self._count_rejections(rejected)
 
     async def _drain(self) -> None:
+        """Wait for every batch in flight; their outcomes (and exceptions) are taken by
+        _task_done, so none is left unread."""
         while self.in_flight:
             await asyncio.wait(self.in_flight)
         self._notify()
 
     async def _send(self, batch: list[_Pending]) -> None:
         assert self.client is not None and self.report.run_id is not None
-        result = await self.client.send([p.event for p in batch])
+        try:
+            result = await self.client.send([p.event for p in batch])
+        except BaseException:
+            self.report.counts["pending"] += len(batch)  # not known to have landed: resent
+            raise
         self._checkpoint(batch, result)
 
     def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:
-        now, run_id, counts = self.ctx.clock(), self.report.run_id, self.report.counts
-        self.unsettled.difference_update(p.identifier for p in batch)
-        assert run_id is not None
-        by_trace: dict[str | None, list[tuple[str, str]]] = {}
-        for index, trace in result.accepted:
-            by_trace.setdefault(trace, []).append((batch[index].identifier, batch[index].event_id))
-        for trace, items in by_trace.items():
-            self.ledger.mark_sent(self.ctx.name, run_id, items, trace, now)
+        now, counts = self.ctx.clock(), self.report.counts
+        if self.ctx.records_rows:
+            self.unsettled.difference_update(p.identifier for p in batch)
+        sent = [(batch[i].identifier, batch[i].event_id, trace) for i, trace in result.accepted]
         rejected = [_meta_rejection(batch[i], err) for i, err in result.rejected]
         rejected += [
             _local_rejection(batch[i].identifier, "internal_error", UNENCODABLE_MESSAGE)
             for i in result.unencodable
         ]
-        self.ledger.mark_rejected(self.ctx.name, run_id, rejected, now)
-        self.ledger.heartbeat(self.ctx.name, self.owner, now)
         counts["sent"] += len(result.accepted)
         counts["rejected"] += len(rejected)
         counts["pending"] += len(result.pending)
@@ -413,6 +625,8 @@ class _Runner:
             self.stopped = True
             self.report.status, self.report.error = "failed", str(result.fatal)
             self.report.failure = result.fatal
+        self._write(now, len(sent) + len(rejected), sent=sent, rejected=rejected)
+        self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
         self._notify()
 
     def _notify(self) -> None:

@@ -101,11 +101,14 @@ def test_run_prints_a_summary_then_runs_lists_history(
     assert "completed" in result.output
     row = re.search(r"│\s*300\s*│.*", result.output)
     assert row is not None
-    read, new, already, sent, rejected, expired, pending = numbers(row.group(0))
-    assert (read, sent, rejected, expired, pending) == (
+    read, already, baseline, sent, rejected, duplicate, expired, pending = numbers(row.group(0))
+    assert (read, already, baseline, sent, rejected, duplicate, expired, pending) == (
         300,
+        0,
+        0,
         DEMO_EXPECTED["sent"],
         DEMO_EXPECTED["rejected"],
+        0,
         DEMO_EXPECTED["expired"],
         0,
     )

@@ -77,6 +77,18 @@ def test_a_run_killed_mid_way_loses_nothing_and_resends_only_in_flight_batches(
     proc.wait(10)
     received_before = len(sandbox.store.events())
     assert received_before < ROWS, "the run finished before it could be killed"
+    db = sqlite3.connect(tmp_path / ".capisync" / "state.db")
+    # what `capisync runs` shows after the kill: the progress of its last checkpoint, which
+    # is exactly what the ledger holds for it (both are written in one transaction)
+    [(status, read, sent)] = db.execute("select status, read, sent from capisync_runs").fetchall()
+    recorded = db.execute("select count(*) from capisync_ledger where state = 'sent'").fetchone()
+    assert status == "running" and sent == recorded[0] > 0 and read >= sent
+    # `capisync runs` finds the sync's lock free: no process runs it, the run is closed
+    history = subprocess.run(
+        [EXE, "runs", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert history.returncode == 0 and "abandoned" in history.stdout, history.stdout
+    assert "running" not in history.stdout.split("abandoned")[0]
 
     sandbox.config.latency_ms = 0
     done = subprocess.run(
@@ -97,11 +109,15 @@ def test_a_run_killed_mid_way_loses_nothing_and_resends_only_in_flight_batches(
         assert copies[0] == copies[1]
     assert sandbox.store.dedup_report()["duplicates"] == len(duplicates)
 
-    db = sqlite3.connect(tmp_path / ".capisync" / "state.db")
     states = dict(db.execute("select state, count(*) from capisync_ledger group by state"))
     assert states == {"sent": ROWS}
-    statuses = [s for (s,) in db.execute("select status from capisync_runs order by id")]
-    assert statuses == ["interrupted", "completed"]
+    runs = db.execute("select status, read, sent, pending from capisync_runs order by id")
+    (killed, *_), (done_status, done_read, done_sent, _) = runs.fetchall()
+    # the next run closed the killed one with the ledger's counts, read = sent + pending
+    killed_row = db.execute("select read, sent, pending from capisync_runs where id = 1")
+    k_read, k_sent, k_pending = killed_row.fetchone()
+    assert killed == "abandoned" and k_sent == sent and k_read == k_sent + k_pending
+    assert done_status == "completed" and done_read == ROWS and done_sent == ROWS - k_sent
     print(
         f"\nkill test: {received_before} events received before SIGKILL, "
         f"{len(events)} in all, {len(duplicates)} resent (in flight at the kill)"
@@ -133,3 +149,226 @@ def test_a_waiting_run_queues_behind_the_first_and_sends_nothing_twice(
         assert p.returncode == 0, out + err
     ids = Counter(e.event["event_id"] for e in sandbox.store.events())
     assert len(ids) == ROWS and set(ids.values()) == {1}
+
+
+# -- a ledger that cannot be written stops the run -------------------------------------------
+
+
+def ledger_counts(root: Path) -> dict[str, int]:
+    db = sqlite3.connect(root / ".capisync" / "state.db")
+    try:
+        return dict(db.execute("select state, count(*) from capisync_ledger group by state"))
+    finally:
+        db.close()
+
+
+def run_row(root: Path, run_id: int = 1) -> dict[str, object]:
+    db = sqlite3.connect(root / ".capisync" / "state.db")
+    db.row_factory = sqlite3.Row
+    try:
+        row = db.execute("select * from capisync_runs where id = ?", (run_id,)).fetchone()
+        return dict(row)
+    finally:
+        db.close()
+
+
+def has_open(pid: int, name: str) -> bool:
+    """Whether the process holds a file of that name open (Linux /proc)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd).endswith(name) for fd in fds.iterdir())
+    except OSError:  # an fd closed while we looked
+        return False
+
+
+def flat(text: str) -> str:
+    """Output with its line wrapping undone."""
+    return " ".join(text.split())
+
+
+def assert_stopped_sending(sandbox: SandboxServer, recorded_sent: int) -> None:
+    """A run whose ledger failed sends nothing more: only batches already in flight when the
+    first write failed (at most CONCURRENCY + the one being recorded) reached Meta unrecorded."""
+    received = len({e.event["event_id"] for e in sandbox.store.events()})
+    assert received < ROWS, "the run went on sending every batch"
+    assert received - recorded_sent <= (CONCURRENCY + 1) * BATCH, (received, recorded_sent)
+
+
+def test_another_process_holding_the_ledgers_write_lock_stops_the_run_try_again_later(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    from capisync.errors import LedgerUnavailableError
+    from capisync.state.ledger import BUSY_TIMEOUT_S
+
+    sandbox.config.latency_ms = 100
+    config = make_project(tmp_path, sandbox.url)
+    proc = start_run(config)
+    wait_for(lambda: len(sandbox.store.events()) >= ROWS // 5)
+    # a real second connection takes SQLite's write lock and keeps it past the busy timeout
+    holder = sqlite3.connect(tmp_path / ".capisync" / "state.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    time.sleep(BUSY_TIMEOUT_S + 2)
+    holder.execute("ROLLBACK")
+    holder.close()
+    out, err = map(flat, proc.communicate(timeout=120))
+    sandbox.config.latency_ms = 0
+
+    assert proc.returncode == LedgerUnavailableError.exit_code, out + err
+    assert "Task exception was never retrieved" not in err
+    assert "another process held its write lock" in err and "state.db" in err
+    assert "failed" in out and "could not be recorded in the ledger" in out  # the summary
+    recorded = ledger_counts(tmp_path).get("sent", 0)
+    assert_stopped_sending(sandbox, recorded)
+    row = run_row(tmp_path)
+    assert row["status"] == "failed" and "write lock" in str(row["error"])
+    assert row["read"] < ROWS and row["sent"] >= recorded
+    assert row["read"] == row["sent"] + row["rejected"] + row["pending"]
+
+    history = subprocess.run(
+        [EXE, "runs", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert "could not be recorded in the ledger" in flat(history.stdout)
+
+    again = subprocess.run(
+        [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    ids = Counter(e.event["event_id"] for e in sandbox.store.events())
+    assert len(ids) == ROWS and ledger_counts(tmp_path) == {"sent": ROWS}
+    assert sum(n - 1 for n in ids.values()) <= (CONCURRENCY + 1) * BATCH  # resent: unrecorded
+
+
+def test_a_ledger_file_deleted_mid_run_stops_the_run(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    from capisync.errors import LedgerError
+
+    sandbox.config.latency_ms = 100
+    config = make_project(tmp_path, sandbox.url)
+    proc = start_run(config)
+    wait_for(lambda: len(sandbox.store.events()) >= ROWS // 5)
+    ledger = tmp_path / ".capisync" / "state.db"
+    sent_before = ledger_counts(tmp_path).get("sent", 0)
+    ledger.unlink()  # SQLite keeps writing into the unlinked file; the run must notice
+    out, err = proc.communicate(timeout=120)
+    sandbox.config.latency_ms = 0
+
+    assert proc.returncode == LedgerError.exit_code, out + err
+    assert f"the ledger file {ledger} was deleted" in " ".join(err.split())
+    assert "could not be recorded as failed either" in " ".join(out.split())
+    assert_stopped_sending(sandbox, sent_before)
+
+
+def test_a_full_disk_under_the_ledger_stops_the_run(tmp_path: Path, sandbox: SandboxServer) -> None:
+    from capisync.errors import LedgerError
+
+    state = tmp_path / "state"
+    state.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(state)], capture_output=True
+    )
+    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr!r}"
+    try:
+        sandbox.config.latency_ms = 100
+        config = make_project(tmp_path, sandbox.url)
+        config.write_text(f"state: {{path: {state}/state.db}}\n" + config.read_text())
+        proc = start_run(config)
+        wait_for(lambda: len(sandbox.store.events()) >= ROWS // 5)
+        filler = state / "filler"
+        with open(filler, "wb", buffering=0) as f:  # fill the disk, as a log or a dump would
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        out, err = map(flat, proc.communicate(timeout=120))
+        sandbox.config.latency_ms = 0
+        assert proc.returncode == LedgerError.exit_code, out + err
+        assert "the disk holding it is full" in err and str(state / "state.db") in err
+        assert "could not be recorded as failed either" in out  # the disk is still full
+        filler.unlink()
+        db = sqlite3.connect(state / "state.db")
+        recorded = db.execute("select count(*) from capisync_ledger").fetchone()[0]
+        db.close()
+        assert_stopped_sending(sandbox, recorded)
+        again = subprocess.run(
+            [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        ids = Counter(e.event["event_id"] for e in sandbox.store.events())
+        assert len(ids) == ROWS
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+# -- SIGTERM, as cron wrappers, Airflow, Kubernetes and systemd send it ----------------------
+
+
+def test_sigterm_lets_batches_in_flight_land_records_the_run_and_exits_143(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sandbox.config.latency_ms = 150
+    config = make_project(tmp_path, sandbox.url)
+    proc = start_run(config)
+    wait_for(lambda: len(sandbox.store.events()) >= ROWS // 4)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    sandbox.config.latency_ms = 0
+
+    assert proc.returncode == 128 + signal.SIGTERM, out + err
+    assert "interrupted" in out and "SIGTERM" in out
+    received = len(sandbox.store.events())
+    assert received < ROWS
+    assert ledger_counts(tmp_path) == {"sent": received}  # every acknowledged batch recorded
+    row = run_row(tmp_path)
+    assert row["status"] == "interrupted" and row["sent"] == received
+    assert row["read"] == row["sent"] + row["pending"] and row["read"] < ROWS
+    assert "stopped after reading" in " ".join(
+        subprocess.run(
+            [EXE, "runs", "--config", str(config)], capture_output=True, text=True, timeout=30
+        ).stdout.split()
+    )
+    again = subprocess.run(
+        [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0
+    ids = Counter(e.event["event_id"] for e in sandbox.store.events())
+    assert len(ids) == ROWS and set(ids.values()) == {1}  # nothing lost, nothing doubled
+
+
+def test_sigterm_while_waiting_for_the_lock_exits_143_at_once_and_records_nothing(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sandbox.config.latency_ms = 150
+    config = make_project(tmp_path, sandbox.url, on_locked="wait")
+    first = start_run(config)
+    wait_for(lambda: len(sandbox.store.events()) >= BATCH)
+    second = start_run(config)  # queues behind the first, once it has opened the ledger
+    wait_for(lambda: has_open(second.pid, "state.db"))
+    time.sleep(0.5)
+    stopped_at = time.monotonic()
+    second.send_signal(signal.SIGTERM)
+    out, err = map(flat, second.communicate(timeout=30))
+    assert time.monotonic() - stopped_at < 10, "it went on waiting for the lock"
+    assert second.returncode == 128 + signal.SIGTERM, out + err
+    assert "stopped by SIGTERM while waiting for the sync's lock" in out
+    first.communicate(timeout=120)
+    sandbox.config.latency_ms = 0
+    assert first.returncode == 0
+    db = sqlite3.connect(tmp_path / ".capisync" / "state.db")
+    assert db.execute("select status from capisync_runs").fetchall() == [("completed",)]
+
+
+def test_runs_never_closes_a_run_that_is_alive(tmp_path: Path, sandbox: SandboxServer) -> None:
+    sandbox.config.latency_ms = 150
+    config = make_project(tmp_path, sandbox.url)
+    proc = start_run(config)
+    wait_for(lambda: len(sandbox.store.events()) >= BATCH * 2)
+    history = subprocess.run(
+        [EXE, "runs", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    out, err = proc.communicate(timeout=120)
+    sandbox.config.latency_ms = 0
+    assert "running" in history.stdout and "abandoned" not in history.stdout
+    assert proc.returncode == 0, out + err
+    assert run_row(tmp_path)["status"] == "completed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from capisync.demo import (
     write_demo_project,
 )
 from capisync.sandbox import SandboxServer
+from capisync.state import Ledger
 from capisync.sync import run_sync
 
 EMAIL_HASH = (
@@ -41,6 +43,12 @@ def server() -> Iterator[SandboxServer]:
 def sandbox(server: SandboxServer) -> SandboxServer:
     server.store.reset()
     return server
+
+
+def counts_add_up(c: Counter[str]) -> bool:
+    """Every row read ends in exactly one state."""
+    states = ("already", "baseline", "sent", "rejected", "duplicate", "expired", "pending")
+    return c["read"] == sum(c[k] for k in states)
 
 
 def project_for(config: Path, sandbox: SandboxServer, **env: str) -> Project:
@@ -275,7 +283,7 @@ syncs:
     assert event["user_data"]["ph"] == hashlib.sha256(b"442079460001").hexdigest()
 
 
-def test_a_repeated_identifier_is_rejected_and_never_unsettles_the_first_row(
+def test_a_repeated_identifier_is_counted_as_duplicate_and_never_unsettles_the_first_row(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
@@ -292,15 +300,50 @@ def test_a_repeated_identifier_is_rejected_and_never_unsettles_the_first_row(
     )
     first = run_sync(project, "s")
     # o-1 comes three times: rows 1 (sent), 5 (same batch) and 25 (after o-1 was acknowledged)
-    assert first.counts["sent"] == 28 and first.counts["rejected"] == 2
-    assert first.reasons["duplicate_identifier"] == 2
-    c = first.counts
-    assert c["read"] == 30 == c["already"] + c["sent"] + c["rejected"] + c["expired"] + c["pending"]
+    assert (first.counts["sent"], first.counts["duplicate"], first.counts["rejected"]) == (28, 2, 0)
+    assert first.duplicates == ["o-1", "o-1"]
+    assert counts_add_up(first.counts) and first.counts["read"] == 30
     sent_ids = [e.event["event_id"] for e in sandbox.store.events()]
     assert sent_ids.count("o-1") == 1
     second = run_sync(project, "s")  # o-1 stays sent: its repeats are not resent either
     assert second.counts["sent"] == 0 and second.counts["already"] == 30
     assert len(sandbox.store.events()) == 28
+
+
+def test_duplicates_of_rejected_rows_count_apart_so_runs_and_the_ledger_agree(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # 10 rows rejected (no customer key); 3 of them repeat, one of those twice, across batches;
+    # and 2 repeats of a row that is sent. The run's `rejected` is what the ledger holds.
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE TABLE t AS SELECT
+            'o-' || (CASE WHEN range >= 40 THEN [0, 1, 2, 2, 20, 20][range - 39] ELSE range END)
+              AS order_id,
+            range AS n, 'Purchase' AS event_name, now() - INTERVAL 1 HOUR AS event_time,
+            'physical_store' AS action_source,
+            CASE WHEN range % 40 < 10 AND range < 40 THEN NULL
+                 WHEN range >= 40 AND range < 44 THEN NULL
+                 ELSE 'u' || range || '@example.com' END AS email,
+            5.0 AS value, 'EUR' AS currency FROM range(46)""")
+    project = duckdb_sync(
+        tmp_path,
+        sandbox,
+        model="select * from t order by n",
+        extra="    delivery: {batch_size: 15, concurrency: 1}\n",
+    )
+    first = run_sync(project, "s")
+    c = first.counts
+    assert (c["read"], c["sent"], c["rejected"], c["duplicate"]) == (46, 30, 10, 6)
+    assert counts_add_up(c)
+    db = sqlite3.connect(project.state_location())
+    stored = db.execute(
+        "select count(*) from capisync_ledger where state = 'rejected' and run_id = ?",
+        (first.run_id,),
+    ).fetchone()[0]
+    runs_row = db.execute(
+        "select rejected, duplicate from capisync_runs where id = ?", (first.run_id,)
+    ).fetchone()
+    assert stored == c["rejected"] == runs_row[0] == 10 and runs_row[1] == 6
 
 
 def test_a_row_that_trips_a_builder_bug_is_rejected_alone(
@@ -424,3 +467,127 @@ def test_a_run_rides_out_5xx_answers_and_throttling(tmp_path: Path, sandbox: San
     assert report.status == "completed" and report.counts["sent"] == DEMO_EXPECTED["sent"]
     ids = Counter(e.event["event_id"] for e in sandbox.store.events())
     assert len(ids) == DEMO_EXPECTED["sent"] and set(ids.values()) == {1}
+
+
+def test_an_exception_in_a_send_task_stops_the_run_and_is_never_left_unread(
+    demo: Project, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import logging
+
+    from capisync.meta import MetaClient
+
+    real_send = MetaClient.send
+    calls = 0
+
+    async def send(self: MetaClient, events: list[dict[str, object]]) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("a bug in a send task")
+        return await real_send(self, events)
+
+    monkeypatch.setattr(MetaClient, "send", send)
+    config = demo.path.read_text()
+    demo.path.write_text(config + "    delivery: {batch_size: 20, concurrency: 1}\n")
+    project = project_for(demo.path, sandbox)
+    unread: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: unread.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        with pytest.raises(RuntimeError, match="a bug in a send task"):
+            run_sync(project, "purchases")
+        gc.collect()
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert not [m for m in unread if "never retrieved" in m]
+    assert calls <= 3  # the batch in flight may land; nothing after it is sent
+    [run] = Ledger(project.state_location()).runs("purchases")
+    assert run.status == "failed" and run.error is not None
+    assert "internal error (RuntimeError)" in run.error and "a bug" not in run.error
+    assert run.counts["read"] < DEMO_ROWS
+    assert run.counts["read"] == sum(
+        run.counts[k] for k in ("already", "baseline", "sent", "rejected", "expired", "pending")
+    )
+
+
+def test_a_test_run_sends_test_events_and_consumes_no_production_row(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    test = run_sync(demo, "purchases", test_event_code="TEST4242", limit=5)
+    assert (test.status, test.counts["sent"], test.test_event_code) == ("completed", 5, "TEST4242")
+    assert not test.read_all and test.counts["read"] < DEMO_ROWS  # it stopped at the limit
+    assert counts_add_up(test.counts)
+    events = sandbox.store.events()
+    assert len(events) == 5 and {e.test_event_code for e in events} == {"TEST4242"}
+    db = sqlite3.connect(demo.state_location())
+    assert db.execute("select count(*) from capisync_ledger").fetchone() == (0,)
+    [recorded] = Ledger(demo.state_location()).runs("purchases")
+    assert recorded.test_event_code == "TEST4242" and recorded.counts["sent"] == 5
+
+    real = run_sync(demo, "purchases")  # the rows the test run sent go for real, with the rest
+    assert real.counts["sent"] == DEMO_EXPECTED["sent"] and real.counts["already"] == 0
+    production = [e for e in sandbox.store.events() if e.test_event_code is None]
+    assert len(production) == DEMO_EXPECTED["sent"]
+
+
+def test_a_test_run_never_waits_for_nor_blocks_a_real_run(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    import subprocess
+    import sys
+
+    from capisync.errors import SyncLockedError
+
+    sandbox.config.latency_ms = 3000
+    exe = str(Path(sys.executable).parent / "capisync")
+    real = subprocess.Popen(  # a real run holds the sync's lock while its batch is in flight
+        [exe, "run", "--config", str(demo.path)],
+        env={**os.environ, "CAPISYNC_BASE_URL": sandbox.url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not sandbox.store.requests():
+            assert time.monotonic() < deadline, "the real run did not start"
+            time.sleep(0.05)
+        with pytest.raises(SyncLockedError):  # a second real run is refused ...
+            run_sync(demo, "purchases")
+        test = run_sync(demo, "purchases", test_event_code="T1", limit=3)  # ... a test run is not
+        assert test.status == "completed" and test.counts["sent"] == 3
+    finally:
+        out, err = real.communicate(timeout=60)
+        sandbox.config.latency_ms = 0
+    assert real.returncode == 0, out + err
+    runs = Ledger(demo.state_location()).runs("purchases")
+    sent = {(r.status, r.test_event_code, r.counts["sent"]) for r in runs if r.counts["sent"]}
+    assert sent == {("completed", None, DEMO_EXPECTED["sent"]), ("completed", "T1", 3)}
+
+
+def test_limit_stops_reading_once_that_many_events_are_queued(
+    demo: Project, sandbox: SandboxServer
+) -> None:
+    first = run_sync(demo, "purchases", limit=40)
+    assert first.counts["sent"] == 40 and not first.read_all
+    assert counts_add_up(first.counts) and first.counts["pending"] == 0
+    rest = run_sync(demo, "purchases")
+    assert rest.counts["already"] == 40
+    assert rest.counts["sent"] == DEMO_EXPECTED["sent"] - 40 and rest.read_all
+
+
+def test_a_model_with_no_rows_says_so(tmp_path: Path, sandbox: SandboxServer) -> None:
+    from rich.console import Console
+
+    from capisync.report import print_run
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE TABLE t AS SELECT 'o-1' AS order_id, 'Lead' AS event_name,
+            now() AS event_time, 'system_generated' AS action_source, 'a@b.co' AS email""")
+    report = run_sync(duckdb_sync(tmp_path, sandbox, model="select * from t where false"), "s")
+    assert report.status == "completed" and report.read_all and report.counts["read"] == 0
+    console = Console(record=True, width=200)
+    print_run(console, report)
+    assert "warning: the model returned no rows" in console.export_text()

@@ -10,9 +10,10 @@ customer value, never a token.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,12 +25,26 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from capisync.errors import LedgerError, LedgerUnavailableError
 from capisync.state.locks import RunLock, run_lock_for
-from capisync.state.schema import COUNT_FIELDS, LEDGER, LOCKS, RUNS, metadata
+from capisync.state.schema import (
+    COUNT_FIELDS,
+    END_STATES,
+    LEDGER,
+    LOCKS,
+    RUNS,
+    add_missing_columns,
+    metadata,
+)
 
 SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
 # states a later run never sends again (a rejected row is re-evaluated every run)
 SETTLED = frozenset({SENT, EXPIRED, BASELINE})
 _LOOKUP_CHUNK = 900  # below SQLite's bound-parameter limit on old builds
+BUSY_TIMEOUT_S = 10  # how long a SQLite write waits for another process's write lock
+ABANDONED_MESSAGE = (
+    "the process running it stopped before the run finished (killed, crashed, or its machine "
+    "went down); the counts are what the ledger recorded for it, and rows it had read but not "
+    "recorded count as pending: the next run sent them"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,35 +109,77 @@ class RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    test_event_code: str | None = None  # set for a test run: it settled no row
 
 
 class Ledger:
     def __init__(self, location: str) -> None:
         self.location = location
         self._locks: dict[str, RunLock] = {}  # run locks this ledger holds, by sync
-        url = location if "://" in location else _sqlite_url(Path(location))
+        # the SQLite file, watched so that a ledger deleted or replaced mid-run stops the run
+        self.path = None if "://" in location else Path(location)
+        url = _sqlite_url(self.path) if self.path is not None else location
+        self.shown = sa.engine.make_url(url).render_as_string(hide_password=True)
         try:
             self.engine = sa.create_engine(url)
             if self.engine.dialect.name == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             _create_tables(self.engine)
         except SQLAlchemyError as exc:
-            shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-            raise ledger_failure(
-                exc,
-                f"cannot open the ledger at {shown}: {exc.__class__.__name__}: "
-                f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}",
-            ) from exc
+            raise ledger_failure(exc, f"cannot open the ledger at {self._describe(exc)}") from exc
+        self._identity = _file_identity(self.path) if self.path is not None else None
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
+        """One write transaction. Raises LedgerError saying what to fix: the disk is full,
+        another process holds the write lock, a file is read-only, or the SQLite file was
+        deleted or replaced since the ledger was opened (then nothing is committed)."""
         try:
             with self.engine.begin() as conn:
+                self.check_file()
                 yield conn
+                self.check_file()  # before the commit: a write into a deleted file is lost
         except SQLAlchemyError as exc:
-            raise ledger_failure(
-                exc, f"ledger write failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
-            ) from exc
+            raise ledger_failure(exc, f"ledger write failed at {self._describe(exc)}") from exc
+
+    def check_file(self) -> None:
+        """Raise LedgerError when the SQLite file is no longer the one this ledger opened:
+        SQLite goes on writing into a deleted file, and the next run would find none of it."""
+        if self.path is None or self._identity is None:
+            return
+        now = _file_identity(self.path)
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        raise LedgerError(
+            f"the ledger file {self.path} was {what} while this run was using it: what the "
+            "run recorded since is lost, and the next run sends those rows again (Meta "
+            "deduplicates them by event_id). Keep .capisync/ while a run works; to start "
+            "over on purpose, delete it between runs"
+        )
+
+    def _describe(self, exc: SQLAlchemyError) -> str:
+        """Where the ledger is and what went wrong, with the fix when SQLite says which."""
+        orig = getattr(exc, "orig", exc)
+        first = (str(orig).splitlines() or [type(orig).__name__])[0]
+        name = str(getattr(orig, "sqlite_errorname", ""))
+        path = self.path
+        if path is None:
+            return f"{self.shown}: {type(orig).__name__}: {first}"
+        if name == "SQLITE_FULL":
+            return (
+                f"{path}: the disk holding it is full ({first}); free space there, then run "
+                "again (rows not recorded stay pending and are sent then)"
+            )
+        if name == "SQLITE_BUSY":
+            return (
+                f"{path}: another process held its write lock for more than {BUSY_TIMEOUT_S} s "
+                f"({first}); find what keeps it open in a write transaction (a `sqlite3` "
+                "shell, a backup job, a second ledger writer) and run again"
+            )
+        if name.startswith("SQLITE_READONLY") or name == "SQLITE_CANTOPEN":
+            return f"{path}: {_read_only_culprit(path)} ({first})"
+        return f"{path}: {type(orig).__name__}: {first}"
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -148,6 +205,46 @@ class Ledger:
                     )
         return found
 
+    def checkpoint(
+        self,
+        sync: str,
+        run_id: int,
+        now: float,
+        *,
+        sent: Iterable[tuple[str, str, str | None]] = (),
+        rejected: Iterable[Rejected] = (),
+        marked: Mapping[str, Iterable[str]] | None = None,
+        counts: Mapping[str, int] | None = None,
+    ) -> None:
+        """Record rows and the run's progress in one transaction, so that the run's counts in
+        the history always match the rows the ledger holds for it, even after a kill -9.
+        `sent` holds (identifier, event_id, fbtrace_id); `marked` maps a state (expired,
+        baseline) to identifiers; `counts` are the run's counts so far. Raises LedgerError."""
+        rows = [_row(sync, i, SENT, run_id, now, event_id=e, fbtrace_id=t) for i, e, t in sent]
+        rows += [
+            _row(
+                sync,
+                r.identifier,
+                REJECTED,
+                run_id,
+                now,
+                fingerprint=r.fingerprint,
+                by_meta=r.by_meta,
+                reasons=json.dumps(r.reasons),
+            )
+            for r in rejected
+        ]
+        for state, identifiers in (marked or {}).items():
+            rows += [_row(sync, i, state, run_id, now) for i in identifiers]
+        if not rows and counts is None:
+            return
+        with self._tx() as conn:
+            self._upsert(conn, rows)
+            if counts is not None:
+                conn.execute(
+                    RUNS.update().where(RUNS.c.id == run_id).values(**_count_values(counts))
+                )
+
     def mark_sent(
         self,
         sync: str,
@@ -156,33 +253,17 @@ class Ledger:
         fbtrace_id: str | None,
         now: float,
     ) -> None:
-        self._upsert(
-            [_row(sync, i, SENT, run_id, now, event_id=e, fbtrace_id=fbtrace_id) for i, e in items]
-        )
+        self.checkpoint(sync, run_id, now, sent=[(i, e, fbtrace_id) for i, e in items])
 
     def mark_rejected(self, sync: str, run_id: int, items: Iterable[Rejected], now: float) -> None:
-        self._upsert(
-            [
-                _row(
-                    sync,
-                    r.identifier,
-                    REJECTED,
-                    run_id,
-                    now,
-                    fingerprint=r.fingerprint,
-                    by_meta=r.by_meta,
-                    reasons=json.dumps(r.reasons),
-                )
-                for r in items
-            ]
-        )
+        self.checkpoint(sync, run_id, now, rejected=items)
 
     def mark(
         self, sync: str, run_id: int, identifiers: Iterable[str], state: str, now: float
     ) -> None:
-        self._upsert([_row(sync, i, state, run_id, now) for i in identifiers])
+        self.checkpoint(sync, run_id, now, marked={state: identifiers})
 
-    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+    def _upsert(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         insert = _dialect_insert(self.engine)(LEDGER)
@@ -200,14 +281,18 @@ class Ledger:
             index_elements=[LEDGER.c.sync, LEDGER.c.identifier],
             set_={k: insert.excluded[k] for k in keys},
         )
-        with self._tx() as conn:
-            conn.execute(stmt, rows)
+        conn.execute(stmt, rows)
 
     def has_history(self, sync: str) -> bool:
         with self.engine.connect() as conn:
             q = (
                 sa.select(RUNS.c.id)
-                .where(RUNS.c.sync == sync, RUNS.c.status != "running", RUNS.c.dry_run.is_(False))
+                .where(
+                    RUNS.c.sync == sync,
+                    RUNS.c.status != "running",
+                    RUNS.c.dry_run.is_(False),
+                    RUNS.c.test_event_code.is_(None),  # a test run settles nothing
+                )
                 .limit(1)
             )
             return conn.execute(q).first() is not None
@@ -261,24 +346,39 @@ class Ledger:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def start_run(self, sync: str, *, dry_run: bool, now: float) -> int:
+    def start_run(
+        self, sync: str, *, dry_run: bool, now: float, test_event_code: str | None = None
+    ) -> int:
+        """Record a new run as running; call it holding the sync's lock (a test run: the
+        sync's test lock). Runs of the same kind still marked running were left by a process
+        that died (the lock is ours): they are closed as abandoned with the counts the ledger
+        holds for them."""
         with self._tx() as conn:
-            # a run still marked running here was killed: its lock is already ours
-            conn.execute(
-                RUNS.update()
-                .where(RUNS.c.sync == sync, RUNS.c.status == "running")
-                .values(
-                    status="interrupted",
-                    ended_at=now,
-                    error="the process stopped before the run finished",
-                )
-            )
+            _close_left_running(conn, sync, test=test_event_code is not None, now=now)
             result = conn.execute(
-                RUNS.insert().values(sync=sync, started_at=now, status="running", dry_run=dry_run)
+                RUNS.insert().values(
+                    sync=sync,
+                    started_at=now,
+                    status="running",
+                    dry_run=dry_run,
+                    test_event_code=test_event_code,
+                )
             )
             key = result.inserted_primary_key
             assert key is not None  # an INSERT of one row always has it
             return int(key[0])
+
+    def has_running(self, sync: str) -> bool:
+        """Whether a run of the sync (a test run too) is marked running."""
+        with self.engine.connect() as conn:
+            q = sa.select(RUNS.c.id).where(RUNS.c.sync == sync, RUNS.c.status == "running")
+            return conn.execute(q.limit(1)).first() is not None
+
+    def close_abandoned(self, sync: str, *, test: bool, now: float) -> None:
+        """Close the sync's runs (test runs, with `test`) still marked running; call it
+        holding the matching lock, which proves their process is gone."""
+        with self._tx() as conn:
+            _close_left_running(conn, sync, test=test, now=now)
 
     def finish_run(
         self,
@@ -290,7 +390,7 @@ class Ledger:
         error: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        values = {k: counts.get(k, 0) for k in COUNT_FIELDS}
+        values = _count_values(counts)
         with self._tx() as conn:
             conn.execute(
                 RUNS.update()
@@ -429,15 +529,53 @@ def _run_record(m: Any) -> RunRecord:
         counts={k: int(m[k] or 0) for k in COUNT_FIELDS},
         error=m["error"],
         details=json.loads(m["details"] or "{}"),
+        test_event_code=m["test_event_code"],
+    )
+
+
+def _count_values(counts: Mapping[str, int]) -> dict[str, int]:
+    return {k: int(counts.get(k, 0)) for k in COUNT_FIELDS}
+
+
+def _close_left_running(conn: sa.Connection, sync: str, *, test: bool, now: float) -> None:
+    kind = RUNS.c.test_event_code.is_not(None) if test else RUNS.c.test_event_code.is_(None)
+    left = conn.execute(
+        sa.select(RUNS).where(RUNS.c.sync == sync, RUNS.c.status == "running", kind)
+    )
+    for row in left.all():
+        _close_abandoned(conn, row._mapping, now)
+
+
+def _close_abandoned(conn: sa.Connection, run: Any, now: float) -> None:
+    """Close a run whose process died: its states are what the ledger holds for it (its
+    progress is flushed with every checkpoint; rows of a ledger made before that are counted
+    by run_id), and rows it read but did not record are pending."""
+    counts = {k: int(run[k] or 0) for k in COUNT_FIELDS}
+    held = conn.execute(
+        sa.select(LEDGER.c.state, sa.func.count())
+        .where(LEDGER.c.sync == run["sync"], LEDGER.c.run_id == run["id"])
+        .group_by(LEDGER.c.state)
+    )
+    for state, n in held:
+        if state in counts:
+            counts[state] = max(counts[state], int(n))
+    settled = sum(counts[k] for k in END_STATES if k != "pending")
+    counts["read"] = max(counts["read"], settled)
+    counts["pending"] = counts["read"] - settled
+    conn.execute(
+        RUNS.update()
+        .where(RUNS.c.id == run["id"])
+        .values(status="abandoned", ended_at=now, error=ABANDONED_MESSAGE, **counts)
     )
 
 
 def _create_tables(engine: sa.Engine) -> None:
-    # two processes starting at once may both find a table missing; the loser's CREATE
-    # fails with "already exists", and a second pass (checkfirst) then sees the table
+    # two processes starting at once may both find a table (or a column) missing; the
+    # loser's CREATE or ALTER fails with "already exists", and a second pass sees it
     for attempt in range(3):
         try:
             metadata.create_all(engine)
+            add_missing_columns(engine)
             return
         except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
             if attempt == 2:
@@ -470,7 +608,38 @@ def _sqlite_url(path: Path) -> str:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cur.execute("PRAGMA journal_mode=WAL")  # readers (dashboard, `runs`) never block the run
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file, None when it is gone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _read_only_culprit(path: Path) -> str:
+    """Which files or folder make the SQLite ledger read-only, and how to fix it. A WAL
+    ledger writes three files: state.db, state.db-wal and state.db-shm, and creates the last
+    two in the folder: one left read-only (e.g. by a run as another user) fails every write
+    even after state.db itself is fixed, so every such file is named at once."""
+    files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+    stuck = [str(f) for f in files if f.exists() and not os.access(f, os.W_OK)]
+    if stuck:
+        which = f"{stuck[0]} is" if len(stuck) == 1 else f"{', '.join(stuck)} are"
+        return (
+            f"{which} read-only for this user (left by a run as another user?); make "
+            f"{'it' if len(stuck) == 1 else 'each'} writable (chmod u+w, or chown to the user "
+            "that runs capisync)"
+        )
+    if not os.access(path.parent, os.W_OK):
+        return (
+            f"the folder {path.parent} is read-only for this user, and SQLite must create "
+            f"{path.name}-wal and {path.name}-shm there; make it writable"
+        )
+    return "the ledger is read-only (is its file system mounted read-only?)"

@@ -6,8 +6,9 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-# a run's counts: read = already + baseline + sent + rejected + expired + pending;
-# read = already + new + retried (rows rejected before, evaluated again)
+# a run's counts: read = already + baseline + sent + rejected + duplicate + expired + pending;
+# read = already + new + retried (rows rejected before, evaluated again); `duplicate` rows
+# repeat an identifier this run already read (reported, never stored)
 COUNT_FIELDS = (
     "read",
     "new",
@@ -16,10 +17,13 @@ COUNT_FIELDS = (
     "baseline",
     "sent",
     "rejected",
+    "duplicate",
     "expired",
     "pending",
     "requests",
 )
+# the states a row read by a run ends in: they add up to `read`
+END_STATES = ("already", "baseline", "sent", "rejected", "duplicate", "expired", "pending")
 
 # one row per (sync, identifier): its latest state
 LEDGER = sa.Table(
@@ -45,8 +49,11 @@ RUNS = sa.Table(
     sa.Column("sync", sa.String(200), nullable=False, index=True),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("ended_at", sa.Float),
-    sa.Column("status", sa.String(16), nullable=False),  # running|completed|failed|interrupted
+    # running | completed | failed | interrupted | abandoned (its process died)
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
+    # set for a test run (Meta's Test Events): it sends, but settles no row in the ledger
+    sa.Column("test_event_code", sa.String(100)),
     *(sa.Column(name, sa.Integer, default=0) for name in COUNT_FIELDS),
     sa.Column("error", sa.Text),
     sa.Column("details", sa.Text),  # JSON: reasons by code, warnings by code, match-key coverage
@@ -60,3 +67,22 @@ LOCKS = sa.Table(
     sa.Column("acquired_at", sa.Float, nullable=False),
     sa.Column("heartbeat_at", sa.Float, nullable=False),
 )
+
+
+def add_missing_columns(engine: sa.Engine) -> None:
+    """Bring a ledger made by an earlier capisync up to these tables: every column a table
+    lacks is added (nullable or with its default), so old runs keep their history. Raises
+    SQLAlchemyError when the ledger cannot be altered."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                arg = getattr(column.default, "arg", None)
+                default = f" DEFAULT {int(arg)}" if isinstance(arg, int) else ""
+                conn.exec_driver_sql(
+                    f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}'
+                )
