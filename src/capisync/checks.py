@@ -18,8 +18,9 @@ from capisync.capi.outcome import Rejection
 from capisync.config import Project
 from capisync.errors import MetaError
 from capisync.meta import MetaClient, RetryPolicy, unencodable_among
+from capisync.reachability import wait_until_listening
 from capisync.sync import DUPLICATE_MESSAGE, UNENCODABLE_MESSAGE, SyncContext
-from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
+from capisync.wiring import client_settings, event_builder, open_source_for, resolve_for
 
 
 @dataclass
@@ -54,7 +55,7 @@ def check_sync(
     result = CheckResult(name, columns, shown)
     _try_sample(
         result,
-        EventBuilder(mapping, build_options(ctx.config)),
+        event_builder(ctx, mapping),
         rows,
         int(now if now is not None else time.time()),
     )
@@ -97,6 +98,10 @@ async def _test_connection(ctx: SyncContext) -> tuple[str, bool]:
     settings = dataclasses.replace(
         client_settings(ctx), retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_total=10)
     )
+    # `capisync sandbox & capisync check`: a local sandbox may still be starting
+    not_listening = await wait_until_listening(settings.base_url)
+    if not_listening is not None:
+        return f"FAILED: {not_listening}", False
     async with MetaClient(settings) as client:
         try:
             info = await client.check_dataset()

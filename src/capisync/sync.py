@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 
-from capisync.capi.event import EventBuilder
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.outcome import BuiltEvent, Rejection, identifier_text
@@ -33,7 +32,13 @@ from capisync.locking import LOCK_STALE_AFTER, acquire_lock, new_owner
 from capisync.meta import BatchResult, MetaClient, unencodable_among
 from capisync.sources import Source
 from capisync.state import EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
-from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
+from capisync.wiring import (
+    client_settings,
+    event_builder,
+    open_source_for,
+    reach_destination,
+    resolve_for,
+)
 
 
 @dataclass
@@ -170,7 +175,7 @@ class _Runner:
         owner: str,
     ) -> None:
         self.ctx, self.ledger, self.report = ctx, ledger, report
-        self.builder = EventBuilder(mapping, build_options(ctx.config))
+        self.builder = event_builder(ctx, mapping)
         self.identifier_column = mapping.identifier
         self.baseline, self.owner = baseline, owner
         self.batch_size = ctx.config.delivery.batch_size
@@ -184,6 +189,7 @@ class _Runner:
         self.stopped = False
 
     async def run(self, source: Source) -> None:
+        await reach_destination(self.ctx)
         async with MetaClient(client_settings(self.ctx), transport=self.ctx.transport) as client:
             self.client = client
             heartbeat = asyncio.create_task(self._keep_lock())

@@ -3,14 +3,17 @@ client settings. `run_sync` and `capisync check` share them, so both see the sam
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from capisync.capi.event import BuildOptions
-from capisync.capi.mapping import ResolvedMapping, resolve_mapping
+from capisync.capi.event import BuildOptions, EventBuilder
+from capisync.capi.mapping import ResolvedMapping, resolve_mapping, resolve_without_model
 from capisync.capi.params import HASHED_KEYS
-from capisync.config import SyncConfig
-from capisync.errors import MappingError
+from capisync.config import SyncConfig, located
+from capisync.errors import ConfigError, MappingError, MetaTransientError
 from capisync.meta import ClientSettings, RetryPolicy
+from capisync.reachability import wait_until_listening
 from capisync.sources import Source, open_source
 
 if TYPE_CHECKING:
@@ -59,14 +62,107 @@ def mapping_args(config: SyncConfig) -> dict[str, Any]:
     return {"identifier": config.identifier, "explicit": config.mapping, "static": config.static}
 
 
+# the sync's keys the event builder reads -> BuildOptions fields (the builder's own names)
+OPTION_KEYS = {
+    "default_country": "default_country",
+    "event_id": "event_id_template",
+    "timezone": "naive_timezone",
+    "dob_order": "dob_order",
+    "hash_external_id": "hash_external_id",
+}
+
+
 def build_options(config: SyncConfig) -> BuildOptions:
-    return BuildOptions(
-        default_country=config.default_country,  # already a code: the config normalizes it
-        event_id_template=config.event_id,
-        naive_timezone=config.timezone,
-        dob_order=config.dob_order,
-        hash_external_id=config.hash_external_id,
+    # default_country is already a code: the config normalizes it
+    return BuildOptions(**{option: getattr(config, key) for key, option in OPTION_KEYS.items()})
+
+
+def event_builder(ctx: SyncContext, mapping: ResolvedMapping) -> EventBuilder:
+    """The sync's EventBuilder; a problem it finds names the file, the sync and the key."""
+    options = build_options(ctx.config)
+    try:
+        return EventBuilder(mapping, options)
+    except (ConfigError, MappingError):
+        problems = builder_problems(mapping, options)
+    raise ConfigError(
+        [located(ctx.name, key, problem) for key, problem in problems], str(ctx.project.path)
+    ) from None
+
+
+def builder_problems(mapping: ResolvedMapping, options: BuildOptions) -> list[tuple[str, str]]:
+    """Why EventBuilder refuses `mapping` with `options`, as (sync key, problem); [] if it
+    does not. Each problem goes to the key that causes it: the builder is tried with the
+    static values alone ("static") and with the event_id template alone ("event_id"); what
+    both show belongs to the sync (""). The builder's internal names become the file's keys."""
+    found = _refusals(mapping, options)
+    if not found:
+        return []
+    columns_only = dataclasses.replace(
+        mapping, fields=tuple(f for f in mapping.fields if f.column is not None)
     )
+    plain = dataclasses.replace(options, event_id_template=None)
+    common = _refusals(columns_only, plain)
+    attributed = [
+        *(("static", p) for p in _refusals(mapping, plain) if p not in common),
+        *(("event_id", p) for p in _refusals(columns_only, options) if p not in common),
+        *(("", p) for p in common),
+    ]
+    return [(key, _in_file_terms(p)) for key, p in attributed or [("", p) for p in found]]
+
+
+def _refusals(mapping: ResolvedMapping, options: BuildOptions) -> list[str]:
+    try:
+        EventBuilder(mapping, options)
+    except (ConfigError, MappingError) as exc:
+        return list(exc.problems)
+    return []
+
+
+def _in_file_terms(problem: str) -> str:
+    for key, option in OPTION_KEYS.items():
+        if option != key:
+            problem = problem.replace(option, key)
+    return problem
+
+
+def offline_problems(raw: Mapping[str, Any], refused: Collection[str]) -> list[tuple[str, str]]:
+    """A sync's problems that need no warehouse, as (sync key, problem): the parameter names
+    under `mapping:` and `static:`, the static values and the event_id template, read as the
+    event builder reads them. `raw` is the sync as written (after ${VAR}s); keys in `refused`
+    failed the schema and are left out (their defaults are used)."""
+
+    def given(key: str, kind: type | tuple[type, ...]) -> Any:
+        value = raw.get(key)
+        return value if key not in refused and isinstance(value, kind) else None
+
+    explicit = {
+        k: v
+        for k, v in (given("mapping", dict) or {}).items()
+        if isinstance(k, str) and (v is None or isinstance(v, str))
+    }
+    static = {k: v for k, v in (given("static", dict) or {}).items() if isinstance(k, str)}
+    mapping, problems = resolve_without_model(
+        identifier=given("identifier", str) or "", explicit=explicit, static=static
+    )
+    kinds: dict[str, type] = {"hash_external_id": bool}  # the others are text
+    options = BuildOptions(
+        **{
+            option: value
+            for key, option in OPTION_KEYS.items()
+            if (value := given(key, kinds.get(key, str))) is not None
+        }
+    )
+    return problems + builder_problems(mapping, options)
+
+
+async def reach_destination(ctx: SyncContext) -> None:
+    """Before a run sends: wait briefly for a destination on this machine that is still
+    starting (see capisync.reachability); raise MetaTransientError if it never listens."""
+    if ctx.dry_run or ctx.transport is not None:
+        return
+    problem = await wait_until_listening(ctx.config.destination.base_url)
+    if problem is not None:
+        raise MetaTransientError(problem)
 
 
 def client_settings(ctx: SyncContext) -> ClientSettings:
