@@ -189,7 +189,10 @@ class _Runner:
         self.stopped = False
 
     async def run(self, source: Source) -> None:
-        await reach_destination(self.ctx)
+        unreachable = await reach_destination(self.ctx)
+        if unreachable is not None:  # nothing read: the rows stay for the next run
+            self.report.status, self.report.error = "failed", unreachable
+            return
         async with MetaClient(client_settings(self.ctx), transport=self.ctx.transport) as client:
             self.client = client
             heartbeat = asyncio.create_task(self._keep_lock())

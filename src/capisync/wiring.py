@@ -11,7 +11,7 @@ from capisync.capi.event import BuildOptions, EventBuilder
 from capisync.capi.mapping import ResolvedMapping, resolve_mapping, resolve_without_model
 from capisync.capi.params import HASHED_KEYS
 from capisync.config import SyncConfig, located
-from capisync.errors import ConfigError, MappingError, MetaTransientError
+from capisync.errors import ConfigError, MappingError
 from capisync.meta import ClientSettings, RetryPolicy
 from capisync.reachability import wait_until_listening
 from capisync.sources import Source, open_source
@@ -155,14 +155,12 @@ def offline_problems(raw: Mapping[str, Any], refused: Collection[str]) -> list[t
     return problems + builder_problems(mapping, options)
 
 
-async def reach_destination(ctx: SyncContext) -> None:
+async def reach_destination(ctx: SyncContext) -> str | None:
     """Before a run sends: wait briefly for a destination on this machine that is still
-    starting (see capisync.reachability); raise MetaTransientError if it never listens."""
+    starting (see capisync.reachability); why it cannot be reached, or None."""
     if ctx.dry_run or ctx.transport is not None:
-        return
-    problem = await wait_until_listening(ctx.config.destination.base_url)
-    if problem is not None:
-        raise MetaTransientError(problem)
+        return None
+    return await wait_until_listening(ctx.config.destination.base_url)
 
 
 def client_settings(ctx: SyncContext) -> ClientSettings:
