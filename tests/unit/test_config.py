@@ -450,3 +450,16 @@ def test_an_unknown_key_is_matched_against_its_own_section(
     extras = {"source": "", "destination": "", "delivery": ""} | {section: f", {extra}"}
     problems = problems_of(tmp_path, SECTIONS.format(**extras))
     assert problems == [f"syncs.purchases.{section}.{hint}"]
+
+
+def test_every_project_file_in_the_readme_loads(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The project file", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) >= 2
+    env = {"META_DATASET_ID": "1234567890", "META_ACCESS_TOKEN": "t"}
+    for block in blocks:
+        project = load_project(write(tmp_path, block), env=env)
+        assert all(s.destination.dataset_id == "1234567890" for s in project.syncs.values())
