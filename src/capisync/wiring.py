@@ -8,8 +8,13 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from capisync.capi.event import BuildOptions, EventBuilder
-from capisync.capi.mapping import ResolvedMapping, resolve_mapping, resolve_without_model
-from capisync.capi.params import HASHED_KEYS
+from capisync.capi.mapping import (
+    ResolvedMapping,
+    resolve_key,
+    resolve_mapping,
+    resolve_without_model,
+)
+from capisync.capi.params import HASHED_KEYS, PARAMS
 from capisync.config import SyncConfig, located
 from capisync.errors import ConfigError, MappingError
 from capisync.meta import ClientSettings, RetryPolicy
@@ -141,6 +146,8 @@ def offline_problems(raw: Mapping[str, Any], refused: Collection[str]) -> list[t
         if isinstance(k, str) and (v is None or isinstance(v, str))
     }
     static = {k: v for k, v in (given("static", dict) or {}).items() if isinstance(k, str)}
+    typed = [("static", _yaml_typed_id(name)) for name, v in static.items() if _lossy(name, v)]
+    static = {k: v for k, v in static.items() if not _lossy(k, v)}  # said once: above
     mapping, problems = resolve_without_model(
         identifier=given("identifier", str) or "", explicit=explicit, static=static
     )
@@ -152,7 +159,32 @@ def offline_problems(raw: Mapping[str, Any], refused: Collection[str]) -> list[t
             if (value := given(key, kinds.get(key, str))) is not None
         }
     )
-    return problems + builder_problems(mapping, options)
+    return problems + typed + builder_problems(mapping, options)
+
+
+# custom_data keys whose values are identifiers; every user_data key is one too (customer
+# information or an ID: a ZIP code, a phone number, lead_id, page_id ...)
+_ID_KEYS = frozenset({"order_id", "content_ids"})
+
+
+def _lossy(name: str, value: object) -> bool:
+    """A static value YAML typed as a float or a boolean for a key that holds text or an ID:
+    its text is gone (`zp: 1.0e4`, `lead_id: 1234567890123456.0` loses digits)."""
+    key = resolve_key(name)
+    if key is None or not (
+        key in _ID_KEYS or (key in PARAMS and PARAMS[key].section == "user_data")
+    ):
+        return False
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, (float, bool)) for v in values)
+
+
+def _yaml_typed_id(name: str) -> str:
+    return (
+        f"'{name}' is written without quotes and YAML read it as a decimal number or a "
+        f"boolean, which cannot hold an ID or customer data exactly: write it in quotes "
+        f'({name}: "...")'
+    )
 
 
 async def reach_destination(ctx: SyncContext) -> str | None:

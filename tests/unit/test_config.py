@@ -463,3 +463,36 @@ def test_every_project_file_in_the_readme_loads(tmp_path: Path) -> None:
     for block in blocks:
         project = load_project(write(tmp_path, block), env=env)
         assert all(s.destination.dataset_id == "1234567890" for s in project.syncs.values())
+
+
+@pytest.mark.parametrize(
+    "static",
+    [
+        "{zp: 1.0e4}",
+        "{lead_id: 1234567890123456.0}",
+        "{page_id: 1.2e9}",
+        "{ph: 1.6505551212e10}",
+        "{external_id: true}",
+        "{order_id: 12.50}",
+        "{content_ids: [1, 2.0]}",
+        "{zip: 9.4e4}",  # an alias
+    ],
+)
+def test_a_static_id_yaml_read_as_a_float_or_boolean_is_refused(
+    tmp_path: Path, static: str
+) -> None:
+    name = static.strip("{").split(":")[0]
+    [problem] = problems_of(tmp_path, GOOD + f"    static: {static}\n", env={"TOKEN": "t"})
+    assert problem.startswith(f"syncs.purchases.static: '{name}' is written without quotes")
+    assert f'write it in quotes ({name}: "...")' in problem
+    assert static.split(": ", 1)[1].strip("}") not in problem  # the value is not echoed
+
+
+def test_numbers_stay_numbers_where_meta_wants_numbers(tmp_path: Path) -> None:
+    text = GOOD + (
+        "    static: {value: 12.5, currency: USD, lead_id: 1234567890123456, zp: 94035,"
+        " custom_data.ratio: 0.5, opt_out: false}\n"
+    )
+    sync = load_project(write(tmp_path, text), env={"TOKEN": "t"}).sync("purchases")
+    assert sync.static["value"] == 12.5 and sync.static["lead_id"] == 1234567890123456
+    assert sync.static["custom_data.ratio"] == 0.5 and sync.static["opt_out"] is False
