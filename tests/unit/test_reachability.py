@@ -13,6 +13,11 @@ from capisync import reachability
 from capisync.reachability import is_loopback, wait_until_listening
 
 
+@pytest.fixture(autouse=True)
+def _forget_origins_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reachability, "_gave_up", {})  # a port number may come back
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,3 +108,22 @@ def test_a_listening_server_is_not_waited_for(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.WARNING, "capisync.reachability"):
         assert asyncio.run(scenario()) is None
     assert caplog.records == []
+
+
+def test_a_second_sync_does_not_wait_again_for_the_same_dead_origin(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with caplog.at_level(logging.WARNING, "capisync.reachability"):
+        first = asyncio.run(wait_until_listening(url, seconds=0.3))
+        began = time.monotonic()
+        second = asyncio.run(wait_until_listening(url, seconds=0.3))
+        quick = time.monotonic() - began
+    assert first is not None and "(waited 0.3 s)" in first
+    assert second is not None and second.startswith(f"nothing is listening at {url}: ")
+    assert quick < 0.25 and len(caplog.records) == 1
+    # a minute later it waits again (a long-lived process, a sandbox restarted since)
+    reachability._gave_up[url] -= 61
+    with caplog.at_level(logging.WARNING, "capisync.reachability"):
+        third = asyncio.run(wait_until_listening(url, seconds=0.3))
+    assert third is not None and "(waited 0.3 s)" in third and len(caplog.records) == 2
