@@ -90,7 +90,9 @@ class SourceConfig(_Strict):
 
 class DestinationConfig(_Strict):
     dataset_id: Text = Field(description="the dataset (pixel) ID from Events Manager")
-    access_token: SecretText
+    access_token: SecretText = Field(
+        description='a system user\'s token, read from the environment: "${META_ACCESS_TOKEN}"'
+    )
     api_version: str = DEFAULT_API_VERSION
     base_url: Text = META_GRAPH_URL
     test_event_code: MaybeText = None
@@ -467,15 +469,14 @@ def _describe(err: Any) -> str:
     loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
     where = _dotted(loc)
     kind = err["type"]
-    if kind == "missing":
-        return f"{where}: required field is missing"
     model = _model_at(loc[:-1])
     if kind == "extra_forbidden":
         return f"{where}: {_unknown_key_hint(str(loc[-1]), model)}"
-    msg = str(err["msg"]).removeprefix("Value error, ")
+    msg = "required field is missing" if kind == "missing" else str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
     field = model.model_fields.get(str(loc[-1])) if model is not None and loc else None
     if kind != "value_error" and field is not None and field.description:
-        msg += f" ({field.description})"
+        msg += f" ({field.description})"  # what the field holds: how to fix it
     return f"{where}: {msg}"
 
 

@@ -391,7 +391,10 @@ def test_a_nested_block_written_beside_a_merge_key_replaces_the_merged_one(
     # YAML merges one level: `destination:` without its own `<<: *meta` loses the token
     text = ANCHORS.replace("      <<: *meta\n", "")
     problems = problems_of(tmp_path, text)
-    assert problems == ["syncs.leads.destination.access_token: required field is missing"]
+    assert problems == [
+        "syncs.leads.destination.access_token: required field is missing (a system user's "
+        'token, read from the environment: "${META_ACCESS_TOKEN}")'
+    ]
 
 
 @pytest.mark.parametrize(
