@@ -1,5 +1,9 @@
-"""From a sync's configuration to the parts a run uses: source, mapping, builder options and
-client settings. `run_sync` and `capisync check` share them, so both see the same sync."""
+"""From a sync's configuration to the parts a run uses: source, mapping, event builder and
+client settings. `run_sync` and `capisync check` share them, so both see the same sync.
+
+Errors from the parts are translated here into the file's terms: every problem names the
+file, the sync and the key (`syncs.purchases.event_id: ...`), not an internal name.
+`offline_problems` runs the same checks without the warehouse, for `load_project`."""
 
 from __future__ import annotations
 
