@@ -18,10 +18,11 @@ from capisync.capi.event import EventBuilder
 from capisync.capi.outcome import Rejection
 from capisync.capi.versions import VersionNotice
 from capisync.config import Project
-from capisync.errors import MetaError, MetaFatalError
+from capisync.errors import MetaError, MetaFatalError, MetaTransientError
 from capisync.meta import MetaClient, RetryPolicy, unencodable_among
+from capisync.reachability import wait_until_listening
 from capisync.sync import DUPLICATE_MESSAGE, UNENCODABLE_MESSAGE, SyncContext
-from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
+from capisync.wiring import client_settings, event_builder, open_source_for, resolve_for
 
 
 @dataclass
@@ -62,7 +63,7 @@ def check_sync(
     result = CheckResult(name, columns, shown)
     _try_sample(
         result,
-        EventBuilder(mapping, build_options(ctx.config)),
+        event_builder(ctx, mapping),
         rows,
         int(now if now is not None else time.time()),
     )
@@ -116,6 +117,10 @@ async def _test_connection(ctx: SyncContext) -> tuple[str, MetaError | None]:
     settings = dataclasses.replace(
         client_settings(ctx), retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_total=10)
     )
+    # `capisync sandbox & capisync check`: a local sandbox may still be starting
+    not_listening = await wait_until_listening(settings.base_url)
+    if not_listening is not None:
+        return f"FAILED: {not_listening}", MetaTransientError(not_listening)
     async with MetaClient(settings) as client:
         try:
             info = await client.check_dataset()

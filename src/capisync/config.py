@@ -1,4 +1,6 @@
-"""The project file (`capisync.yml`): pydantic models, `${ENV}` interpolation, one error report.
+"""The project file (`capisync.yml`): pydantic models and one error report.
+
+Reading the YAML (its typing, merge keys, `x-` blocks, `${VAR}`s) is `capisync.project_file`.
 
 A project file holds one or more syncs. Every problem in it is reported at once, each naming
 the file, the sync, the field and what is expected (ConfigError, exit code 2). Secrets are read
@@ -15,26 +17,62 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from capisync.capi import versions
 from capisync.errors import ConfigError
+from capisync.project_file import (
+    EXTENSION_PREFIX,
+    dotted,
+    interpolate,
+    read_yaml,
+    without_extensions,
+)
 
 DEFAULT_PROJECT_FILE = "capisync.yml"
 META_GRAPH_URL = "https://graph.facebook.com"
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+def _as_text(value: object, info: ValidationInfo) -> object:
+    """An unquoted scalar YAML typed, for a field that holds text (an ID, a token, a name).
+
+    The project file's YAML types only JSON-like scalars (see `_ProjectLoader`), so an int
+    here is exactly the digits written (`dataset_id: 1234567890`) and is taken as its decimal
+    string. A float (`1.2e9`, `1234567890.0`) or a boolean (`true`) is refused: its text is
+    gone, and digits may be. The value itself is never echoed (it may be a secret).
+    """
+    field = info.field_name or "the value"
+    if isinstance(value, bool):
+        raise ValueError(
+            f'YAML read this unquoted value as a boolean: write it in quotes ({field}: "...")'
+        )
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError(
+            "YAML read this unquoted value as a decimal number (a decimal point or an "
+            "exponent), which cannot hold an ID or a name exactly: write it in quotes "
+            f'({field}: "...")'
+        )
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_as_text)]
+MaybeText = Annotated[str | None, BeforeValidator(_as_text)]
+MaybeSecretText = Annotated[SecretStr | None, BeforeValidator(_as_text)]
+SecretText = Annotated[SecretStr, BeforeValidator(_as_text)]
 
 
 class _Strict(BaseModel):
@@ -44,8 +82,8 @@ class _Strict(BaseModel):
 class SourceConfig(_Strict):
     """Where the model runs: a DuckDB file (the embedded default) or any SQLAlchemy URL."""
 
-    duckdb: str | None = Field(None, description="path to a DuckDB file, relative to the project")
-    url: SecretStr | None = Field(
+    duckdb: MaybeText = Field(None, description="path to a DuckDB file, relative to the project")
+    url: MaybeSecretText = Field(
         None, description="a SQLAlchemy URL, e.g. postgresql+psycopg://..."
     )
 
@@ -57,20 +95,25 @@ class SourceConfig(_Strict):
 
 
 class DestinationConfig(_Strict):
-    dataset_id: str = Field(description="the dataset (pixel) ID from Events Manager")
-    access_token: SecretStr
+    dataset_id: Text = Field(description="the dataset (pixel) ID from Events Manager")
+    access_token: SecretText = Field(
+        description='a system user\'s token, read from the environment: "${META_ACCESS_TOKEN}"'
+    )
     api_version: str | None = Field(
         None, description="a Graph API version such as v27.0; default: the newest current one"
     )
-    base_url: str = META_GRAPH_URL
-    test_event_code: str | None = None
-    app_secret: SecretStr | None = None
+    base_url: Text = META_GRAPH_URL
+    test_event_code: MaybeText = None
+    app_secret: MaybeSecretText = None
 
     @field_validator("dataset_id")
     @classmethod
     def _digits(cls, v: str) -> str:
-        if not v.strip().isdigit():
-            raise ValueError("expected the numeric dataset ID shown in Events Manager")
+        if not re.fullmatch(r"[0-9]+", v.strip()):  # ASCII: str.isdigit() takes "１２３" and "²"
+            raise ValueError(
+                "expected the numeric dataset ID shown in Events Manager "
+                '(digits, e.g. "1234567890")'
+            )
         return v.strip()
 
     @field_validator("access_token", "app_secret")
@@ -104,23 +147,28 @@ class DestinationConfig(_Strict):
 
 
 class DeliveryConfig(_Strict):
-    batch_size: int = Field(1000, ge=1, le=1000)
-    concurrency: int = Field(4, ge=1, le=64)
-    timeout: float = Field(30.0, gt=0)
-    max_attempts: int = Field(6, ge=1, le=20)
-    max_retry_seconds: float = Field(300.0, gt=0)
+    batch_size: int = Field(
+        1000, ge=1, le=1000, description="events per request, 1 to 1000 (Meta's maximum)"
+    )
+    concurrency: int = Field(4, ge=1, le=64, description="requests in flight, 1 to 64")
+    timeout: float = Field(30.0, gt=0, description="seconds to wait for one answer")
+    max_attempts: int = Field(6, ge=1, le=20, description="tries per request, 1 to 20")
+    max_retry_seconds: float = Field(
+        300.0, gt=0, description="seconds one batch may spend retrying"
+    )
 
 
 class SyncConfig(_Strict):
     source: SourceConfig
-    model: str = Field(description="inline SQL, or a path to a .sql file relative to the project")
-    identifier: str = Field(description="the column that identifies a row (one event)")
-    mapping: dict[str, str] = Field(default_factory=dict)
+    model: Text = Field(description="inline SQL, or a path to a .sql file relative to the project")
+    identifier: Text = Field(description="the column that identifies a row (one event)")
+    # parameter -> column; null switches a parameter's mapping by name off
+    mapping: dict[str, MaybeText] = Field(default_factory=dict)
     static: dict[str, Any] = Field(default_factory=dict)
     destination: DestinationConfig
-    event_id: str | None = Field(None, description="a template such as '{event_name}:{order_id}'")
-    default_country: str | None = None
-    timezone: str = "UTC"
+    event_id: MaybeText = Field(None, description="a template such as '{event_name}:{order_id}'")
+    default_country: MaybeText = None
+    timezone: Text = "UTC"
     dob_order: Literal["mdy", "dmy", "ymd"] = "mdy"
     hash_external_id: bool = True
     first_run: Literal["backfill", "skip_existing"] = "backfill"
@@ -157,8 +205,8 @@ class SyncConfig(_Strict):
 
 
 class StateConfig(_Strict):
-    path: str = ".capisync/state.db"
-    url: SecretStr | None = None
+    path: Text = ".capisync/state.db"
+    url: MaybeSecretText = None
 
 
 class ProjectConfig(_Strict):
@@ -195,7 +243,7 @@ class Project:
         """The .sql file (as written in the project file) the sync's model is read from, or
         None for SQL written inline."""
         model = self.sync(name).model.strip()
-        return model if model.endswith(".sql") and "\n" not in model else None
+        return model if _is_model_file(model) else None
 
     def model_origin(self, name: str) -> str:
         """Where the model's SQL is, for messages that point at a line of it."""
@@ -203,15 +251,13 @@ class Project:
 
     def model_sql(self, name: str) -> str:
         model = self.sync(name).model.strip()
-        if self.model_file(name) is not None:
-            sql_path = self.resolve(model)
-            if not sql_path.is_file():
-                raise ConfigError(
-                    [f"syncs.{name}.model: file '{model}' not found (looked at {sql_path})"],
-                    str(self.path),
-                )
-            return sql_path.read_text(encoding="utf-8")
-        return model
+        if self.model_file(name) is None:
+            return model
+        sql_path = self.resolve(model)
+        if not sql_path.is_file():
+            problem = f"file '{model}' not found (looked at {sql_path})"
+            raise ConfigError([located(name, "model", problem)], str(self.path))
+        return sql_path.read_text(encoding="utf-8")
 
     def state_location(self) -> str:
         state = self.config.state
@@ -221,22 +267,83 @@ class Project:
 
 
 def load_project(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Project:
-    """Read, interpolate and validate a project file; raise ConfigError listing every problem."""
-    file, raw = _read_yaml(path)
+    """Read, interpolate and validate a project file; raise ConfigError listing every problem.
+
+    Every sync is checked as far as it can be without the warehouse, all at once: the schema
+    (pydantic), unknown keys (with the close key), the parameter names under `mapping:` and
+    `static:`, the static values and the `event_id` template (as the event builder will read
+    them). The model and its columns are checked when a sync runs. Each problem names the sync
+    and the field (`syncs.<name>.<field>`); the error names the file.
+    """
+    file = Path(path or DEFAULT_PROJECT_FILE)
+    raw = read_yaml(file)
     problems: list[str] = []
-    data = _interpolate(raw, env if env is not None else os.environ, (), problems)
+    data = interpolate(
+        without_extensions(raw), env if env is not None else os.environ, (), problems
+    )
+    errors: list[Any] = []
     try:
-        config = ProjectConfig.model_validate(data)
+        config: ProjectConfig | None = ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        # a field whose ${VAR} is unset was reported already: not again as empty or malformed
-        unset = {p.split(":", 1)[0] for p in problems}
-        described = (_describe(err) for err in exc.errors())
-        problems.extend(d for d in described if d.split(":", 1)[0] not in unset)
-        config = None
+        config, errors = None, exc.errors()
+    # a field whose ${VAR} is unset was reported already: not again as empty or malformed
+    unset = {p.split(":", 1)[0] for p in problems}
+    described = (_describe(err) for err in errors)
+    problems.extend(d for d in described if d.split(":", 1)[0] not in unset)
+    problems.extend(_sync_problems(data, errors))
     if problems:
-        raise ConfigError(problems, str(file))
+        raise ConfigError(_by_sync(list(dict.fromkeys(problems)), data), str(file))
     assert config is not None
     return Project(file.resolve(), config)
+
+
+def _sync_problems(data: Mapping[str, Any], errors: list[Any]) -> list[str]:
+    """What each sync's schema does not show: its mapping, static values and template.
+
+    Checked on the raw values, so a sync with a schema error (say `batch_size: 5000`) still
+    has its mapping checked: a field the schema refused is left out of these checks.
+    """
+    from capisync.wiring import offline_problems  # wiring reads this module's SyncConfig
+
+    syncs = data.get("syncs")
+    if not isinstance(syncs, dict):
+        return []
+    problems: list[str] = []
+    for name, raw in syncs.items():
+        if not isinstance(raw, dict):
+            continue
+        refused = {
+            str(err["loc"][2])
+            for err in errors
+            if len(err["loc"]) > 2 and tuple(err["loc"][:2]) == ("syncs", name)
+        }
+        problems.extend(
+            located(name, field, problem) for field, problem in offline_problems(raw, refused)
+        )
+    return problems
+
+
+def _by_sync(problems: list[str], data: Mapping[str, Any]) -> list[str]:
+    """The problems of the top level first, then each sync's together, in the file's order."""
+    syncs = data.get("syncs")
+    names = [str(n) for n in syncs] if isinstance(syncs, dict) else []
+
+    def place(problem: str) -> int:
+        return next(
+            (i for i, n in enumerate(names) if problem.startswith((f"syncs.{n}.", f"syncs.{n}:"))),
+            -1,
+        )
+
+    return sorted(problems, key=place)
+
+
+def located(sync: str, field: str, problem: str) -> str:
+    """One problem as the user reads it: `syncs.<sync>.<field>: <problem>` (field may be "")."""
+    return f"syncs.{sync}{'.' + field if field else ''}: {problem}"
+
+
+def _is_model_file(model: str) -> bool:
+    return model.endswith(".sql") and "\n" not in model
 
 
 @dataclass(frozen=True)
@@ -257,9 +364,11 @@ class History:
 
 
 def load_history(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> History:
-    file, raw = _read_yaml(path)
+    file = Path(path or DEFAULT_PROJECT_FILE)
+    raw = read_yaml(file)
+    raw = without_extensions(raw)
     problems: list[str] = []
-    state_raw = _interpolate(
+    state_raw = interpolate(
         raw.get("state") or {}, env if env is not None else os.environ, ("state",), problems
     )
     syncs = raw.get("syncs")
@@ -275,93 +384,64 @@ def load_history(path: str | Path | None = None, env: Mapping[str, str] | None =
     return History(project.path, project.state_location(), tuple(syncs or ()))
 
 
-def _read_yaml(path: str | Path | None) -> tuple[Path, dict[str, Any]]:
-    file = Path(path or DEFAULT_PROJECT_FILE)
-    if not file.is_file():
-        hint = "run `capisync init` to create one, or pass --config PATH"
-        raise ConfigError([f"project file not found ({hint})"], str(file))
-    try:
-        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-        raise ConfigError([problem], str(file)) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(["expected a mapping with a 'syncs:' key at the top"], str(file))
-    return file, raw
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping: PyYAML would silently keep
-    the last one (a second `mapping:` block would erase the first)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key '{key}' is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _interpolate(
-    node: Any, env: Mapping[str, str], where: tuple[Any, ...], problems: list[str]
-) -> Any:
-    if isinstance(node, dict):
-        return {k: _interpolate(v, env, (*where, k), problems) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, env, (*where, i), problems) for i, v in enumerate(node)]
-    if not isinstance(node, str):
-        return node
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        problems.append(
-            f"{_dotted(where)}: environment variable {name} is not set "
-            f"(export {name}=... before running, or write ${{{name}:-default}})"
-        )
-        return ""
-
-    return _ENV_REF.sub(substitute, node)
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
-
-
 def _describe(err: Any) -> str:
     loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
-    where = _dotted(loc)
+    where = dotted(loc)
     kind = err["type"]
-    if kind == "missing":
-        return f"{where}: required field is missing"
+    model = _model_at(loc[:-1])
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(str(loc[-1]), _KNOWN_FIELDS, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "see `capisync init` for an example"
-        return f"{where}: unknown field ({hint})"
-    msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"{where}: {_unknown_key_hint(str(loc[-1]), model)}"
+    msg = "required field is missing" if kind == "missing" else str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    field = model.model_fields.get(str(loc[-1])) if model is not None and loc else None
+    if kind != "value_error" and field is not None and field.description:
+        msg += f" ({field.description})"  # what the field holds: how to fix it
     return f"{where}: {msg}"
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose fields sit at `loc` (a location without its last part), if any."""
+    if not loc:
+        return ProjectConfig
+    if loc[0] == "syncs":
+        if len(loc) == 2:
+            return SyncConfig
+        return _SECTIONS.get(str(loc[2])) if len(loc) == 3 else None
+    return _SECTIONS.get(str(loc[0])) if len(loc) == 1 else None
+
+
+def _unknown_key_hint(key: str, model: type[BaseModel] | None) -> str:
+    from capisync.capi.mapping import resolve_key
+
+    if model is SyncConfig and resolve_key(key) is not None:
+        return (
+            f"unknown field: '{key}' is a Conversions API parameter; put it under `mapping:` "
+            f"(`{key}: <column>`) or, for one value for every event, under `static:`"
+        )
+    known = list(model.model_fields) if model is not None else _KNOWN_FIELDS
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"unknown field: did you mean '{close[0]}'?"
+    if model is ProjectConfig:
+        return (
+            f"unknown field (the top level takes {', '.join(ProjectConfig.model_fields)}, and "
+            f"keys starting with '{EXTENSION_PREFIX}', which are ignored: a place for YAML anchors)"
+        )
+    listed = ", ".join(known)
+    return f"unknown field (expected one of: {listed})"
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "state": StateConfig,
+    "source": SourceConfig,
+    "destination": DestinationConfig,
+    "delivery": DeliveryConfig,
+}
 _KNOWN_FIELDS = sorted(
     {
         name
-        for model in (
-            SourceConfig,
-            DestinationConfig,
-            DeliveryConfig,
-            SyncConfig,
-            StateConfig,
-            ProjectConfig,
-        )
+        for model in (SyncConfig, ProjectConfig, StateConfig, SourceConfig, DestinationConfig)
         for name in model.model_fields
     }
+    | set(DeliveryConfig.model_fields)
 )

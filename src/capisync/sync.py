@@ -36,18 +36,30 @@ from typing import Any
 
 import orjson
 
-from capisync.capi.event import EventBuilder
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.outcome import BuiltEvent, Rejection, identifier_text
 from capisync.config import Project, SyncConfig
-from capisync.errors import CapisyncError, ConfigError, LedgerError, MetaError, SyncLockedError
+from capisync.errors import (
+    CapisyncError,
+    ConfigError,
+    LedgerError,
+    MetaError,
+    MetaTransientError,
+    SyncLockedError,
+)
 from capisync.interrupts import StopRequest, stop_on_signals
 from capisync.locking import LOCK_STALE_AFTER, acquire_lock, new_owner
 from capisync.meta import BatchResult, MetaClient, unencodable_among
 from capisync.sources import Source
 from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
-from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
+from capisync.wiring import (
+    client_settings,
+    event_builder,
+    open_source_for,
+    reach_destination,
+    resolve_for,
+)
 
 
 @dataclass
@@ -322,7 +334,7 @@ class _Runner:
         stop: StopRequest,
     ) -> None:
         self.ctx, self.ledger, self.report = ctx, ledger, report
-        self.builder = EventBuilder(mapping, build_options(ctx.config))
+        self.builder = event_builder(ctx, mapping)
         self.identifier_column = mapping.identifier
         self.baseline, self.owner, self.stop = baseline, owner, stop
         self.batch_size = ctx.config.delivery.batch_size
@@ -340,6 +352,15 @@ class _Runner:
         """Read, send and checkpoint until the model ends or the run must stop; then let the
         batches in flight land. Raises the first exception a send, checkpoint or heartbeat
         task raised (a ledger that cannot be written: LedgerError)."""
+        unreachable = await reach_destination(self.ctx)
+        if unreachable is not None:  # nothing read: the rows stay for the next run
+            failure = MetaTransientError(unreachable)  # try again later (exit 75)
+            self.report.status, self.report.error, self.report.failure = (
+                "failed",
+                unreachable,
+                failure,
+            )
+            return
         async with MetaClient(client_settings(self.ctx), transport=self.ctx.transport) as client:
             self.client = client
             heartbeat = asyncio.create_task(self._keep_lock())

@@ -75,10 +75,21 @@ def test_an_unusable_ledger_path_is_a_clear_error(tmp_path: Path, sandbox: Sandb
 def test_mapping_errors_name_the_file_and_sync_and_leave_no_running_record(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
+    # a parameter name is checked with the file, before a run starts
     config = project(tmp_path, sandbox.url, "select * from t", "    mapping: {emial: email}")
     result = runner.invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == 2, result.output
-    assert f"{config}: syncs.s: unknown parameter 'emial'" in " ".join(result.output.split())
+    assert f"{config}: invalid configuration: - syncs.s.mapping: unknown parameter 'emial'" in (
+        " ".join(result.output.split())
+    )
+    assert not (tmp_path / ".capisync" / "state.db").exists()
+    # a column needs the model: the run starts, and fails
+    config = project(tmp_path, sandbox.url, "select * from t", "    mapping: {em: emial}")
+    result = runner.invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert f"{config}: syncs.s: parameter 'em' is mapped to column 'emial'" in (
+        " ".join(result.output.split())
+    )
     runs = (
         sqlite3.connect(tmp_path / ".capisync" / "state.db")
         .execute("select status from capisync_runs")

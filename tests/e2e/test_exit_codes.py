@@ -129,14 +129,16 @@ def test_1_a_bug_in_one_sync_is_reported_without_its_message_and_the_others_run(
 
 
 def test_2_a_mapping_error(tmp_path: Path, sandbox: SandboxServer) -> None:
+    # the project file is validated whole, at the edge, before any sync runs (dbt refuses a
+    # project that does not parse, too): every problem is listed, nothing is half-run
     config = write_project(
         tmp_path,
         sync_block("typo", sandbox.url, extra="    mapping: {emial: email}\n"),
         sync_block("ok", sandbox.url),
     )
     result = invoke(config, "run")
-    assert result.exit_code == 2 and "sync 'typo'" in result.output
-    assert received(sandbox, "ok") == 20
+    assert result.exit_code == 2 and "syncs.typo.mapping" in result.output
+    assert received(sandbox, "ok") == 0
 
 
 def test_3_a_ledger_that_cannot_be_written(tmp_path: Path, sandbox: SandboxServer) -> None:

@@ -85,6 +85,29 @@ def resolve_mapping(
     return ResolvedMapping(fields, id_column or identifier, tuple(columns))
 
 
+def resolve_without_model(
+    *,
+    identifier: str,
+    explicit: Mapping[str, str | None] | None = None,
+    static: Mapping[str, object] | None = None,
+) -> tuple[ResolvedMapping, list[tuple[str, str]]]:
+    """What can be resolved before the model is known, and its problems as (section, problem),
+    section "mapping" or "static": unknown parameter names, a key mapped twice, an empty static
+    value, customer data under custom_data. Columns are taken as named; by-name mapping and
+    the required keys wait for the model (``resolve_mapping``, which reports these too). The
+    result's ``columns`` is empty: the model's columns are not known."""
+    explicit, static = explicit or {}, static or {}
+    named = [c.strip() for c in explicit.values() if isinstance(c, str) and c.strip()]
+    chosen: dict[str, FieldMapping] = {}
+    in_mapping: list[str] = []
+    in_static: list[str] = []
+    _add_explicit(explicit, _ColumnLookup(named), chosen, set(), in_mapping)
+    _add_static(static, chosen, in_static)
+    fields = tuple(sorted(chosen.values(), key=_field_order))
+    problems = [("mapping", p) for p in in_mapping] + [("static", p) for p in in_static]
+    return ResolvedMapping(fields, identifier), problems
+
+
 def resolve_key(name: str) -> str | None:
     """A parameter name as written in a mapping -> Meta key (or custom_data.<name>), or None."""
     cleaned = name.strip()
