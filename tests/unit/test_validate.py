@@ -121,7 +121,7 @@ def test_a_complete_website_purchase_passes() -> None:
                 data_processing_options_country=True,
                 data_processing_options_state=0,
             ),
-            ["ldu_code_invalid"],
+            ["data_processing_options_country_invalid"],
         ),
         (edit(data_processing_options=["GDPR"]), ["invalid_data_processing_options"]),
         (edit(action_source="app", event_source_url=None), ["app_missing_app_data"]),

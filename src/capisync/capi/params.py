@@ -303,5 +303,9 @@ CUSTOM_DATA_KEYS: frozenset[str] = frozenset(
     k for k, p in PARAMS.items() if p.section == "custom_data"
 )
 EVENT_KEYS: frozenset[str] = frozenset(k for k, p in PARAMS.items() if p.section == "event")
+CONTAINER_KEYS: frozenset[str] = frozenset(
+    {"user_data", "custom_data", "attribution_data", "advanced_measurement_table"}
+)
+TOP_LEVEL_KEYS: frozenset[str] = EVENT_KEYS | CONTAINER_KEYS  # every other top key is refused
 
 MAX_EVENTS_PER_REQUEST = 1000

@@ -22,7 +22,7 @@ from typing import Any
 from capisync.capi import rules
 from capisync.capi.issues import Issue
 from capisync.capi.kinds import fits
-from capisync.capi.params import APP_DATA_PARAMS, PARAMS, Param
+from capisync.capi.params import APP_DATA_PARAMS, PARAMS, TOP_LEVEL_KEYS, Param
 from capisync.capi.rules import (
     ACTION_SOURCES,
     CONTENT_TYPES,
@@ -64,6 +64,9 @@ def validate_event(
     keys = customer_keys(user_data) if isinstance(user_data, Mapping) else frozenset()
     reasons = check_event(event, keys, now=now, time_column=time_column)
     for key, value in event.items():
+        if key not in TOP_LEVEL_KEYS:
+            reasons.append(_unknown_top_level(key))
+            continue
         param = PARAMS.get(key)
         if (
             param is not None
@@ -91,8 +94,6 @@ _CHECKED_BY_EVENT_RULES = frozenset(
         "event_time",
         "action_source",
         "data_processing_options",
-        rules.LDU_COUNTRY,
-        rules.LDU_STATE,
         "messaging_channel",
         "app_data",
     }
@@ -113,7 +114,7 @@ def check_event(
     if type(name) is not str or not name.strip():
         reasons.append(MISSING_EVENT_NAME)
     source = get("action_source")
-    if source not in ACTION_SOURCES:
+    if type(source) is not str or source not in ACTION_SOURCES:
         reasons.append(MISSING_ACTION_SOURCE if source in (None, "") else INVALID_ACTION_SOURCE)
     event_time = get("event_time")
     if (
@@ -136,7 +137,7 @@ def check_event(
             custom = {}
         _check_custom_data(name, custom, reasons)
     options = get("data_processing_options")
-    if options:
+    if options is not None:
         _check_ldu(event, options, keys, reasons)
     if source == rules.MESSAGING_SOURCE or get("messaging_channel") is not None:
         _check_messaging(event, name, source, keys, reasons)
@@ -156,6 +157,16 @@ def customer_keys(user_data: Mapping[str, Any]) -> frozenset[str]:
 
 def _is_text(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
+
+
+def _unknown_top_level(key: str) -> Issue:
+    known = PARAMS.get(key)
+    where = f"it goes inside {known.section}" if known is not None else "remove it"
+    return Issue(
+        "unknown_parameter",
+        f"a key of the event is not a parameter of a server event, which Meta refuses: {where}",
+        known.key if known is not None else None,
+    )
 
 
 def _invalid(param: Param, where: str) -> Issue:
@@ -265,7 +276,7 @@ def _check_custom_data(event_name: object, custom: Mapping[str, Any], reasons: l
         value = custom.get(key)
         if value is None or key in MONEY_KEYS:
             continue
-        if key == "content_type" and value not in CONTENT_TYPES:
+        if key == "content_type" and not fits(param, value):
             reasons.append(INVALID_CONTENT_TYPE)
         elif key == "contents":
             _check_contents(value, reasons)
@@ -335,6 +346,8 @@ def _check_ldu(
     if not fits(PARAMS["data_processing_options"], options):
         reasons.append(INVALID_PROCESSING_OPTIONS)
         return
+    if not options:
+        return  # [] : no Limited Data Use
     country, state = event.get(rules.LDU_COUNTRY), event.get(rules.LDU_STATE)
     if country is None or (state is None and "client_ip_address" not in keys):
         missing = rules.LDU_COUNTRY if country is None else rules.LDU_STATE
@@ -345,9 +358,10 @@ def _check_ldu(
                 missing,
             )
         )
-    elif type(country) is not int or country not in rules.LDU_COUNTRIES:
+    # a value that is no integer at all is the kind check's (validate_event) to report
+    elif type(country) is int and country not in rules.LDU_COUNTRIES:
         reasons.append(_ldu_code(rules.LDU_COUNTRY))
-    elif state is not None and (type(state) is not int or state not in rules.LDU_STATES):
+    elif type(state) is int and state not in rules.LDU_STATES:
         reasons.append(_ldu_code(rules.LDU_STATE))
 
 
@@ -367,7 +381,9 @@ def _check_messaging(
     reasons: list[Issue],
 ) -> None:
     channel = event.get("messaging_channel")
-    if channel is not None and channel not in rules.MESSAGING_CHANNELS:
+    if channel is not None and (
+        type(channel) is not str or channel not in rules.MESSAGING_CHANNELS
+    ):
         reasons.append(INVALID_MESSAGING_CHANNEL)
         return
     if source != rules.MESSAGING_SOURCE:
@@ -375,7 +391,7 @@ def _check_messaging(
     if channel is None:
         reasons.append(MISSING_MESSAGING_CHANNEL)
         return
-    if name not in rules.MESSAGING_EVENTS:
+    if type(name) is not str or name not in rules.MESSAGING_EVENTS:
         reasons.append(MESSAGING_EVENT_NOT_ALLOWED)
     missing = [k for k in rules.MESSAGING_CHANNEL_KEYS[channel] if k not in keys]
     if missing:

@@ -26,7 +26,13 @@ from capisync.capi import rules
 from capisync.capi.kinds import IPV4_PATTERN as IPV4_PATTERN
 from capisync.capi.kinds import fits
 from capisync.capi.kinds import is_hash as _is_hash
-from capisync.capi.params import APP_DATA_PARAMS, EVENT_KEYS, PARAMS, USER_DATA_KEYS, Param
+from capisync.capi.params import (
+    APP_DATA_PARAMS,
+    PARAMS,
+    TOP_LEVEL_KEYS,
+    USER_DATA_KEYS,
+    Param,
+)
 from capisync.capi.rules import MetaError
 from capisync.capi.values import iso_currencies
 
@@ -43,10 +49,6 @@ SUBCODE_CTWA_CLID = rules.INVALID_CTWA_CLID.subcode
 
 FUTURE_SKEW_SECONDS = rules.FUTURE_SKEW_SECONDS
 REQUIRED_KEYS = ("event_name", "event_time", "action_source", "user_data")
-CONTAINER_KEYS = frozenset(
-    {"user_data", "custom_data", "attribution_data", "advanced_measurement_table"}
-)
-TOP_LEVEL_KEYS = EVENT_KEYS | CONTAINER_KEYS
 WEAK_KEYS = rules.WEAK_KEYS
 # the kinds of user_data value the fast path can judge by itself
 HASHED, RAW = "hash", "raw"

@@ -1,0 +1,351 @@
+"""The validator and the sandbox read one rule table; generated events hold them to it.
+
+For every generated row (valid and invalid values of every rule family: time window and clock
+skew, action sources, website fields, customer keys and weak combinations, hashed and raw keys,
+fbc/fbp, Purchase value and currency, contents ids, app_data flags and extinfo, LDU, business
+messaging, CRM lead IDs, customer_segmentation...):
+
+- every event the builder lets through (after its repairs: values dropped with a warning,
+  flags coerced) is accepted by the sandbox, and by its fast path only if by its rules;
+- so every event the sandbox would refuse was rejected or repaired first.
+
+For generated wire events (the validator's own entry point, ``validate_event``): whatever it
+finds nothing wrong with, the sandbox accepts; and the sandbox's fast path never accepts what
+its detailed rules refuse. Each of the three divergences of issue 8 (clock skew 300 s vs 60 s,
+extinfo slots, fbc subdomain index 3) fails these properties when reintroduced.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from capisync.capi import rules
+from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection
+from capisync.capi.mapping import resolve_mapping
+from capisync.capi.validate import validate_event
+from capisync.sandbox.examples import JOHN_EMAIL_HASH, sha256_hex, valid_app_event, valid_event
+from capisync.sandbox.fast_path import check_batch, surely_valid
+from capisync.sandbox.rules import check_event, iso_4217_codes
+
+NOW = 1_790_000_000
+DAY = 86_400
+HASH = JOHN_EMAIL_HASH
+CURRENCIES = iso_4217_codes()
+
+
+def absent_or(*values: Any) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), st.sampled_from(values))
+
+
+def extinfo(length: int, version: str) -> list[str]:
+    return [version, *["" for _ in range(length - 1)]] if length else []
+
+
+FLAGS = st.sampled_from([1, 0, True, False, "true", "false", "1", "0", "yes", 2, "x", 1.0])
+APP_DATA = st.one_of(
+    st.none(),
+    st.just("not json"),
+    st.builds(
+        lambda flag, other, length, version, drop: json.dumps(
+            {
+                k: v
+                for k, v in {
+                    "advertiser_tracking_enabled": flag,
+                    "application_tracking_enabled": other,
+                    "extinfo": extinfo(length, version),
+                }.items()
+                if k not in drop
+            }
+        ),
+        FLAGS,
+        FLAGS,
+        st.sampled_from([0, 1, 5, 15, 16, 17]),
+        st.sampled_from(["a2", "i2", "x1"]),
+        st.sets(st.sampled_from(["advertiser_tracking_enabled", "application_tracking_enabled"])),
+    ),
+)
+TIME_OFFSETS = st.one_of(
+    st.integers(-70 * DAY, 15 * 60),
+    st.sampled_from(
+        [
+            0,
+            rules.FUTURE_SKEW_SECONDS,
+            rules.FUTURE_SKEW_SECONDS + 1,
+            180,  # the issue's example: 3 minutes ahead
+            300,
+            301,
+            -rules.EVENT_MAX_AGE_SECONDS,
+            -rules.EVENT_MAX_AGE_SECONDS - 1,
+            -rules.PHYSICAL_STORE_MAX_AGE_SECONDS,
+            -rules.PHYSICAL_STORE_MAX_AGE_SECONDS - 1,
+        ]
+    ),
+)
+ID = "102290129340398"
+CTWA = "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qp"
+
+ROW_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "event_name": absent_or(
+        "Purchase", "purchase", "Lead", "LeadSubmitted", "AddToCart", "signup_v2", "  "
+    ),
+    "event_time": TIME_OFFSETS.map(lambda offset: NOW + offset),
+    "action_source": absent_or(
+        "website",
+        "app",
+        "email",
+        "physical_store",
+        "Physical Store",
+        "business_messaging",
+        "system_generated",
+        "chat",
+        "web",
+    ),
+    "event_source_url": absent_or("https://shop.example/p", ""),
+    "client_user_agent": absent_or("Mozilla/5.0", HASH),
+    "em": absent_or("john@example.com", "not-an-email", HASH),
+    "ph": absent_or("+1 650 555 1212", "abc"),
+    "fn": absent_or("Mary", "!!"),
+    "ln": absent_or("Smith"),
+    "ge": absent_or("F", "x"),
+    "db": absent_or("1997-02-16", "someday"),
+    "ct": absent_or("Paris"),
+    "zp": absent_or("94035"),
+    "country": absent_or("US", "fr", "Atlantis"),
+    "client_ip_address": absent_or("203.0.113.7", "2001:db8::1", "999.1.1.1"),
+    "fbc": absent_or(
+        "fb.1.1554763741205.AbCdEf",
+        "fb.3.1554763741205.AbCd",  # subdomain index 3: Meta refuses it (2804001)
+        "fb.0.1554763741205.IwAR2x.AQ",
+        "fb.1.123.AbCd",
+        "IwAR2x",
+    ),
+    "fbp": absent_or("fb.1.1596403881668.1116446470", "fb.4.1596403881668.1", HASH),
+    "external_id": absent_or("user-1"),
+    "subscription_id": absent_or("sub-1", HASH),
+    "lead_id": absent_or(
+        1234567890123456,
+        "123456789012345",
+        " 1234567890123456 ",
+        "abc",
+        12345,
+        "12345678901234567",
+        1.234567890123456e15,
+        Decimal("1234567890123456"),
+        True,
+    ),
+    "fb_login_id": absent_or(10203040506070, "10203040506070", "ten", -5),
+    "ctwa_clid": absent_or(CTWA, "bad click id", HASH),
+    "whatsapp_business_account_id": absent_or(ID, HASH),
+    "page_id": absent_or(ID),
+    "page_scoped_user_id": absent_or(ID),
+    "ig_account_id": absent_or(ID),
+    "ig_sid": absent_or(ID),
+    "messaging_channel": absent_or("whatsapp", "WhatsApp", "messenger", "instagram", "sms"),
+    "app_data": APP_DATA,
+    "data_processing_options": absent_or("LDU", '["LDU"]', "[]", "GDPR"),
+    "data_processing_options_country": absent_or(0, 1, 2, "1", True),
+    "data_processing_options_state": absent_or(0, 1000, 6, "1000"),
+    "value": absent_or(19.99, "142.52", "19,99", "abc", 0, Decimal("12.50"), float("inf")),
+    "currency": absent_or("USD", "eur", "XYZ", ""),
+    "contents": absent_or('[{"id": "a", "quantity": 1}]', '[{"quantity": 1}]', '[{"id": ""}]'),
+    "content_type": absent_or("product", "Product", "products"),
+    "customer_segmentation": absent_or(
+        "new_customer_to_business", "Customer_In_Loyalty_Program", "vip"
+    ),
+    "delivery_category": absent_or("curbside", "Home_Delivery", "drone"),
+    "num_items": absent_or(2, "2", "two", 2.5),
+    "opt_out": absent_or(True, "yes", "maybe"),
+    "lead_event_source": absent_or("Salesforce"),
+    "event_source": absent_or("crm"),
+}
+ROW = st.fixed_dictionaries(ROW_VALUES)
+COLUMNS = ("row_id", *ROW_VALUES)
+BUILDER = EventBuilder(resolve_mapping(COLUMNS, identifier="row_id"), BuildOptions())
+
+
+def _accepted_everywhere(event: dict[str, Any]) -> None:
+    violation = check_event(event, 0, NOW)
+    assert violation is None, (violation, event)
+    assert check_batch([event], NOW) is None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ROW, min_size=1, max_size=8))
+@example([{**dict.fromkeys(COLUMNS), "event_name": "Lead", "action_source": "email",
+           "event_time": NOW + 180, "em": "john@example.com"}])  # fmt: skip
+def test_what_the_builder_lets_through_the_sandbox_accepts(rows: list[dict[str, Any]]) -> None:
+    rows = [{"row_id": f"r-{i}", **row} for i, row in enumerate(rows)]
+    one_by_one = [BUILDER.build(row, now=NOW) for row in rows]
+    batched = BUILDER.build_batch(rows, now=NOW)
+    for single, many in zip(one_by_one, batched, strict=True):
+        assert type(single) is type(many)
+        if isinstance(single, BuiltEvent):
+            assert isinstance(many, BuiltEvent) and single.event == many.event
+            _accepted_everywhere(single.event)
+            assert validate_event(single.event, now=NOW) == []
+        else:
+            assert isinstance(single, Rejection) and single.reasons
+
+
+def test_the_three_divergences_of_issue_8_are_rejected_or_repaired() -> None:
+    base = {
+        **dict.fromkeys(COLUMNS),
+        "row_id": "r",
+        "event_name": "Lead",
+        "action_source": "email",
+        "event_time": NOW,
+        "em": "john@example.com",
+    }
+    ahead = BUILDER.build({**base, "event_time": NOW + 180}, now=NOW)  # 3 minutes ahead
+    assert isinstance(ahead, Rejection)
+    assert [r.code for r in ahead.reasons] == ["event_time_in_future"]
+    app = json.dumps({"advertiser_tracking_enabled": 1, "extinfo": ["i2", "com.x", "", "", "17"]})
+    short = BUILDER.build({**base, "action_source": "app", "app_data": app}, now=NOW)
+    assert isinstance(short, Rejection)
+    assert [r.code for r in short.reasons] == ["app_extinfo_invalid"]
+    fbc = BUILDER.build({**base, "fbc": "fb.3.1554763741205.AbCd"}, now=NOW)
+    assert isinstance(fbc, BuiltEvent)  # the good email still goes, without the bad fbc
+    assert "fbc" not in fbc.event["user_data"] and fbc.event["user_data"]["em"]
+    assert [w.code for w in fbc.warnings] == ["fbc_malformed"]
+    _accepted_everywhere(fbc.event)
+
+
+# ---- wire events: validate_event and the sandbox, and the sandbox's fast path -------------
+
+WIRE_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.sampled_from(
+        [
+            "",
+            "LDU",
+            ["LDU"],
+            [],
+            ["GDPR"],
+            1000,
+            6,
+            "whatsapp",
+            "telegram",
+            "LeadSubmitted",
+            "Lead",
+            "142.52",
+            "19,99",
+            19.99,
+            "USD",
+            "XYZ",
+            "fb.1.1554763741205.AbCd",
+            "fb.3.1554763741205.AbCd",
+            "fb.1.1596403881668.1116446470",
+            CTWA,
+            "bad click id",
+            1234567890123456,
+            "1234567890123456",
+            12345,
+            HASH,
+            "203.0.113.7",
+            "new_customer_to_business",
+            "vip",
+            "curbside",
+            [{"id": "a"}],
+            [{"quantity": 1}],
+            {"advertiser_tracking_enabled": 1, "extinfo": extinfo(16, "a2")},
+            {"advertiser_tracking_enabled": True, "extinfo": extinfo(16, "i2")},
+            {"advertiser_tracking_enabled": 1, "extinfo": extinfo(5, "i2")},
+            {"advertiser_tracking_enabled": 0, "extinfo": extinfo(17, "a2")},
+            NOW + 30,
+            NOW + 61,
+            NOW + 300,
+            NOW - 8 * DAY,
+        ]
+    ),
+)
+TOP = [
+    "event_name",
+    "event_time",
+    "action_source",
+    "event_source_url",
+    "messaging_channel",
+    "data_processing_options",
+    "data_processing_options_country",
+    "data_processing_options_state",
+    "app_data",
+    "opt_out",
+    "customer_segmentation",
+]
+USER = [
+    "em",
+    "client_ip_address",
+    "client_user_agent",
+    "fbc",
+    "fbp",
+    "lead_id",
+    "fb_login_id",
+    "ctwa_clid",
+    "whatsapp_business_account_id",
+    "page_id",
+    "page_scoped_user_id",
+    "ig_account_id",
+    "ig_sid",
+]
+CUSTOM = [
+    "value",
+    "currency",
+    "contents",
+    "content_type",
+    "customer_segmentation",
+    "delivery_category",
+    "num_items",
+]
+PLACES = st.one_of(
+    st.tuples(st.just("top"), st.sampled_from(TOP)),
+    st.tuples(st.just("user"), st.sampled_from(USER)),
+    st.tuples(st.just("custom"), st.sampled_from(CUSTOM)),
+)
+
+
+def _bases() -> list[dict[str, Any]]:
+    messaging = valid_event(now=NOW, action_source="business_messaging", event_source_url=None)
+    messaging["messaging_channel"] = "whatsapp"
+    messaging["user_data"] = {"em": [HASH], "whatsapp_business_account_id": ID, "ctwa_clid": CTWA}
+    crm = valid_event(
+        now=NOW,
+        event_name="Converted",
+        action_source="system_generated",
+        event_source_url=None,
+        custom_data={"lead_event_source": "Salesforce", "event_source": "crm"},
+    )
+    crm["user_data"] = {"lead_id": 1234567890123456, "ph": [sha256_hex("16505551212")]}
+    return [valid_event(now=NOW), valid_app_event(now=NOW), messaging, crm]
+
+
+BASES = _bases()
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from(range(len(BASES))),
+    st.lists(st.tuples(PLACES, WIRE_VALUES, st.booleans()), min_size=1, max_size=4),
+)
+def test_what_the_validator_finds_valid_the_sandbox_accepts(
+    base: int, mutations: list[Any]
+) -> None:
+    event = copy.deepcopy(BASES[base])
+    for (where, key), value, remove in mutations:
+        target = {"top": event, "user": event["user_data"]}.get(where)
+        if target is None:
+            target = event.setdefault("custom_data", {})
+        if remove or value is None:
+            target.pop(key, None)
+        else:
+            target[key] = copy.deepcopy(value)
+    if validate_event(event, now=NOW) == []:
+        assert check_event(event, 0, NOW) is None, event
+    if surely_valid(event, NOW, CURRENCIES):
+        assert check_event(event, 0, NOW) is None, event
