@@ -21,6 +21,13 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 IPV4_PATTERN = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
+def is_empty(value: Any) -> bool:
+    """None, "" or []: a key that says nothing (Meta treats it as absent)."""
+    return (
+        value is None or (type(value) is str and value == "") or (type(value) is list and not value)
+    )
+
+
 def fits(param: Param, value: Any) -> bool:
     """True when ``value`` is a valid wire value of ``param`` (see ``params.Kind``)."""
     check = _FITS.get(param.kind)

@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from capisync.capi import geo
+from capisync.capi import geo, values
 from capisync.capi.issues import Issue
 from capisync.capi.keyrules import (  # re-exported: NormalizeContext, dropped... live on here
     _CTWA_CLID,
@@ -302,17 +302,24 @@ def user_data_value(
 def _integer_value(
     key: str, raw: object, ctx: NormalizeContext, warnings: list[Issue]
 ) -> int | None:
-    """lead_id, fb_login_id: the ID as an integer (digit strings read), else dropped."""
-    if isinstance(raw, list | tuple):
-        raw = raw[0] if len(raw) == 1 else raw  # one ID in an array is that ID
-    text = _text(raw)
-    if text is None:
-        return None
-    try:
-        return int(_wire(_SPECS[key], text, ctx, warnings))
-    except ValueDropped as drop:
-        warnings.append(drop.issue)
-        return None
+    """lead_id, fb_login_id: the ID as an integer (digit strings read), else dropped.
+    Numbers go to ``values`` as they are: a 5,000-digit int has no str() to normalize."""
+    if isinstance(raw, list | tuple) and len(raw) == 1:
+        raw = raw[0]  # one ID in an array is that ID
+    if isinstance(raw, str):
+        text = _unless_placeholder(raw.strip())
+        if text is None:
+            return None
+        raw = text
+    number = _INTEGER_COERCERS[PARAMS[key].kind](raw)
+    if isinstance(number, int):
+        return number
+    if number is not None:
+        warnings.append(dropped(key, f"{key}_malformed").issue)
+    return None
+
+
+_INTEGER_COERCERS = {"lead_id": values.to_lead_id, "integer": values.to_integer_id}
 
 
 def normalize(key: str, value: object, *, country: str | None = None) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from capisync.capi import rules
 from capisync.capi.issues import Issue
-from capisync.capi.kinds import fits
+from capisync.capi.kinds import fits, is_empty
 from capisync.capi.params import APP_DATA_PARAMS, PARAMS, TOP_LEVEL_KEYS, Param
 from capisync.capi.rules import (
     ACTION_SOURCES,
@@ -152,7 +152,7 @@ def is_expired(reasons: Sequence[Issue]) -> bool:
 
 def customer_keys(user_data: Mapping[str, Any]) -> frozenset[str]:
     """The user_data keys that carry a value."""
-    return frozenset(k for k, v in user_data.items() if v not in (None, "", []))
+    return frozenset(k for k, v in user_data.items() if not is_empty(v))
 
 
 def _is_text(value: object) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 from capisync.capi import rules
 from capisync.capi.kinds import IPV4_PATTERN as IPV4_PATTERN
-from capisync.capi.kinds import fits
+from capisync.capi.kinds import fits, is_empty
 from capisync.capi.kinds import is_hash as _is_hash
 from capisync.capi.params import (
     APP_DATA_PARAMS,
@@ -169,7 +169,7 @@ def _check_user_data(event: dict[str, Any], index: int, now: float) -> Violation
     present: list[str] = []
     for key, value in user_data.items():
         param = PARAMS.get(key)
-        if param is None or param.section != "user_data" or value in (None, "", []):
+        if param is None or param.section != "user_data" or is_empty(value):
             continue
         present.append(key)
         if not fits(param, value):
@@ -215,7 +215,7 @@ def _check_required_by_source(event: dict[str, Any], index: int, now: float) -> 
     for key in _REQUIRED_FOR.get(source, ()):
         param = PARAMS[key]
         holder = event["user_data"] if param.section == "user_data" else event
-        if not holder.get(key):
+        if is_empty(holder.get(key)) or holder.get(key) == {}:
             keys = ("user_data", key) if param.section == "user_data" else (key,)
             if key == "messaging_channel":
                 return _violation(
@@ -315,7 +315,7 @@ def _check_messaging(event: dict[str, Any], index: int, now: float) -> Violation
     channel = event["messaging_channel"]
     user_data = event["user_data"]
     for key in rules.MESSAGING_CHANNEL_KEYS[channel]:
-        if user_data.get(key) in (None, "", []):
+        if is_empty(user_data.get(key)):
             error = PARAMS[key].error
             return _violation(error, index, ("user_data", key), f"is required for {channel} events")
     return None
