@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -507,6 +508,9 @@ def to_app_flag(raw: object) -> int | _Invalid | None:
     Meta wants 0 or 1 and answers ``true`` "out of range": booleans, 0/1 numbers and the words
     of ``to_bool`` ("true", "false", "0", "1", "yes"...) become 0 or 1; anything else INVALID.
     """
+    if isinstance(raw, float | Decimal):  # 1.0 from a JSON number; never sNaN compared
+        finite = math.isfinite(raw) if isinstance(raw, float) else raw.is_finite()
+        return int(raw) if finite and raw in (0, 1) else INVALID
     flag = to_bool(raw)
     if flag is None or flag is INVALID:
         return flag
@@ -567,6 +571,8 @@ def to_integer_id(raw: object, min_digits: int = 1, max_digits: int = 19) -> int
         text = raw.strip()  # type: ignore[attr-defined]
         if not text:
             return None
+        if not text.isascii():  # full-width digits from a spreadsheet: NFKC makes them ASCII
+            text = unicodedata.normalize("NFKC", text)
         if not (text.isascii() and text.isdigit()):
             return INVALID
         number = int(text)
