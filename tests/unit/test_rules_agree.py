@@ -29,7 +29,13 @@ from capisync.capi import rules
 from capisync.capi.event import BuildOptions, BuiltEvent, EventBuilder, Rejection
 from capisync.capi.mapping import resolve_mapping
 from capisync.capi.validate import validate_event
-from capisync.sandbox.examples import JOHN_EMAIL_HASH, sha256_hex, valid_app_event, valid_event
+from capisync.sandbox.examples import (
+    JOHN_EMAIL_HASH,
+    valid_app_event,
+    valid_crm_event,
+    valid_event,
+    valid_messaging_event,
+)
 from capisync.sandbox.fast_path import check_batch, surely_valid
 from capisync.sandbox.rules import check_event, iso_4217_codes
 
@@ -340,18 +346,12 @@ PLACES = st.one_of(
 
 
 def _bases() -> list[dict[str, Any]]:
-    messaging = valid_event(now=NOW, action_source="business_messaging", event_source_url=None)
-    messaging["messaging_channel"] = "whatsapp"
-    messaging["user_data"] = {"em": [HASH], "whatsapp_business_account_id": ID, "ctwa_clid": CTWA}
-    crm = valid_event(
-        now=NOW,
-        event_name="Converted",
-        action_source="system_generated",
-        event_source_url=None,
-        custom_data={"lead_event_source": "Salesforce", "event_source": "crm"},
-    )
-    crm["user_data"] = {"lead_id": 1234567890123456, "ph": [sha256_hex("16505551212")]}
-    return [valid_event(now=NOW), valid_app_event(now=NOW), messaging, crm]
+    return [
+        valid_event(now=NOW),
+        valid_app_event(now=NOW),
+        *(valid_messaging_event(channel, now=NOW) for channel in rules.MESSAGING_CHANNELS),
+        valid_crm_event(now=NOW),
+    ]
 
 
 BASES = _bases()

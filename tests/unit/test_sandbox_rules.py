@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 from capisync.capi.rules import FUTURE_SKEW_SECONDS
 from capisync.sandbox.examples import (
     JOHN_EMAIL_HASH,
+    LEAD_ID,
     sha256_hex,
     valid_app_event,
     valid_batch,
+    valid_crm_event,
     valid_event,
+    valid_messaging_event,
 )
 from capisync.sandbox.fast_path import check_batch
 from capisync.sandbox.rules import (
@@ -63,44 +66,26 @@ def with_custom_data(**changes: Any) -> dict[str, Any]:
     return base
 
 
-CTWA_CLID = "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4Xv_zfUQ2a"
-LEAD_ID = 1234567890123456  # 16 digits
-
-
 def messaging(channel: str | None = "whatsapp", **overrides: Any) -> dict[str, Any]:
-    """A business messaging Purchase of `channel` with that channel's keys."""
-    keys = {
-        "whatsapp": {"whatsapp_business_account_id": "102290129340398", "ctwa_clid": CTWA_CLID},
-        "messenger": {"page_id": "112233445566778", "page_scoped_user_id": "5566778899"},
-        "instagram": {"ig_account_id": "17841400000000000", "ig_sid": "1234567890123"},
-    }
-    base = event(action_source="business_messaging", event_source_url=None)
-    base["user_data"] = {"em": [HASH], **keys.get(channel or "whatsapp", {})}
-    if channel is not None:
-        base["messaging_channel"] = channel
+    """A business messaging Purchase of `channel` (None: no messaging_channel); keyword
+    arguments named user_data__<key> change its user_data."""
+    base = valid_messaging_event(channel or "whatsapp", now=NOW)
+    if channel is None:
+        del base["messaging_channel"]
     for key, value in overrides.items():
-        if key.startswith("user_data__"):
-            name = key.removeprefix("user_data__")
-            if value is None:
-                base["user_data"].pop(name, None)
-            else:
-                base["user_data"][name] = value
-        elif value is None:
-            base.pop(key, None)
+        target = base["user_data"] if key.startswith("user_data__") else base
+        name = key.removeprefix("user_data__")
+        if value is None:
+            target.pop(name, None)
         else:
-            base[key] = value
+            target[name] = value
     return base
 
 
 def crm_event(**user_data: Any) -> dict[str, Any]:
     """A conversion-leads (CRM) event, as Meta's payload specification shows it."""
-    base = event(
-        event_name="Marketing Qualified Lead",
-        action_source="system_generated",
-        event_source_url=None,
-        custom_data={"lead_event_source": "Salesforce", "event_source": "crm"},
-    )
-    base["user_data"] = {"lead_id": LEAD_ID, **user_data}
+    base = valid_crm_event(now=NOW)
+    base["user_data"].update(user_data)
     return base
 
 
