@@ -139,7 +139,7 @@ RULES: dict[str, tuple[dict[str, Any], dict[str, Any], int, str]] = {
         custom(currency="JPY"),
         custom(currency=None),
         2804010,
-        "doesn't include a currency parameter",
+        "include a currency parameter",
     ),
     "value only for Purchase": (
         ev(event_name="Lead", custom_data={"currency": "USD"}),

@@ -334,7 +334,7 @@ REJECTED: dict[str, tuple[Any, int, str]] = {
     "purchase without custom_data": (
         event(custom_data=None),
         SUBCODE_MISSING_CURRENCY,
-        "doesn't include a currency parameter",
+        "include a currency parameter",
     ),
     "purchase without currency": (
         with_custom_data(currency=None),

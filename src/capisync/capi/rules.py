@@ -50,9 +50,10 @@ MESSAGING_CHANNEL_MISSING: Final = MetaError(2804063, "Messaging Channel Missing
 MESSAGING_EVENT_TYPE: Final = MetaError(2804066, "Messaging Event Invalid Event Type")
 INVALID_CTWA_CLID: Final = MetaError(2804087, "Invalid ctwa_clid Parameter")
 
-# Meta's wording for a Purchase without currency, as the live API answers it.
+# Meta's wording for a Purchase without currency, as the live API answers it (quoted in public
+# bug reports, with its typographic apostrophe).
 MISSING_CURRENCY_MESSAGE: Final = (
-    "Your purchase event doesn't include a currency parameter. Enter a currency parameter. "
+    "Your purchase event doesn\u2019t include a currency parameter. Enter a currency parameter. "
     "For example: USD"
 )
 
