@@ -229,11 +229,7 @@ def _check_required_by_source(event: dict[str, Any], index: int, now: float) -> 
 
 
 _REQUIRED_FOR: dict[str, tuple[str, ...]] = {
-    source: tuple(
-        key
-        for key in ("event_source_url", "client_user_agent", "app_data", "messaging_channel")
-        if source in PARAMS[key].required_for
-    )
+    source: tuple(key for key, param in PARAMS.items() if source in param.required_for)
     for source in rules.ACTION_SOURCES
 }
 
