@@ -45,6 +45,31 @@ def non_web(**user_data: Any) -> dict[str, Any]:
     return ev(action_source="system_generated", event_source_url=None, user_data=user_data)
 
 
+def app(**app_data: Any) -> dict[str, Any]:
+    base = valid_app_event(now=NOW)
+    base["app_data"].update(app_data)
+    return base
+
+
+def messaging(**changes: Any) -> dict[str, Any]:
+    """A WhatsApp business messaging Purchase; keyword arguments change the event or, for
+    user_data keys, its user_data (None removes a key)."""
+    base = ev(action_source="business_messaging", event_source_url=None)
+    base["messaging_channel"] = "whatsapp"
+    base["user_data"] = {
+        "em": [HASH],
+        "whatsapp_business_account_id": "102290129340398",
+        "ctwa_clid": "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qp",
+    }
+    for key, value in changes.items():
+        target = base["user_data"] if key in base["user_data"] else base
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return base
+
+
 # rule: (accepted event, rejected event, subcode, text in error_user_msg)
 RULES: dict[str, tuple[dict[str, Any], dict[str, Any], int, str]] = {
     "required keys": (ev(), ev(event_name=None), 2804019, "['event_name'] is required"),
@@ -106,12 +131,23 @@ RULES: dict[str, tuple[dict[str, Any], dict[str, Any], int, str]] = {
         2804001,
         "['user_data']['fbc']",
     ),
-    "value numeric": (custom(value=10), custom(value="10"), 2804019, "['custom_data']['value']"),
+    "value numeric": (
+        custom(value="142.52"),  # Meta's own example: a numeric string is a number
+        custom(value="142,52"),
+        2804019,
+        "['custom_data']['value']",
+    ),
     "purchase currency": (
         custom(currency="JPY"),
         custom(currency=None),
+        2804010,
+        "include a currency parameter",
+    ),
+    "value only for Purchase": (
+        ev(event_name="Lead", custom_data={"currency": "USD"}),
+        ev(custom_data={"currency": "USD"}),
         2804019,
-        "['custom_data']['currency']",
+        "['custom_data']['value'] is required for Purchase",
     ),
     "ISO 4217": (custom(currency="chf"), custom(currency="ABC"), 2804019, "ISO 4217"),
     "contents id": (
@@ -127,10 +163,60 @@ RULES: dict[str, tuple[dict[str, Any], dict[str, Any], int, str]] = {
         "['app_data']['advertiser_tracking_enabled']",
     ),
     "LDU ints": (
-        ev(data_processing_options=["LDU"], data_processing_options_state=1000),
-        ev(data_processing_options=["LDU"], data_processing_options_state="CA"),
+        ev(
+            data_processing_options=["LDU"],
+            data_processing_options_country=1,
+            data_processing_options_state=1000,
+        ),
+        ev(
+            data_processing_options=["LDU"],
+            data_processing_options_country=1,
+            data_processing_options_state="CA",
+        ),
         2804019,
         "['data_processing_options_state']",
+    ),
+    "LDU country": (
+        ev(data_processing_options=["LDU"], data_processing_options_country=1),  # IP, no state
+        ev(data_processing_options=["LDU"], data_processing_options_state=1000),
+        2804019,
+        "['data_processing_options_country'] is required with LDU",
+    ),
+    "app flags as integers": (
+        valid_app_event(now=NOW),
+        app(advertiser_tracking_enabled=True),
+        2804019,
+        "['app_data']['advertiser_tracking_enabled'] must be 0 or 1",
+    ),
+    "extinfo 16 slots": (
+        valid_app_event(now=NOW),
+        app(extinfo=["a2", "com.example.shop"]),
+        2804019,
+        "['app_data']['extinfo'] must be an array of 16 values",
+    ),
+    "messaging channel": (
+        messaging(),
+        messaging(messaging_channel=None),
+        2804063,
+        "['messaging_channel'] is required",
+    ),
+    "messaging event names": (
+        messaging(event_name="LeadSubmitted"),
+        messaging(event_name="Lead"),
+        2804066,
+        "LeadSubmitted",
+    ),
+    "whatsapp click ID": (
+        messaging(),
+        messaging(ctwa_clid="bad click id"),
+        2804087,
+        "['user_data']['ctwa_clid']",
+    ),
+    "lead_id": (
+        non_web(lead_id=1234567890123456),
+        non_web(lead_id="abc"),
+        2804036,
+        "['user_data']['lead_id']",
     ),
     "no unknown top-level key": (ev(), ev(phone="16505551212"), 2804019, "['phone']"),
 }

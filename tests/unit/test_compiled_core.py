@@ -113,7 +113,9 @@ EVERY_KIND: dict[str, object] = {
     "client_ip_address": "2001:DB8::1",
     "madid": "AB-12",
     "anon_id": "a-1",
-    "app_data": '{"advertiser_tracking_enabled": 1, "extinfo": ["i2", "com.x", "", "", "17"]}',
+    "app_data": '{"advertiser_tracking_enabled": "1", "extinfo": ["i2", "com.x", "", "", "17"'
+    + ', ""' * 11
+    + "]}",
     "opt_out": "yes",
     "data_processing_options": '["LDU"]',
     "data_processing_options_country": 1,

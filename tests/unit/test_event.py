@@ -377,7 +377,8 @@ def test_app_event_with_app_data_json() -> None:
     b = builder(columns=(*COLUMNS, "app_data"), static={"action_source": "app"})
     app = (
         '{"advertiser_tracking_enabled": 1, "application_tracking_enabled": 1, '
-        '"extinfo": ["i2", "com.example", "", "", "17.2"]}'
+        '"extinfo": ["i2", "com.example", "", "", "17.2", "", "", "", "", "", "", "", "", "", '
+        '"", ""]}'
     )
     event = built(b.build(row(app_data=app, page_url=None), now=NOW))
     assert event.event["app_data"]["extinfo"][0] == "i2"

@@ -10,17 +10,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from capisync.capi.rules import FUTURE_SKEW_SECONDS
 from capisync.sandbox.examples import (
     JOHN_EMAIL_HASH,
+    LEAD_ID,
     sha256_hex,
     valid_app_event,
     valid_batch,
+    valid_crm_event,
     valid_event,
+    valid_messaging_event,
 )
 from capisync.sandbox.fast_path import check_batch
 from capisync.sandbox.rules import (
     SUBCODE_BAD_FBC,
+    SUBCODE_CTWA_CLID,
     SUBCODE_INSUFFICIENT_CUSTOMER_INFO,
+    SUBCODE_INVALID_LEAD_ID,
+    SUBCODE_MESSAGING_CHANNEL,
+    SUBCODE_MESSAGING_EVENT,
+    SUBCODE_MISSING_CURRENCY,
     SUBCODE_NOT_HASHED,
     SUBCODE_PARAMETER,
     SUBCODE_TOO_OLD,
@@ -54,6 +63,39 @@ def only_user_data(**user_data: Any) -> dict[str, Any]:
 def with_custom_data(**changes: Any) -> dict[str, Any]:
     base = event()
     base["custom_data"].update(changes)
+    return base
+
+
+def messaging(channel: str | None = "whatsapp", **overrides: Any) -> dict[str, Any]:
+    """A business messaging Purchase of `channel` (None: no messaging_channel); keyword
+    arguments named user_data__<key> change its user_data."""
+    base = valid_messaging_event(channel or "whatsapp", now=NOW)
+    if channel is None:
+        del base["messaging_channel"]
+    for key, value in overrides.items():
+        target = base["user_data"] if key.startswith("user_data__") else base
+        name = key.removeprefix("user_data__")
+        if value is None:
+            target.pop(name, None)
+        else:
+            target[name] = value
+    return base
+
+
+def crm_event(**user_data: Any) -> dict[str, Any]:
+    """A conversion-leads (CRM) event, as Meta's payload specification shows it."""
+    base = valid_crm_event(now=NOW)
+    base["user_data"].update(user_data)
+    return base
+
+
+def ldu(country: Any, state: Any, **user_data: Any) -> dict[str, Any]:
+    base = event(data_processing_options=["LDU"])
+    if country is not None:
+        base["data_processing_options_country"] = country
+    if state is not None:
+        base["data_processing_options_state"] = state
+    base["user_data"].update(user_data)
     return base
 
 
@@ -114,8 +156,28 @@ ACCEPTED = {
         referrer_url="https://ref.example/",
         messaging_channel="whatsapp",
         original_event_data={"event_name": "Purchase", "event_time": int(NOW) - 100},
-        customer_segmentation="new_customer_to_business",
     ),
+    # spec section 2 (Meta's docs, late 2026)
+    "value as a numeric string (Meta's own example)": with_custom_data(value="142.52"),
+    "lead without value": event(event_name="Lead", custom_data={"currency": "USD"}),
+    "customer_segmentation in custom_data": with_custom_data(
+        customer_segmentation="new_customer_to_business"
+    ),
+    "every customer segment": with_custom_data(customer_segmentation="customer_in_loyalty_program"),
+    "LDU, country 1, an IP and no state": ldu(1, None),
+    "LDU, country 0, an IP and no state": ldu(0, None),
+    "LDU with geolocated state": ldu(1, 0),
+    "whatsapp purchase": messaging("whatsapp"),
+    "whatsapp LeadSubmitted": messaging("whatsapp", event_name="LeadSubmitted"),
+    "messenger purchase": messaging("messenger"),
+    "instagram purchase": messaging("instagram"),
+    "messenger AddToCart": messaging("messenger", event_name="AddToCart", custom_data=None),
+    "CRM event with a 16-digit lead_id": crm_event(),
+    "CRM event with a 15-digit lead_id": crm_event(lead_id=123456789012345),
+    "fb_login_id as an integer": with_user_data(fb_login_id=10203040506070),
+    "app flags 0": app_event(advertiser_tracking_enabled=0, application_tracking_enabled=0),
+    "iOS extinfo": app_event(extinfo=["i2"] + [""] * 15),
+    "delivery_category": with_custom_data(delivery_category="curbside"),
 }
 
 
@@ -271,20 +333,26 @@ REJECTED: dict[str, tuple[Any, int, str]] = {
     ),
     "purchase without custom_data": (
         event(custom_data=None),
-        SUBCODE_PARAMETER,
-        "['custom_data'] is required for Purchase",
+        SUBCODE_MISSING_CURRENCY,
+        "include a currency parameter",
     ),
     "purchase without currency": (
         with_custom_data(currency=None),
-        SUBCODE_PARAMETER,
-        "['currency'] is required",
+        SUBCODE_MISSING_CURRENCY,
+        "Enter a currency parameter. For example: USD",
     ),
     "purchase without value": (
         with_custom_data(value=None),
         SUBCODE_PARAMETER,
         "['value'] is required",
     ),
-    "value as a string": (with_custom_data(value="129.90"), SUBCODE_PARAMETER, "must be a number"),
+    "value as a word": (with_custom_data(value="lots"), SUBCODE_PARAMETER, "must be a number"),
+    "value as a string with a currency sign": (
+        with_custom_data(value="$129.90"),
+        SUBCODE_PARAMETER,
+        "must be a number",
+    ),
+    "value infinite": (with_custom_data(value="inf"), SUBCODE_PARAMETER, "must be a number"),
     "value as a boolean": (with_custom_data(value=True), SUBCODE_PARAMETER, "must be a number"),
     "unknown currency": (with_custom_data(currency="EUROS"), SUBCODE_PARAMETER, "ISO 4217"),
     "currency not a code": (with_custom_data(currency="XYZ"), SUBCODE_PARAMETER, "ISO 4217"),
@@ -344,6 +412,20 @@ REJECTED: dict[str, tuple[Any, int, str]] = {
         SUBCODE_PARAMETER,
         '["LDU"] or []',
     ),
+    "LDU without a country": (
+        ldu(None, 1000),
+        SUBCODE_PARAMETER,
+        "['data_processing_options_country'] is required with LDU",
+    ),
+    "LDU without country or state": (ldu(None, None), SUBCODE_PARAMETER, "Colorado"),
+    "LDU without state or IP": (
+        ldu(1, None, client_ip_address=None),
+        SUBCODE_PARAMETER,
+        "['data_processing_options_state'] is required with LDU when the event has no "
+        "client_ip_address",
+    ),
+    "LDU undocumented country code": (ldu(2, 0), SUBCODE_PARAMETER, "must be 0 or 1"),
+    "LDU undocumented state code": (ldu(1, 1001), SUBCODE_PARAMETER, "must be 0 or 1000"),
     "LDU country as a string": (
         event(data_processing_options=["LDU"], data_processing_options_country="US"),
         SUBCODE_PARAMETER,
@@ -353,6 +435,106 @@ REJECTED: dict[str, tuple[Any, int, str]] = {
         event(data_processing_options=["LDU"], data_processing_options_state=True),
         SUBCODE_PARAMETER,
         "['data_processing_options_state'] must be an integer",
+    ),
+    "advertiser_tracking_enabled true": (
+        app_event(advertiser_tracking_enabled=True),
+        SUBCODE_PARAMETER,
+        "['advertiser_tracking_enabled'] must be 0 or 1",
+    ),
+    "advertiser_tracking_enabled 'true'": (
+        app_event(advertiser_tracking_enabled="true"),
+        SUBCODE_PARAMETER,
+        "must be 0 or 1",
+    ),
+    "advertiser_tracking_enabled '1'": (
+        app_event(advertiser_tracking_enabled="1"),
+        SUBCODE_PARAMETER,
+        "must be 0 or 1",
+    ),
+    "application_tracking_enabled false": (
+        app_event(application_tracking_enabled=False),
+        SUBCODE_PARAMETER,
+        "['application_tracking_enabled'] must be 0 or 1",
+    ),
+    "extinfo 17 slots": (app_event(extinfo=["a2"] + [""] * 16), SUBCODE_PARAMETER, "16 values"),
+    "extinfo 15 slots": (app_event(extinfo=["a2"] + [""] * 14), SUBCODE_PARAMETER, "16 values"),
+    "business messaging without messaging_channel": (
+        messaging(None),
+        SUBCODE_MESSAGING_CHANNEL,
+        "['messaging_channel'] is required",
+    ),
+    "business messaging with an unknown channel": (
+        messaging("whatsapp", messaging_channel="telegram"),
+        SUBCODE_PARAMETER,
+        "['messaging_channel'] must be one of",
+    ),
+    "business messaging Lead": (
+        messaging("whatsapp", event_name="Lead", custom_data=None),
+        SUBCODE_MESSAGING_EVENT,
+        "LeadSubmitted",
+    ),
+    "business messaging custom event": (
+        messaging("messenger", event_name="ChatStarted", custom_data=None),
+        SUBCODE_MESSAGING_EVENT,
+        "business messaging",
+    ),
+    "whatsapp without ctwa_clid": (
+        messaging("whatsapp", user_data__ctwa_clid=None),
+        SUBCODE_CTWA_CLID,
+        "['user_data']['ctwa_clid'] is required",
+    ),
+    "whatsapp with an invalid ctwa_clid": (
+        messaging("whatsapp", user_data__ctwa_clid="not a click id!"),
+        SUBCODE_CTWA_CLID,
+        "['user_data']['ctwa_clid']",
+    ),
+    "whatsapp without its business account": (
+        messaging("whatsapp", user_data__whatsapp_business_account_id=None),
+        SUBCODE_PARAMETER,
+        "['whatsapp_business_account_id'] is required for whatsapp events",
+    ),
+    "messenger without page_scoped_user_id": (
+        messaging("messenger", user_data__page_scoped_user_id=None),
+        SUBCODE_PARAMETER,
+        "['page_scoped_user_id'] is required for messenger events",
+    ),
+    "instagram without ig_sid": (
+        messaging("instagram", user_data__ig_sid=None),
+        SUBCODE_PARAMETER,
+        "['ig_sid'] is required for instagram events",
+    ),
+    "lead_id abc": (crm_event(lead_id="abc"), SUBCODE_INVALID_LEAD_ID, "['lead_id']"),
+    "lead_id as a digit string": (
+        crm_event(lead_id=str(LEAD_ID)),
+        SUBCODE_INVALID_LEAD_ID,
+        "integer of 15 or 16 digits",
+    ),
+    "lead_id of 14 digits": (crm_event(lead_id=12345678901234), SUBCODE_INVALID_LEAD_ID, "15"),
+    "lead_id of 17 digits": (
+        crm_event(lead_id=12345678901234567),
+        SUBCODE_INVALID_LEAD_ID,
+        "['lead_id']",
+    ),
+    "lead_id true": (crm_event(lead_id=True), SUBCODE_INVALID_LEAD_ID, "['lead_id']"),
+    "fb_login_id as text": (
+        with_user_data(fb_login_id="ten"),
+        SUBCODE_PARAMETER,
+        "['fb_login_id'] must be an integer",
+    ),
+    "customer_segmentation at the top level": (
+        event(customer_segmentation="new_customer_to_business"),
+        SUBCODE_PARAMETER,
+        "(it goes inside custom_data)",
+    ),
+    "customer_segmentation not one of Meta's": (
+        with_custom_data(customer_segmentation="vip"),
+        SUBCODE_PARAMETER,
+        "['customer_segmentation'] must be one of",
+    ),
+    "delivery_category unknown": (
+        with_custom_data(delivery_category="drone"),
+        SUBCODE_PARAMETER,
+        "in_store, curbside or home_delivery",
     ),
     "opt_out not a boolean": (event(opt_out="yes"), SUBCODE_PARAMETER, "must be a boolean"),
     "event_source_url not a string": (
@@ -411,8 +593,9 @@ def test_window_edges_are_exact() -> None:
     seven_days = 7 * DAY
     assert check_event(event(event_time=int(NOW) - seven_days), 0, NOW) is None
     assert check_event(event(event_time=int(NOW) - seven_days - 1), 0, NOW) is not None
-    assert check_event(event(event_time=int(NOW) + 60), 0, NOW) is None
-    assert check_event(event(event_time=int(NOW) + 61), 0, NOW) is not None
+    skew = FUTURE_SKEW_SECONDS  # the one constant the validator reads too
+    assert check_event(event(event_time=int(NOW) + skew), 0, NOW) is None
+    assert check_event(event(event_time=int(NOW) + skew + 1), 0, NOW) is not None
 
 
 @given(st.text(min_size=1, max_size=80))

@@ -57,9 +57,8 @@ _EVENT_COERCERS: dict[str, Coercer] = {
     "data_processing_options_country": values.to_int,
     "data_processing_options_state": values.to_int,
     "original_event_data": values.to_object,
-    "app_data": values.to_object,
-    "messaging_channel": values.to_text,
-    "customer_segmentation": values.to_text,
+    "app_data": values.to_app_data,
+    "messaging_channel": values.to_messaging_channel,
 }
 _CUSTOM_COERCERS: dict[str, Coercer] = {
     "value": values.to_number,
@@ -70,7 +69,8 @@ _CUSTOM_COERCERS: dict[str, Coercer] = {
     "contents": values.to_contents,
     "num_items": values.to_int,
     "content_type": values.to_lower_text,
-    "delivery_category": values.to_lower_text,
+    "delivery_category": values.to_delivery_category,
+    "customer_segmentation": values.to_customer_segmentation,
 }
 # An unreadable cell for these stays INVALID in the event, so validation rejects the row.
 _STRICT_KEYS = frozenset({"event_time", "value", "predicted_ltv", "net_revenue", "currency"})

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from capisync.capi import geo, phone
+from capisync.capi import geo, phone, rules, values
 from capisync.capi.dates import DateError, date_parts, is_calendar_date
 from capisync.capi.issues import Issue
+from capisync.capi.params import PARAMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,10 @@ _MESSAGES: dict[str, str] = {  # fixed sentences: an Issue never quotes the valu
     "multiple_values": "Meta takes one value for this key: the first valid one was sent",
     "text_malformed": "holds a character that is not valid Unicode (a lone surrogate), so it "
     "has no UTF-8 form to hash",
+    "value_hashed": "Meta wants this parameter as is, and this value looks like a SHA-256 hash",
+    "ctwa_clid_malformed": "not a click-to-WhatsApp click ID (letters, digits, - and _ only)",
+    "lead_id_malformed": "not a lead ID (an integer of 15 or 16 digits)",
+    "fb_login_id_malformed": "not a Facebook Login ID (an integer)",
 }
 _KEPT_CODES = frozenset({"phone_without_country_code", "multiple_values"})
 
@@ -75,8 +80,9 @@ Warnings = list[Issue]
 # An address: name@domain.tld, where no part holds whitespace or <>(),;:"[]\ and only one @.
 _NOT_IN_EMAIL = re.compile(r"[\s<>(),;:\"\[\]\\]")
 _ASCII_NON_LETTERS = re.compile(r"[^a-z]+")
-_FBC = re.compile(r"fb\.\d\.\d{10,13}\.[^.\s]+(?:\.[^.\s]+)?")
-_FBP = re.compile(r"fb\.\d\.\d{10,13}\.\d+(?:\.[^.\s]+)?")
+_FBC = rules.FBC_SHAPE  # the shapes Meta checks, read by the sandbox too
+_FBP = rules.FBP_SHAPE
+_CTWA_CLID = rules.CTWA_CLID_SHAPE
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -254,3 +260,29 @@ def _cookie(key: str, pattern: re.Pattern[str]) -> Callable[[str, NormalizeConte
 
 def _as_is(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     return text
+
+
+def _raw_of(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
+    """A key Meta wants as is (client_user_agent, page_id...): a SHA-256-looking value is
+    dropped, since Meta refuses a hash there ("must not be hashed")."""
+
+    def normalize_raw(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+        if len(text) == 64 and _HEX64.fullmatch(text):
+            raise dropped(key, "value_hashed")
+        return text
+
+    return normalize_raw
+
+
+def _integer_of(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
+    """lead_id, fb_login_id: the digits of the integer ID (``values.to_lead_id`` or
+    ``values.to_integer_id``); the normalizer's caller sends them as an integer."""
+    coerce = values.to_lead_id if PARAMS[key].kind == "lead_id" else values.to_integer_id
+
+    def normalize_integer(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+        number = coerce(text)
+        if not isinstance(number, int):
+            raise dropped(key, f"{key}_malformed")
+        return str(number)
+
+    return normalize_integer

@@ -19,9 +19,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from capisync.capi import geo
+from capisync.capi import geo, values
 from capisync.capi.issues import Issue
 from capisync.capi.keyrules import (  # re-exported: NormalizeContext, dropped... live on here
+    _CTWA_CLID,
     _FBC,
     _FBP,
     _HEX64,
@@ -34,9 +35,11 @@ from capisync.capi.keyrules import (  # re-exported: NormalizeContext, dropped..
     _dob,
     _email,
     _gender,
+    _integer_of,
     _ip,
     _letters_of,
     _phone,
+    _raw_of,
     _state,
     _zip,
     dropped,
@@ -86,10 +89,15 @@ _SPECS: dict[str, _KeySpec] = {
         _spec("client_ip_address", _ip),
         _spec("fbc", _cookie("fbc", _FBC)),
         _spec("fbp", _cookie("fbp", _FBP)),
+        _spec("ctwa_clid", _cookie("ctwa_clid", _CTWA_CLID)),
+        _spec("lead_id", _integer_of("lead_id")),
+        _spec("fb_login_id", _integer_of("fb_login_id")),
     )
 }
 for _key in USER_DATA_KEYS.difference(_SPECS):
-    _SPECS[_key] = _spec(_key, _as_is)
+    _SPECS[_key] = _spec(_key, _raw_of(_key))
+# Meta documents these as integers: their normalized digits go out as a JSON integer
+_INTEGER_KEYS = frozenset(k for k in USER_DATA_KEYS if PARAMS[k].kind in ("lead_id", "integer"))
 
 _PLACEHOLDERS = frozenset({"null", "none", "n/a", "#n/a", "undefined", "nan"})
 
@@ -259,13 +267,16 @@ def _json_array(text: str) -> list[object] | None:
 
 def user_data_value(
     key: str, raw: object, ctx: NormalizeContext, warnings: list[Issue]
-) -> str | list[str] | None:
-    """The wire value of one user_data key of one row: a str, a list of several, or None.
+) -> str | int | list[str] | None:
+    """The wire value of one user_data key of one row: a str, a list of several, or None;
+    an int for the keys Meta documents as integers (lead_id, fb_login_id).
 
     Accepts a scalar, a list/tuple or a string holding a JSON array; normalizes each element,
     hashes where the key is hashed, de-duplicates in order, and appends an Issue to
     `warnings` for every value it drops (and for phones sent without a country code).
     """
+    if key in _INTEGER_KEYS:
+        return _integer_value(key, raw, ctx, warnings)
     spec = _SPECS.get(key) or _get_spec(key)
     if type(raw) is not str:
         if isinstance(raw, list | tuple):
@@ -286,6 +297,29 @@ def user_data_value(
     except ValueDropped as drop:
         warnings.append(drop.issue)
         return None
+
+
+def _integer_value(
+    key: str, raw: object, ctx: NormalizeContext, warnings: list[Issue]
+) -> int | None:
+    """lead_id, fb_login_id: the ID as an integer (digit strings read), else dropped.
+    Numbers go to ``values`` as they are: a 5,000-digit int has no str() to normalize."""
+    if isinstance(raw, list | tuple) and len(raw) == 1:
+        raw = raw[0]  # one ID in an array is that ID
+    if isinstance(raw, str):
+        text = _unless_placeholder(raw.strip())
+        if text is None:
+            return None
+        raw = text
+    number = _INTEGER_COERCERS[PARAMS[key].kind](raw)
+    if isinstance(number, int):
+        return number
+    if number is not None:
+        warnings.append(dropped(key, f"{key}_malformed").issue)
+    return None
+
+
+_INTEGER_COERCERS = {"lead_id": values.to_lead_id, "integer": values.to_integer_id}
 
 
 def normalize(key: str, value: object, *, country: str | None = None) -> str | None:
@@ -359,7 +393,7 @@ def user_data_column(
     cells: list[object],
     contexts: list[NormalizeContext],
     warned: dict[int, list[Issue]],
-) -> list[str | list[str] | None]:
+) -> list[str | int | list[str] | None]:
     """``user_data_value`` over a column (one context per row); warnings go to ``warned``.
 
     For keys normalized value by value (em, ph, IPs, cookies...), a plain text cell skips
@@ -367,10 +401,10 @@ def user_data_column(
     that could be a placeholder, a JSON array or a hash take ``user_data_value`` itself.
     """
     spec = _get_spec(key)
-    if spec.cache_by != _NO_CACHE or spec.hash_optional:
+    if spec.cache_by != _NO_CACHE or spec.hash_optional or key in _INTEGER_KEYS:
         return [_value_at(key, raw, contexts[i], i, warned) for i, raw in enumerate(cells)]
     normalize, hashed, sha256 = spec.normalize, spec.hashed, hashlib.sha256
-    out: list[str | list[str] | None] = []
+    out: list[str | int | list[str] | None] = []
     scratch: list[Issue] = []
     for i, raw in enumerate(cells):
         if type(raw) is not str:
@@ -397,7 +431,7 @@ def user_data_column(
 
 def _value_at(
     key: str, raw: object, ctx: NormalizeContext, row: int, warned: dict[int, list[Issue]]
-) -> str | list[str] | None:
+) -> str | int | list[str] | None:
     warnings: list[Issue] = []
     wire = user_data_value(key, raw, ctx, warnings)
     if warnings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -22,6 +23,7 @@ from typing import Any, Final
 import pycountry
 
 from capisync.capi.params import ACTION_SOURCES
+from capisync.capi.rules import APP_FLAGS, CUSTOMER_SEGMENTS, DELIVERY_CATEGORIES, LEAD_ID_DIGITS
 
 
 class _Invalid:
@@ -495,3 +497,105 @@ def _load_json(text: str) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         return INVALID
+
+
+# ---- coercers read from the rule table (capi/rules.py, capi/params.py) ----------------------
+
+
+def to_app_flag(raw: object) -> int | _Invalid | None:
+    """advertiser_tracking_enabled / application_tracking_enabled -> the integer 0 or 1.
+
+    Meta wants 0 or 1 and answers ``true`` "out of range": booleans, 0/1 numbers and the words
+    of ``to_bool`` ("true", "false", "0", "1", "yes"...) become 0 or 1; anything else INVALID.
+    """
+    if isinstance(raw, float | Decimal):  # 1.0 from a JSON number; never sNaN compared
+        finite = math.isfinite(raw) if isinstance(raw, float) else raw.is_finite()
+        return int(raw) if finite and raw in (0, 1) else INVALID
+    flag = to_bool(raw)
+    if flag is None or flag is INVALID:
+        return flag
+    return 1 if flag is True else 0
+
+
+def to_app_data(raw: object) -> dict[str, Any] | _Invalid | None:
+    """app_data: ``to_object``, with its tracking flags as the integers 0 or 1 (see
+    ``to_app_flag``). A flag that cannot be read is kept as it was, so that validation
+    rejects the row with a precise reason; extinfo is left for validation to check."""
+    app_data = to_object(raw)
+    if not isinstance(app_data, dict):
+        return app_data
+    for key in APP_FLAGS:
+        if key in app_data:
+            flag = to_app_flag(app_data[key])
+            if flag is not None and flag is not INVALID:
+                app_data[key] = flag
+    return app_data
+
+
+def _member_of(allowed: frozenset[str], raw: object) -> str | _Invalid | None:
+    """Lowercased trimmed text that must be one of ``allowed``; INVALID when it is not."""
+    text = to_lower_text(raw)
+    if text is None:
+        return None
+    return text if text in allowed else INVALID
+
+
+def to_customer_segmentation(raw: object) -> str | _Invalid | None:
+    """custom_data.customer_segmentation: one of Meta's values (rules.CUSTOMER_SEGMENTS)."""
+    return _member_of(CUSTOMER_SEGMENTS, raw)
+
+
+def to_delivery_category(raw: object) -> str | _Invalid | None:
+    """custom_data.delivery_category: in_store, curbside or home_delivery."""
+    return _member_of(DELIVERY_CATEGORIES, raw)
+
+
+def to_messaging_channel(raw: object) -> str | None:
+    """messaging_channel: lowercased ('WhatsApp' -> 'whatsapp'); an unknown channel is kept
+    so that validation rejects the row (a business messaging event cannot go without one)."""
+    return to_lower_text(raw)
+
+
+def to_integer_id(raw: object, min_digits: int = 1, max_digits: int = 19) -> int | _Invalid | None:
+    """An ID Meta documents as an integer (lead_id, fb_login_id) -> int.
+
+    Integers, integral floats/Decimals and digit strings (a warehouse often stores IDs as
+    text) of ``min_digits``..``max_digits`` digits; anything else is INVALID.
+    """
+    if raw is None:
+        return None
+    cls = type(raw)
+    if cls is bool:
+        return INVALID
+    if cls is str:
+        text = raw.strip()  # type: ignore[attr-defined]
+        if not text:
+            return None
+        if not text.isascii():  # full-width digits from a spreadsheet: NFKC makes them ASCII
+            text = unicodedata.normalize("NFKC", text)
+        if not (text.isascii() and text.isdigit()):
+            return INVALID
+        number = int(text)
+    elif isinstance(raw, int):
+        number = int(raw)
+    elif isinstance(raw, Decimal):
+        # adjusted() first: int(Decimal("1E+999999")) would take minutes
+        if not raw.is_finite() or raw.adjusted() >= max_digits or raw != raw.to_integral_value():
+            return INVALID
+        number = int(raw)
+    elif isinstance(raw, float):
+        if not math.isfinite(raw) or not raw.is_integer():
+            return INVALID
+        number = int(raw)
+    else:
+        return INVALID
+    # compared, not counted with str(): a 5,000-digit int has no str() in Python 3.11+
+    if not 10 ** (min_digits - 1) <= number < 10**max_digits:
+        return INVALID
+    return number
+
+
+def to_lead_id(raw: object) -> int | _Invalid | None:
+    """user_data.lead_id: the lead's ID, an integer of 15 or 16 digits."""
+    low, high = LEAD_ID_DIGITS
+    return to_integer_id(raw, low, high)

@@ -3,6 +3,8 @@
 valid_event()                          a website Purchase with hashed customer keys
 valid_event(event_name="Lead", custom_data=None)   None removes a key
 valid_app_event(), valid_batch(1000)   an app event; n events with distinct event_ids
+valid_messaging_event("messenger")     a business messaging Purchase of that channel
+valid_crm_event()                      a conversion-leads (CRM) event with its lead_id
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ from typing import Any
 JOHN_EMAIL_HASH = "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
 US_HASH = "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) capisync-sandbox"
+CTWA_CLID = "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4Xv_zfUQ2a"
+LEAD_ID = 1234567890123456  # Meta's lead IDs are integers of 15 or 16 digits
+CHANNEL_USER_DATA = {  # the keys each messaging channel needs (capi.rules), with sample IDs
+    "whatsapp": {"whatsapp_business_account_id": "102290129340398", "ctwa_clid": CTWA_CLID},
+    "messenger": {"page_id": "112233445566778", "page_scoped_user_id": "5566778899"},
+    "instagram": {"ig_account_id": "17841400000000000", "ig_sid": "1234567890123"},
+}
 _ORDER_NUMBERS = itertools.count(1)  # every call gets its own order: no accidental duplicates
 
 
@@ -77,6 +86,29 @@ def valid_app_event(*, now: float | None = None, **overrides: Any) -> dict[str, 
         "application_tracking_enabled": 1,
         "extinfo": extinfo,
     }
+    return _apply(base, overrides)
+
+
+def valid_messaging_event(
+    channel: str = "whatsapp", *, now: float | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """A valid business messaging Purchase of ``channel`` (whatsapp, messenger, instagram)."""
+    base = valid_event(now=now, action_source="business_messaging", event_source_url=None)
+    base["messaging_channel"] = channel
+    base["user_data"] = {"em": [JOHN_EMAIL_HASH], **CHANNEL_USER_DATA[channel]}
+    return _apply(base, overrides)
+
+
+def valid_crm_event(*, now: float | None = None, **overrides: Any) -> dict[str, Any]:
+    """A valid conversion-leads event: a CRM stage, system_generated, with the lead's ID."""
+    base = valid_event(
+        now=now,
+        event_name="Marketing Qualified Lead",
+        action_source="system_generated",
+        event_source_url=None,
+        custom_data={"lead_event_source": "Salesforce", "event_source": "crm"},
+    )
+    base["user_data"] = {"lead_id": LEAD_ID}
     return _apply(base, overrides)
 
 

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from capisync.capi.params import (
-    ACTION_SOURCES,
-    EVENT_MAX_AGE_SECONDS,
-    PHYSICAL_STORE_MAX_AGE_SECONDS,
-    USER_DATA_KEYS,
-)
+from capisync.capi import rules
+from capisync.capi.params import CUSTOM_DATA_KEYS, PARAMS, USER_DATA_KEYS
 from capisync.sandbox.rules import (
     FBC_PATTERN,
     FUTURE_SKEW_SECONDS,
@@ -62,17 +58,24 @@ _EXTRA_KEYS = frozenset(
         "opt_out",
         "referrer_url",
         "messaging_channel",
-        "customer_segmentation",
         "data_processing_options",
-        "data_processing_options_country",
-        "data_processing_options_state",
+        rules.LDU_COUNTRY,
+        rules.LDU_STATE,
     }
 )
 _FAST_KEYS = _CORE_KEYS | _EXTRA_KEYS
-_FAST_SOURCES = ACTION_SOURCES - {"app"}  # app events need app_data: the detailed rules
+# app events need app_data, business messaging its channel's keys: the detailed rules
+_FAST_SOURCES = rules.ACTION_SOURCES - {"app", rules.MESSAGING_SOURCE}
 _STRONG_KEYS = USER_DATA_KEYS - WEAK_KEYS
+# custom_data keys whose rule is more than "a number or a known currency": the detailed rules
+_RULED_CUSTOM = frozenset(
+    key
+    for key in CUSTOM_DATA_KEYS
+    if PARAMS[key].kind not in ("text", "number", "currency", "strings", "contents")
+    or key in ("predicted_ltv", "net_revenue")
+)
 _NO_LDU: list[str] = []
-_LDU = ["LDU"]
+_LDU = [rules.LDU]
 
 
 def surely_valid(event: Any, now: float, currencies: frozenset[str]) -> bool:
@@ -90,8 +93,7 @@ def surely_valid(event: Any, now: float, currencies: frozenset[str]) -> bool:
     # the same expressions as _check_time, so float rounding cannot differ at the edges
     if event_time.__class__ is not int or event_time > now + FUTURE_SKEW_SECONDS:
         return False
-    physical = source == "physical_store"
-    if now - event_time > (PHYSICAL_STORE_MAX_AGE_SECONDS if physical else EVENT_MAX_AGE_SECONDS):
+    if now - event_time > rules.max_age_seconds(source):
         return False
     url, user_data = event.get("event_source_url", ""), event.get("user_data")
     if url.__class__ is not str or user_data.__class__ is not dict:
@@ -114,7 +116,7 @@ def _fast_user_data(user_data: dict[str, Any]) -> bool:
     try:
         for key, value in user_data.items():
             kind = KEY_KIND[key]
-            if kind is HASHED:
+            if kind == HASHED:
                 if value.__class__ is not list:
                     value = [value]  # rare: one hash as a plain string
                 if not value:
@@ -122,18 +124,21 @@ def _fast_user_data(user_data: dict[str, Any]) -> bool:
                 for item in value:
                     if item.__class__ is not str or len(item) != 64 or len(fromhex(item)) != 32:
                         return False
-            elif kind is RAW:
+            elif kind in _FAST_RAW:
                 if value.__class__ is not str or not value or len(value) == 64:
                     return False
-                if key == "client_ip_address" and not IPV4_PATTERN.fullmatch(value):
+                if kind == "ip" and not IPV4_PATTERN.fullmatch(value):
                     return False
-                if key == "fbc" and not FBC_PATTERN.fullmatch(value):
+                if kind == "fbc" and not FBC_PATTERN.fullmatch(value):
                     return False
-            elif not _fast_strings(value):
-                return False
+            elif kind != "external_id" or not _fast_strings(value):
+                return False  # lead_id, fb_login_id, ctwa_clid...: the detailed rules
     except ValueError:  # bytes.fromhex: not hex
         return False
     return True
+
+
+_FAST_RAW = frozenset({RAW, "ip", "fbc", "fbp"})
 
 
 def _fast_strings(value: Any) -> bool:
@@ -144,13 +149,15 @@ def _fast_strings(value: Any) -> bool:
 def _fast_custom_data(custom: Any, purchase: bool, currencies: frozenset[str]) -> bool:
     if custom is None:
         return not purchase
-    if custom.__class__ is not dict:
+    if custom.__class__ is not dict or not custom.keys().isdisjoint(_RULED_CUSTOM):
         return False
     value, currency = custom.get("value"), custom.get("currency")
     if purchase and (value is None or currency is None):
         return False
-    if value is not None and value.__class__ is not float and value.__class__ is not int:
-        return False
+    if value is not None and not (
+        value.__class__ is int or (value.__class__ is float and value - value == 0.0)
+    ):
+        return False  # a numeric string, inf or NaN: the detailed rules
     if currency is not None and (currency.__class__ is not str or currency not in currencies):
         return False
     content_ids, contents = custom.get("content_ids"), custom.get("contents")
@@ -177,14 +184,23 @@ def _fast_extras(event: dict[str, Any]) -> bool:
     """The optional top-level keys capisync may send, beside the core ones."""
     if "opt_out" in event and event["opt_out"].__class__ is not bool:
         return False
-    for key in ("referrer_url", "messaging_channel", "customer_segmentation"):
-        if key in event and event[key].__class__ is not str:
-            return False
-    options = event.get("data_processing_options")
-    if options is not None and options != _NO_LDU and options != _LDU:
+    referrer, channel = event.get("referrer_url"), event.get("messaging_channel")
+    if referrer is not None and referrer.__class__ is not str:
         return False
-    for key in ("data_processing_options_country", "data_processing_options_state"):
+    if channel is not None and not (
+        channel.__class__ is str and channel in rules.MESSAGING_CHANNELS
+    ):
+        return False
+    for key in (rules.LDU_COUNTRY, rules.LDU_STATE):
         number = event.get(key)
         if number is not None and number.__class__ is not int:
             return False
-    return True
+    options = event.get("data_processing_options")
+    if options is None or options == _NO_LDU:
+        return True
+    # LDU: the documented codes, both given (without a state it depends on the IP)
+    return (
+        options == _LDU
+        and event.get(rules.LDU_COUNTRY) in rules.LDU_COUNTRIES
+        and event.get(rules.LDU_STATE) in rules.LDU_STATES
+    )

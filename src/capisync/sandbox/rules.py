@@ -4,72 +4,58 @@
 violation carries Meta's error subcode and user title, and a message that names the event as
 `$['data'][index]` (Meta's own path notation) and the parameter concerned, never its value.
 
-Rules (spec sections 2-4, Meta's "Server event parameters", "Customer information parameters",
-"Custom data", "App data"): required keys, event_name, event_time window, action_source,
-website fields, user_data with at least one customer key and not only a weak combination,
-hashed keys as SHA-256 hex, keys Meta wants raw not hashed, fbc shape, custom_data value and
-currency, contents ids, app_data for app events, LDU options, no unknown top-level key.
+Nothing here is a rule of its own: the keys, their kinds, allowed values, the action sources
+that need them and Meta's answer come from the table in `capi/params.py`; the limits (time
+window, clock skew, extinfo, LDU codes, messaging channels and events, lead IDs) and shapes
+(fbc, ctwa_clid) from `capi/rules.py`. The pre-send validator reads the same table, and
+tests/unit/test_rules_agree.py holds the two sides to each other.
 
 Pure: no I/O, no clock (time is passed in). Written for speed: a 1,000-event batch checks in
-a few milliseconds.
+a few milliseconds (and most events take `fast_path.surely_valid` instead).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from capisync.capi import rules
+from capisync.capi.kinds import IPV4_PATTERN as IPV4_PATTERN
+from capisync.capi.kinds import fits, is_empty
+from capisync.capi.kinds import is_hash as _is_hash
 from capisync.capi.params import (
-    ACTION_SOURCES,
-    EVENT_MAX_AGE_SECONDS,
-    HASHED_KEYS,
+    APP_DATA_PARAMS,
     PARAMS,
-    PHYSICAL_STORE_MAX_AGE_SECONDS,
+    TOP_LEVEL_KEYS,
     USER_DATA_KEYS,
-    WEAK_KEY_COMBINATIONS,
+    Param,
 )
+from capisync.capi.rules import MetaError
+from capisync.capi.values import iso_currencies
 
-SUBCODE_BAD_FBC = 2804001
-SUBCODE_TOO_OLD = 2804003
-SUBCODE_NOT_HASHED = 2804016
-SUBCODE_PARAMETER = 2804019
-SUBCODE_INSUFFICIENT_CUSTOMER_INFO = 2804050
+SUBCODE_BAD_FBC = rules.BAD_FBC.subcode
+SUBCODE_TOO_OLD = rules.TOO_OLD.subcode
+SUBCODE_MISSING_CURRENCY = rules.MISSING_CURRENCY.subcode
+SUBCODE_NOT_HASHED = rules.NOT_HASHED.subcode
+SUBCODE_PARAMETER = rules.PARAMETER.subcode
+SUBCODE_INVALID_LEAD_ID = rules.INVALID_LEAD_ID.subcode
+SUBCODE_INSUFFICIENT_CUSTOMER_INFO = rules.INSUFFICIENT.subcode
+SUBCODE_MESSAGING_CHANNEL = rules.MESSAGING_CHANNEL_MISSING.subcode
+SUBCODE_MESSAGING_EVENT = rules.MESSAGING_EVENT_TYPE.subcode
+SUBCODE_CTWA_CLID = rules.INVALID_CTWA_CLID.subcode
 
-TITLE_PARAMETER = "Server-side API parameter error"
-TITLE_TOO_OLD = "Event Timestamp Too Old"
-TITLE_NOT_HASHED = "Customer Information Not Hashed"
-TITLE_BAD_FBC = "Invalid fbc Parameter"
-TITLE_INSUFFICIENT = (
-    "You haven't added sufficient customer information parameter data for this event"
-)
-
-FUTURE_SKEW_SECONDS = 60  # clocks differ a little; Meta tolerates a small skew
+FUTURE_SKEW_SECONDS = rules.FUTURE_SKEW_SECONDS
 REQUIRED_KEYS = ("event_name", "event_time", "action_source", "user_data")
-EVENT_KEYS = frozenset(
-    {k for k, p in PARAMS.items() if p.section == "event"}
-    | {"user_data", "custom_data", "attribution_data", "advanced_measurement_table"}
-)
-# external_id: Meta *recommends* hashing it and accepts it raw, so it is not checked here.
-MUST_BE_HASHED = HASHED_KEYS - {"external_id"}
-MUST_NOT_BE_HASHED = USER_DATA_KEYS - HASHED_KEYS
-WEAK_KEYS = frozenset().union(*WEAK_KEY_COMBINATIONS)
-OBJECT_KEYS = ("original_event_data", "attribution_data")
-STRING_KEYS = ("event_source_url", "referrer_url", "messaging_channel", "customer_segmentation")
+WEAK_KEYS = rules.WEAK_KEYS
+# the kinds of user_data value the fast path can judge by itself
+HASHED, RAW = "hash", "raw"
+KEY_KIND: dict[str, str] = {key: PARAMS[key].kind for key in USER_DATA_KEYS}
 
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-FBC_PATTERN = re.compile(r"fb\.[0-2]\.\d+\.\S+")
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-IPV4_PATTERN = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
-HASHED, RAW, _EXTERNAL_ID = "hashed", "raw", "external_id"
-KEY_KIND = {
-    **{key: HASHED for key in MUST_BE_HASHED},
-    **{key: RAW for key in MUST_NOT_BE_HASHED},
-    "external_id": _EXTERNAL_ID,
-}
+FBC_PATTERN = rules.FBC_SHAPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +71,32 @@ def path(index: int, *keys: str | int) -> str:
     )
 
 
+def _violation(
+    error: MetaError, index: int, keys: tuple[str | int, ...], problem: str
+) -> Violation:
+    return Violation(error.subcode, error.title, f"The parameter {path(index, *keys)} {problem}.")
+
+
 def _parameter(index: int, keys: tuple[str | int, ...], problem: str) -> Violation:
-    message = f"The parameter {path(index, *keys)} {problem}."
-    return Violation(SUBCODE_PARAMETER, TITLE_PARAMETER, message)
+    return _violation(rules.PARAMETER, index, keys, problem)
 
 
 def _required(index: int, *keys: str | int) -> Violation:
     return _parameter(index, keys, "is required")
 
 
+def _wrong(param: Param, index: int, *keys: str | int) -> Violation:
+    """The table's answer for a value of the wrong kind."""
+    return _violation(param.error, index, keys, param.problem)
+
+
 def check_event(event: Any, index: int, now: float) -> Violation | None:
     """The first rule `event` breaks, or None when Meta would accept it."""
     if not isinstance(event, dict):
         return Violation(
-            SUBCODE_PARAMETER, TITLE_PARAMETER, f"{path(index)} must be a JSON object (an event)."
+            SUBCODE_PARAMETER,
+            rules.PARAMETER.title,
+            f"{path(index)} must be a JSON object (an event).",
         )
     for check in _CHECKS:
         violation = check(event, index, now)
@@ -107,54 +105,53 @@ def check_event(event: Any, index: int, now: float) -> Violation | None:
     return None
 
 
+@cache
+def iso_4217_codes() -> frozenset[str]:
+    """The ISO 4217 codes (the fast path's set; the table's kinds read the same one)."""
+    return iso_currencies()
+
+
+# ---- the checks, in the order Meta answers them --------------------------------------------
+
+
 def _check_keys(event: dict[str, Any], index: int, now: float) -> Violation | None:
     for key in event:
-        if key not in EVENT_KEYS:
+        if key not in TOP_LEVEL_KEYS:
             # name the key only when it looks like a parameter name, not like sent data
             shown = key if _PARAMETER_NAME.fullmatch(key) else "(unnamed)"
-            return _parameter(index, (shown,), "is not a valid parameter of a server event")
+            known = PARAMS.get(shown)
+            where = f" (it goes inside {known.section})" if known is not None else ""
+            return _parameter(index, (shown,), f"is not a valid parameter of a server event{where}")
     for key in REQUIRED_KEYS:
         if event.get(key) is None:
             return _required(index, key)
-    for key in OBJECT_KEYS:
-        if key in event and not isinstance(event[key], dict):
+    for key in ("user_data", "custom_data", "attribution_data"):
+        value = event.get(key)
+        if value is not None and type(value) is not dict:
             return _parameter(index, (key,), "must be a JSON object")
-    for key in STRING_KEYS:
-        if key in event and not isinstance(event[key], str):
-            return _parameter(index, (key,), "must be a string")
-    return None
-
-
-def _check_basics(event: dict[str, Any], index: int, now: float) -> Violation | None:
-    name = event["event_name"]
-    if not isinstance(name, str) or not name.strip():
-        return _parameter(index, ("event_name",), "must be a non-empty string")
-    event_id = event.get("event_id")
-    if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, str | int)):
-        return _parameter(index, ("event_id",), "must be a string")
-    if "opt_out" in event and not isinstance(event["opt_out"], bool):
-        return _parameter(index, ("opt_out",), "must be a boolean")
-    source = event["action_source"]
-    if not isinstance(source, str) or source not in ACTION_SOURCES:  # a list is unhashable
-        allowed = ", ".join(sorted(ACTION_SOURCES))
-        return _parameter(index, ("action_source",), f"must be one of: {allowed}")
+    for key, value in event.items():
+        param = PARAMS.get(key)
+        if (
+            param is not None
+            and param.section == "event"
+            and value is not None
+            and not fits(param, value)
+        ):
+            return _wrong(param, index, key)
     return None
 
 
 def _check_time(event: dict[str, Any], index: int, now: float) -> Violation | None:
     event_time = event["event_time"]
-    if isinstance(event_time, bool) or not isinstance(event_time, int):
-        return _parameter(index, ("event_time",), "must be an integer UNIX time in seconds")
     if event_time > now + FUTURE_SKEW_SECONDS:
         return _parameter(
             index,
             ("event_time",),
             "is in the future: send UNIX seconds (not milliseconds) of when the event happened",
         )
-    physical = event["action_source"] == "physical_store"
-    max_age = PHYSICAL_STORE_MAX_AGE_SECONDS if physical else EVENT_MAX_AGE_SECONDS
+    max_age = rules.max_age_seconds(event["action_source"])
     if now - event_time > max_age:
-        return _too_old(index, max_age // 86400)
+        return _too_old(index, max_age // rules.DAY_SECONDS)
     return None
 
 
@@ -164,103 +161,29 @@ def _too_old(index: int, days: int) -> Violation:
         f"server within {days} days of when they occurred. Enter a timestamp that has occurred "
         f"within the last {days} days. Event: {path(index, 'event_time')}."
     )
-    return Violation(SUBCODE_TOO_OLD, TITLE_TOO_OLD, message)
-
-
-def _check_website(event: dict[str, Any], index: int, now: float) -> Violation | None:
-    if event["action_source"] != "website":
-        return None
-    if not event.get("event_source_url"):
-        return _parameter(index, ("event_source_url",), "is required for website events")
-    user_data = event["user_data"]
-    if isinstance(user_data, dict) and not user_data.get("client_user_agent"):
-        return _parameter(
-            index, ("user_data", "client_user_agent"), "is required for website events"
-        )
-    return None
+    return Violation(SUBCODE_TOO_OLD, rules.TOO_OLD.title, message)
 
 
 def _check_user_data(event: dict[str, Any], index: int, now: float) -> Violation | None:
     user_data = event["user_data"]
-    if not isinstance(user_data, dict):
-        return _parameter(index, ("user_data",), "must be a JSON object")
     present: list[str] = []
     for key, value in user_data.items():
-        kind = KEY_KIND.get(key)
-        if kind is None or value is None or value == "" or value == []:
+        param = PARAMS.get(key)
+        if param is None or param.section != "user_data" or is_empty(value):
             continue
         present.append(key)
-        if kind is HASHED:
-            if not _all_hashes(value):
-                return _not_hashed(key, index)
-        elif kind is RAW:
-            violation = _check_raw_value(key, value, index)
-            if violation is not None:
-                return violation
-        elif not _strings(value):
-            return _parameter(index, ("user_data", key), "must be a string or a list of strings")
+        if not fits(param, value):
+            if param.kind not in _MAY_BE_HASHED and _is_hash(value):
+                return _parameter(
+                    index,
+                    ("user_data", key),
+                    "must not be hashed: Meta expects this parameter as is",
+                )
+            return _wrong(param, index, "user_data", key)
     return _check_key_strength(present, index)
 
 
-def _all_hashes(value: Any) -> bool:
-    if value.__class__ is not list:
-        return _is_hash(value)
-    for item in value:  # noqa: SIM110 - a plain loop beats all(generator) in this hot path
-        if not _is_hash(item):
-            return False
-    return True
-
-
-def _is_hash(value: Any) -> bool:
-    """64 hex digits. bytes.fromhex is C-fast; it skips spaces, so 32 bytes proves 64 digits."""
-    if value.__class__ is not str or len(value) != 64:
-        return False
-    try:
-        return len(bytes.fromhex(value)) == 32
-    except ValueError:
-        return False
-
-
-def _strings(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(isinstance(v, str | int) and not isinstance(v, bool) for v in value)
-    return isinstance(value, str | int) and not isinstance(value, bool)
-
-
-def _not_hashed(key: str, index: int) -> Violation:
-    message = (
-        f"The parameter {path(index, 'user_data', key)} must be SHA-256 hashed: a 64-character "
-        "hex string, or a list of them. Normalize the value as Meta documents, then hash it."
-    )
-    return Violation(SUBCODE_NOT_HASHED, TITLE_NOT_HASHED, message)
-
-
-def _check_raw_value(key: str, value: Any, index: int) -> Violation | None:
-    if value.__class__ is not str and value.__class__ is not int:
-        return _parameter(index, ("user_data", key), "must be a string")
-    if _is_hash(value):
-        return _parameter(
-            index, ("user_data", key), "must not be hashed: Meta expects this parameter as is"
-        )
-    if key == "client_ip_address" and not _is_ip(value):
-        return _parameter(index, ("user_data", key), "must be a valid IPv4 or IPv6 address")
-    if key == "fbc" and not (isinstance(value, str) and FBC_PATTERN.fullmatch(value)):
-        message = (
-            f"The parameter {path(index, 'user_data', 'fbc')} must have the format "
-            "fb.{subdomain_index}.{creation_time}.{fbclid}, as in the _fbc cookie."
-        )
-        return Violation(SUBCODE_BAD_FBC, TITLE_BAD_FBC, message)
-    return None
-
-
-def _is_ip(value: Any) -> bool:
-    if value.__class__ is str and IPV4_PATTERN.fullmatch(value):
-        return True  # the common case, without ipaddress's slower parser
-    try:
-        ipaddress.ip_address(value if isinstance(value, str) else "")
-    except ValueError:
-        return False
-    return True
+_MAY_BE_HASHED = frozenset({"hash", "external_id"})
 
 
 def _check_key_strength(present: list[str], index: int) -> Violation | None:
@@ -269,11 +192,11 @@ def _check_key_strength(present: list[str], index: int) -> Violation | None:
             f"The event {path(index)} has no customer information parameters in user_data. "
             "Send at least one of em, ph, external_id, fbp, fbc, client_ip_address..."
         )
-        return Violation(SUBCODE_INSUFFICIENT_CUSTOMER_INFO, TITLE_INSUFFICIENT, message)
+        return Violation(SUBCODE_INSUFFICIENT_CUSTOMER_INFO, rules.INSUFFICIENT.title, message)
     if not WEAK_KEYS.issuperset(present):
         return None  # a key outside every weak combination: strong enough
     keys = frozenset(present)
-    for combination in WEAK_KEY_COMBINATIONS:
+    for combination in rules.WEAK_KEY_COMBINATIONS:
         if keys <= combination:
             message = (
                 f"The customer information parameters of {path(index, 'user_data')} "
@@ -281,47 +204,57 @@ def _check_key_strength(present: list[str], index: int) -> Violation | None:
                 f"match on ({', '.join(sorted(combination))}). Add a stronger key such as em, "
                 "ph, external_id, fbp or client_ip_address."
             )
-            return Violation(SUBCODE_INSUFFICIENT_CUSTOMER_INFO, TITLE_INSUFFICIENT, message)
+            return Violation(SUBCODE_INSUFFICIENT_CUSTOMER_INFO, rules.INSUFFICIENT.title, message)
     return None
+
+
+def _check_required_by_source(event: dict[str, Any], index: int, now: float) -> Violation | None:
+    """Keys the event's action_source needs (website: url and user agent; app: app_data;
+    business_messaging: messaging_channel), as the table's ``required_for`` says."""
+    source = event["action_source"]
+    for key in _REQUIRED_FOR.get(source, ()):
+        param = PARAMS[key]
+        holder = event["user_data"] if param.section == "user_data" else event
+        if is_empty(holder.get(key)) or holder.get(key) == {}:
+            keys = ("user_data", key) if param.section == "user_data" else (key,)
+            if key == "messaging_channel":
+                return _violation(
+                    rules.MESSAGING_CHANNEL_MISSING,
+                    index,
+                    keys,
+                    "is required for business_messaging events: whatsapp, messenger or instagram",
+                )
+            return _parameter(index, keys, f"is required for {source} events")
+    return None
+
+
+_REQUIRED_FOR: dict[str, tuple[str, ...]] = {
+    source: tuple(key for key, param in PARAMS.items() if source in param.required_for)
+    for source in rules.ACTION_SOURCES
+}
 
 
 def _check_custom_data(event: dict[str, Any], index: int, now: float) -> Violation | None:
-    custom = event.get("custom_data")
-    if custom is None:
-        if event["event_name"] == "Purchase":
-            return _parameter(index, ("custom_data",), "is required for Purchase events")
-        return None
-    if not isinstance(custom, dict):
-        return _parameter(index, ("custom_data",), "must be a JSON object")
+    custom = event.get("custom_data") or {}
     if event["event_name"] == "Purchase":
-        for key in ("value", "currency"):
-            if custom.get(key) is None:
-                return _parameter(index, ("custom_data", key), "is required for Purchase events")
-    return _check_custom_values(custom, index) or _check_contents(custom, index)
+        if custom.get("currency") is None:
+            message = f"{rules.MISSING_CURRENCY_MESSAGE}. Event: {path(index, 'custom_data')}."
+            return Violation(SUBCODE_MISSING_CURRENCY, rules.MISSING_CURRENCY.title, message)
+        if custom.get("value") is None:
+            return _parameter(index, ("custom_data", "value"), "is required for Purchase events")
+    for key, value in custom.items():
+        param = PARAMS.get(key)
+        if param is None or param.section != "custom_data" or value is None:
+            continue  # a custom property: anything JSON carries
+        if param.kind == "text":
+            continue  # content_name, order_id...: Meta takes numbers there too
+        if not fits(param, value):
+            return _wrong(param, index, "custom_data", key)
+    return _check_contents(custom.get("contents"), index)
 
 
-def _check_custom_values(custom: dict[str, Any], index: int) -> Violation | None:
-    value = custom.get("value")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-        return _parameter(index, ("custom_data", "value"), "must be a number")
-    currency = custom.get("currency")
-    if currency is not None and (
-        not isinstance(currency, str) or currency.upper() not in iso_4217_codes()
-    ):
-        return _parameter(index, ("custom_data", "currency"), "must be an ISO 4217 currency code")
-    content_ids = custom.get("content_ids")
-    if content_ids is not None and not (isinstance(content_ids, list) and _strings(content_ids)):
-        return _parameter(index, ("custom_data", "content_ids"), "must be a list of strings")
-    return None
-
-
-def _check_contents(custom: dict[str, Any], index: int) -> Violation | None:
-    contents = custom.get("contents")
-    if contents is None:
-        return None
-    if not isinstance(contents, list):
-        return _parameter(index, ("custom_data", "contents"), "must be a list of objects")
-    for position, item in enumerate(contents):
+def _check_contents(contents: Any, index: int) -> Violation | None:
+    for position, item in enumerate(contents or ()):
         if not isinstance(item, dict):
             return _parameter(index, ("custom_data", "contents", position), "must be a JSON object")
         item_id = item.get("id")
@@ -330,60 +263,67 @@ def _check_contents(custom: dict[str, Any], index: int) -> Violation | None:
     return None
 
 
-@cache
-def iso_4217_codes() -> frozenset[str]:
-    import pycountry  # loaded once, on first use
-
-    return frozenset(c.alpha_3 for c in pycountry.currencies)
-
-
 def _check_app_data(event: dict[str, Any], index: int, now: float) -> Violation | None:
     app_data = event.get("app_data")
     if app_data is None:
-        return _required(index, "app_data") if event["action_source"] == "app" else None
-    if not isinstance(app_data, dict):
-        return _parameter(index, ("app_data",), "must be a JSON object")
-    for key in ("advertiser_tracking_enabled", "application_tracking_enabled"):
-        flag = app_data.get(key)
-        if flag is None and key == "advertiser_tracking_enabled":
-            return _required(index, "app_data", key)
-        if flag is not None and flag not in (0, 1):
-            return _parameter(index, ("app_data", key), "must be 0 or 1")
-    return _check_extinfo(app_data.get("extinfo"), index)
-
-
-def _check_extinfo(extinfo: Any, index: int) -> Violation | None:
-    if extinfo is None:
+        return None  # required for app events: _check_required_by_source
+    if app_data.get(rules.APP_FLAG_REQUIRED) is None:
+        return _required(index, "app_data", rules.APP_FLAG_REQUIRED)
+    if app_data.get("extinfo") is None:
         return _required(index, "app_data", "extinfo")
-    if not isinstance(extinfo, list) or len(extinfo) != 16:
-        return _parameter(
-            index,
-            ("app_data", "extinfo"),
-            "must be an array of 16 values (use empty strings for unknown slots)",
-        )
-    if extinfo[0] not in ("a2", "i2"):
-        return _parameter(index, ("app_data", "extinfo", 0), "must be a2 (Android) or i2 (iOS)")
+    for key, param in APP_DATA_PARAMS.items():
+        value = app_data.get(key)
+        if value is not None and not fits(param, value):
+            return _wrong(param, index, "app_data", key)
     return None
 
 
 def _check_processing_options(event: dict[str, Any], index: int, now: float) -> Violation | None:
     options = event.get("data_processing_options")
-    if options is not None and (not isinstance(options, list) or any(o != "LDU" for o in options)):
-        return _parameter(index, ("data_processing_options",), 'must be ["LDU"] or []')
-    for key in ("data_processing_options_country", "data_processing_options_state"):
-        number = event.get(key)
-        if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
-            return _parameter(index, (key,), "must be an integer (0 lets Meta geolocate)")
+    if not options:
+        return None
+    country, state = event.get(rules.LDU_COUNTRY), event.get(rules.LDU_STATE)
+    if country is None:
+        return _parameter(index, (rules.LDU_COUNTRY,), f"is required with LDU. {rules.LDU_HOW_TO}")
+    if country not in rules.LDU_COUNTRIES:
+        return _parameter(index, (rules.LDU_COUNTRY,), f"must be 0 or 1. {rules.LDU_HOW_TO}")
+    if state is None and not event["user_data"].get("client_ip_address"):
+        return _parameter(
+            index,
+            (rules.LDU_STATE,),
+            f"is required with LDU when the event has no client_ip_address. {rules.LDU_HOW_TO}",
+        )
+    if state is not None and state not in rules.LDU_STATES:
+        return _parameter(index, (rules.LDU_STATE,), f"must be 0 or 1000. {rules.LDU_HOW_TO}")
+    return None
+
+
+def _check_messaging(event: dict[str, Any], index: int, now: float) -> Violation | None:
+    if event["action_source"] != rules.MESSAGING_SOURCE:
+        return None
+    if event["event_name"] not in rules.MESSAGING_EVENTS:
+        allowed = ", ".join(sorted(rules.MESSAGING_EVENTS))
+        message = (
+            f"The event_name of {path(index)} is not an event Meta takes for business "
+            f"messaging. Use one of {allowed}."
+        )
+        return Violation(SUBCODE_MESSAGING_EVENT, rules.MESSAGING_EVENT_TYPE.title, message)
+    channel = event["messaging_channel"]
+    user_data = event["user_data"]
+    for key in rules.MESSAGING_CHANNEL_KEYS[channel]:
+        if is_empty(user_data.get(key)):
+            error = PARAMS[key].error
+            return _violation(error, index, ("user_data", key), f"is required for {channel} events")
     return None
 
 
 _CHECKS: tuple[Callable[[dict[str, Any], int, float], Violation | None], ...] = (
-    _check_keys,
-    _check_basics,
+    _check_keys,  # after it: the required keys are there and every known key has its kind
     _check_time,
     _check_user_data,
-    _check_website,
+    _check_required_by_source,
     _check_custom_data,
     _check_app_data,
     _check_processing_options,
+    _check_messaging,
 )
