@@ -44,6 +44,20 @@ EVENT_ID_FALLBACK = Issue(
     "event_id",
 )
 
+IDENTIFIER_PERSONAL_DATA = Issue(
+    "identifier_personal_data",
+    "the identifier holds an email address or a phone number: identifiers are stored in the "
+    "ledger as they are and are the default event_id, so this row was neither sent nor "
+    "stored; choose an identifier column that names the event, not the person (e.g. order_id)",
+)
+EVENT_ID_PERSONAL_DATA = Issue(
+    "event_id_personal_data",
+    "event_id holds an email address or a phone number, which Meta would receive unhashed, so "
+    "this event was not sent; build event_id from columns that name the event, not the person "
+    "(e.g. '{event_name}:{order_id}')",
+    "event_id",
+)
+
 
 def identifier_text(raw: object) -> str | None:
     if type(raw) is str:
