@@ -195,3 +195,26 @@ def test_customer_information_never_becomes_an_identifier_or_event_id(
     assert runner.invoke(app, ["run", "--config", str(config)]).exit_code == 0
     stored = "\n".join(sqlite3.connect(tmp_path / ".capisync" / "state.db").iterdump())
     assert "@example.com" not in stored and "o-1" in stored
+
+
+def test_rows_whose_identifier_or_event_id_holds_an_email_are_neither_sent_nor_stored(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """A 'ref' column (no personal name, mapped to nothing personal) that holds emails for some
+    rows, twice each: those rows are rejected, never under their identifier, nowhere shown."""
+    model = (
+        "select case when n % 4 = 0 then 'Buyer' || (n // 8) || '@Example.com' "
+        "else order_id end as order_id, event_name, event_time, action_source, email, value, "
+        "currency, case when n % 4 = 1 then 'lead-' || email else 'ref-' || order_id end as ref "
+        "from (select *, cast(substr(order_id, 3) as int) as n from t)"
+    )
+    extra = "    event_id: '{event_name}:{ref}'\n"
+    config = project(tmp_path, sandbox.url, model, extra=extra, rows=20)
+    result = runner.invoke(app, ["run", "--config", str(config)])
+    output = " ".join(result.output.split())
+    assert result.exit_code in (0, 1), output
+    assert "identifier_personal_data" in output and "event_id_personal_data" in output
+    assert "@example.com" not in output.lower()
+    stored = "\n".join(sqlite3.connect(tmp_path / ".capisync" / "state.db").iterdump())
+    assert "@example.com" not in stored.lower()
+    assert "o-2" in stored and "o-1'" in stored  # o-1: its event_id was refused, stored by id

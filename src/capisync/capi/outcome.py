@@ -12,6 +12,7 @@ from typing import Any
 
 from capisync.capi import values
 from capisync.capi.issues import Issue
+from capisync.capi.personal import looks_personal
 
 
 # Not frozen: mypyc builds a frozen dataclass through object.__setattr__, 1 µs a row.
@@ -63,3 +64,11 @@ def identifier_text(raw: object) -> str | None:
     if type(raw) is str:
         return raw if raw.strip() else None
     return None if values.is_blank(raw) else str(raw)
+
+
+def ledger_identifier(raw: object) -> str | None:
+    """The identifier a row may be known by (ledger, duplicates, reports): its text, or None
+    when it is empty or holds an email address or phone number (``personal.looks_personal``;
+    the builders reject such a row as ``identifier_personal_data``)."""
+    text = identifier_text(raw)
+    return None if text is None or looks_personal(text) else text
