@@ -582,3 +582,15 @@ def test_an_identifier_that_holds_an_email_or_phone_is_never_stored_nor_sent(
 def test_ids_that_hold_nothing_personal_are_sent(value: str) -> None:
     b = builder(columns=(*COLUMNS, "event_id"))
     assert built(b.build(row(order_id=value, event_id=value), now=NOW)).event_id == value
+
+
+def test_the_one_value_helpers_take_the_year_from_their_caller() -> None:
+    from capisync.capi.normalize import hash_value, normalize
+
+    assert normalize("db", "2027-01-05", year=2027) == "20270105"
+    assert normalize("db", "2027-01-05", year=2026) is None
+    assert hash_value("db", "1/5/27", year=2026) == sha("19270105")
+    assert hash_value("db", "1/5/27", year=2027) == sha("20270105")
+    # no clock given: no upper bound, two-digit years as strptime's %y reads them
+    assert normalize("db", "1/5/68") == "20680105"
+    assert normalize("db", "1/5/69") == "19690105"
