@@ -298,6 +298,7 @@ def _finish(
 ) -> list[BuiltEvent | Rejection]:
     """Per row: identifier, the sections into the event, event_id, validation, body."""
     time_column, column_id = plan.time_column, plan.event_id_source == "column"
+    check_event_id = plan.check_event_id
     out: list[BuiltEvent | Rejection] = []
     for i, identifier in enumerate(identifiers):
         if type(identifier) is not str or not identifier.strip():
@@ -322,7 +323,7 @@ def _finish(
         reasons = check_event(event, keys, now=now, time_column=time_column)
         if event_id is None:
             reasons.append(plan.template_issue)
-        elif event_id is not identifier and looks_personal(event_id):
+        elif check_event_id and looks_personal(event_id):
             reasons.append(EVENT_ID_PERSONAL_DATA)
         if reasons or event_id is None:  # no event_id: the template's issue is a reason
             out.append(Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons)))

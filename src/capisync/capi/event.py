@@ -175,7 +175,7 @@ class EventBuilder:
         reasons = check_event(event, keys, now=at, time_column=plan.time_column)
         if event_id is None:
             reasons.append(plan.template_issue)
-        elif event_id is not identifier and looks_personal(event_id):
+        elif plan.check_event_id and looks_personal(event_id):
             reasons.append(EVENT_ID_PERSONAL_DATA)
         if reasons or event_id is None:  # no event_id: the template's issue is a reason
             return Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons))
@@ -351,6 +351,8 @@ def compile_plan(mapping: ResolvedMapping, options: BuildOptions) -> BuildPlan:
         hash_external_id=options.hash_external_id,
         event_id_source=source,
         template=template,
+        check_event_id=source == "column"
+        or any(column not in (None, mapping.identifier) for _, _, column in template),
         template_issue=Issue(
             "missing_event_id",
             f"a field of the event_id template {template_text!r} is empty in this row: fill "

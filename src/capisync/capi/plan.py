@@ -84,6 +84,10 @@ class BuildPlan:
     event_id_source: EventIdSource
     template: tuple[TemplatePart, ...]  # event_id_source "template" only
     template_issue: Issue  # the reason when a template field is empty in a row
+    # whether an event_id can hold text the identifier check has not seen: an event_id column,
+    # or a template over a row column other than the identifier (event_name and event_time
+    # are the event's own values); when True, each event_id is checked by looks_personal
+    check_event_id: bool
 
 
 def year_of(at: int) -> int:
