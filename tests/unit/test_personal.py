@@ -23,6 +23,13 @@ from capisync.capi.personal import looks_personal, personal_reason
         "+44.20.7946.0958",
         "(650) 555-1212",
         "call-(0)20 7946 0958",
+        "someone＠example.com",  # full-width at sign (NFKC: @)
+        "someone﹫example.com",  # small commercial at
+        "ｓｏｍｅｏｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",  # all full-width
+        "＋１ ６５０ ５５５ １２１２",  # full-width plus and digits
+        "+1\u00a0650\u00a0555\u00a01212",  # no-break spaces
+        "+1 650\u2013555\u20131212",  # en dashes
+        "(650)\u2011555\u22121212",  # non-breaking hyphen, minus sign
     ],
 )
 def test_emails_and_phones_anywhere_in_the_text_are_personal(text: str) -> None:

@@ -15,7 +15,8 @@ Two guards, one per moment:
   identifier for leads; an external_id that holds an email is caught at run time.
 - run time: ``looks_personal(text)`` is True when the text holds an email address anywhere
   (``lead-someone@example.com``) or a phone number in international form (``+`` then 8 to 15
-  digits, with the usual separators) or with a bracketed area code (``(650) 555-1212``).
+  digits, with the usual separators) or with a bracketed area code (``(650) 555-1212``),
+  full-width and other compatibility forms included (NFKC).
   Plain digit strings are not judged: order and lead IDs are digit strings too (a lead_id
   has 15-16 digits), and the configuration guard already refuses phone columns.
 """
@@ -23,6 +24,7 @@ Two guards, one per moment:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from capisync.capi.params import ALIASES, HASHED_KEYS
@@ -68,14 +70,20 @@ _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # name@domain.tld anywhere in the text; the top-level domain has letters (or is punycode), so
 # "release@2026.11" is no address.
 _EMAIL = re.compile(r"[^\s@]@[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[\w-]+)")
+_DASHES = "\u2010-\u2015\u2212"  # hyphen, non-breaking hyphen ... em dash, minus sign
 # +<8-15 digits> with spaces, dots, dashes or brackets between them, not glued to a word.
-_INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+[\s(]*\d(?:[\s().-]*\d){7,14}(?!\d)")
+_INTERNATIONAL_PHONE = re.compile(rf"(?<![\w+])\+[\s(]*\d(?:[\s().{_DASHES}-]*\d){{7,14}}(?!\d)")
 # (650) 555-1212, (0)20 7946 0958: a bracketed area code and at least 6 more digits.
-_AREA_CODE_PHONE = re.compile(r"\(\d{1,4}\)[\s.-]*\d(?:[\s.-]*\d){5,12}(?!\d)")
+_AREA_CODE_PHONE = re.compile(
+    rf"\(\d{{1,4}}\)[\s.{_DASHES}-]*\d(?:[\s.{_DASHES}-]*\d){{5,12}}(?!\d)"
+)
 
 
 def looks_personal(text: str) -> bool:
-    """True when ``text`` holds an email address or a phone number (see the module doc)."""
+    """True when ``text`` holds an email address or a phone number (see the module doc).
+    Compatibility forms count as what they stand for: a full-width ＠ or ＋ is an @ or a +."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
     if "@" in text and _EMAIL.search(text) is not None:
         return True
     if "+" in text and _INTERNATIONAL_PHONE.search(text) is not None:
