@@ -59,6 +59,7 @@ from capisync.capi.plan import (
     YearState,
     memo_coerce,
     parse_template,
+    render_template,
     year_of,
 )
 from capisync.capi.validate import CONTENT_TYPES, check_event, is_expired
@@ -247,29 +248,6 @@ class EventBuilder:
                 return event_id  # type: ignore[no-any-return]
             warnings.append(EVENT_ID_FALLBACK)
         return identifier
-
-
-def render_template(
-    parts: tuple[TemplatePart, ...], row: Mapping[str, object], event: Mapping[str, Any]
-) -> str | None:
-    """The event_id of one row from a parsed template; None when a field is empty."""
-    out: list[str] = []
-    for literal, event_key, column in parts:
-        out.append(literal)
-        if event_key is not None:
-            raw = event.get(event_key)
-        elif column is not None:
-            raw = row.get(column)
-        else:
-            continue
-        if type(raw) is str:
-            text: str | None = raw.strip() or None  # values.to_text, inlined
-        else:
-            text = None if raw is values.INVALID else values.to_text(raw)
-        if text is None:
-            return None
-        out.append(text)
-    return "".join(out)
 
 
 def _apply(

@@ -22,11 +22,12 @@ cannot drift apart. Shapes:
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, datetime
 from typing import Any, Literal
 
+from capisync.capi import values
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.normalize import NormalizeContext, normalize_country, user_data_value
@@ -213,6 +214,29 @@ def parse_template(
             f"every event after the first"
         )
     return tuple(parts)
+
+
+def render_template(
+    parts: tuple[TemplatePart, ...], row: Mapping[str, object], event: Mapping[str, Any]
+) -> str | None:
+    """The event_id of one row from a parsed template; None when a field is empty."""
+    out: list[str] = []
+    for literal, event_key, column in parts:
+        out.append(literal)
+        if event_key is not None:
+            raw = event.get(event_key)
+        elif column is not None:
+            raw = row.get(column)
+        else:
+            continue
+        if type(raw) is str:
+            text: str | None = raw.strip() or None  # values.to_text, inlined
+        else:
+            text = None if raw is values.INVALID else values.to_text(raw)
+        if text is None:
+            return None
+        out.append(text)
+    return "".join(out)
 
 
 def _check_personal(
