@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capisync.capi.personal import looks_personal, personal_reason
+from capisync.capi.personal import column_may_look_personal, looks_personal, personal_reason
 
 
 @pytest.mark.parametrize(
@@ -76,3 +76,25 @@ def test_ids_are_not_personal(text: str) -> None:
 )
 def test_personal_reason(column: str, fed: list[str], expected: str | None) -> None:
     assert personal_reason(column, fed) == expected
+
+
+@pytest.mark.parametrize(
+    ("cells", "may"),
+    [
+        (["o-1", "o-2", None, 17, -3], False),  # the usual column: skipped as a whole
+        ([], False),
+        (["o-1", "a@b.co"], True),
+        (["o-1", "+16505551212"], True),
+        (["o-1", "(650) 555-1212"], True),
+        (["o-1", "a＠b.co"], True),  # not ASCII: NFKC may make an @ of it
+        (["o-1", True], True),  # not an int: its text is checked row by row
+        (["o-1", 1.5], True),
+        (["o-1", b"a@b.co"], True),
+    ],
+)
+def test_a_column_is_skipped_only_when_no_cell_can_look_personal(
+    cells: list[object], may: bool
+) -> None:
+    assert column_may_look_personal(cells) is may
+    if not may:
+        assert not any(looks_personal(str(c)) for c in cells if c is not None)

@@ -37,7 +37,7 @@ from capisync.capi.outcome import (
     Rejection,
     identifier_text,
 )
-from capisync.capi.personal import looks_personal
+from capisync.capi.personal import column_may_look_personal, looks_personal
 from capisync.capi.plan import MEMO_LIMIT, BuildPlan, FieldPlan, Memo, TemplatePart, YearState
 from capisync.capi.validate import check_event, is_expired
 
@@ -299,6 +299,7 @@ def _finish(
     """Per row: identifier, the sections into the event, event_id, validation, body."""
     time_column, column_id = plan.time_column, plan.event_id_source == "column"
     check_event_id = plan.check_event_id
+    check_identifier = column_may_look_personal(identifiers)
     out: list[BuiltEvent | Rejection] = []
     for i, identifier in enumerate(identifiers):
         if type(identifier) is not str or not identifier.strip():
@@ -306,7 +307,7 @@ def _finish(
             if identifier is None:
                 out.append(Rejection("", (MISSING_IDENTIFIER,), (), False))
                 continue
-        if looks_personal(identifier):  # never stored under it, never sent
+        if check_identifier and looks_personal(identifier):  # never stored nor sent
             out.append(Rejection("", (IDENTIFIER_PERSONAL_DATA,), (), False))
             continue
         event, user, custom = events[i], users[i], customs[i]

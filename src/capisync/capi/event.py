@@ -213,7 +213,9 @@ class EventBuilder:
                 if dropped_issues:
                     warnings.extend(dropped_issues)
         country = ctx.country
-        for field, memo in zip(plan.user_fields, state.user_memos, strict=True):
+        memos = state.user_memos  # one per user field, in order
+        for i, field in enumerate(plan.user_fields):
+            memo = memos[i]
             key = field.key
             raw = row.get(field.column)
             if raw is None:

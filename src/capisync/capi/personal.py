@@ -91,6 +91,20 @@ def looks_personal(text: str) -> bool:
     return "(" in text and _AREA_CODE_PHONE.search(text) is not None
 
 
+def column_may_look_personal(cells: list[object]) -> bool:
+    """False only when no cell can look personal (``looks_personal``) as identifier text: every
+    cell is None, an int, or ASCII text without "@", "+" or "(". Lets the batch builder skip the
+    check for a whole column of ordinary identifiers with three scans of their joined text."""
+    texts: list[str] = []
+    for cell in cells:
+        if type(cell) is str:
+            texts.append(cell)
+        elif cell is not None and type(cell) is not int:
+            return True  # its text (bytes, Decimal, objects...) is checked row by row
+    joined = "\x1f".join(texts)
+    return not joined.isascii() or "@" in joined or "+" in joined or "(" in joined
+
+
 def personal_reason(column: str, fed_keys: Iterable[str]) -> str | None:
     """Why ``column`` holds customer information, or None.
 
