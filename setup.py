@@ -32,7 +32,9 @@ COMPILED = [
     "keyrules",
     "normalize",
     "outcome",
+    "personal",
     "phone",
+    "plan",
     "validate",
     "values",
 ]

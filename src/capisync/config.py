@@ -338,7 +338,10 @@ def _by_sync(problems: list[str], data: Mapping[str, Any]) -> list[str]:
 
 
 def located(sync: str, field: str, problem: str) -> str:
-    """One problem as the user reads it: `syncs.<sync>.<field>: <problem>` (field may be "")."""
+    """One problem as the user reads it: `syncs.<sync>.<field>: <problem>` (field may be "").
+    A problem that already starts with its field's name (`event_id: ...`) is not prefixed twice."""
+    if field:
+        problem = problem.removeprefix(f"{field.rsplit('.', 1)[-1]}: ")
     return f"syncs.{sync}{'.' + field if field else ''}: {problem}"
 
 

@@ -38,7 +38,7 @@ import orjson
 
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
-from capisync.capi.outcome import BuiltEvent, Rejection, identifier_text
+from capisync.capi.outcome import BuiltEvent, Rejection, ledger_identifier
 from capisync.config import Project, SyncConfig
 from capisync.errors import (
     CapisyncError,
@@ -433,7 +433,7 @@ class _Runner:
 
     def _plan(self, rows: list[dict[str, Any]]) -> None:
         counts, now = self.report.counts, self.ctx.clock()
-        ids = [identifier_text(row.get(self.identifier_column)) for row in rows]
+        ids = [ledger_identifier(row.get(self.identifier_column)) for row in rows]
         known = self.ledger.lookup(self.ctx.name, [i for i in ids if i is not None])
         rejected: list[Rejected] = []
         expired: list[str] = []
@@ -491,7 +491,7 @@ class _Runner:
         try:
             return self.builder.build(row, now=now)
         except Exception as exc:
-            ident = identifier_text(row.get(self.identifier_column)) or ""
+            ident = ledger_identifier(row.get(self.identifier_column)) or ""
             message = (
                 f"capisync could not process this row ({type(exc).__name__}); it is retried "
                 "on every run. Please report it with the row's identifier"

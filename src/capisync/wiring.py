@@ -19,7 +19,7 @@ from capisync.capi.mapping import (
     resolve_mapping,
     resolve_without_model,
 )
-from capisync.capi.params import HASHED_KEYS, PARAMS
+from capisync.capi.params import PARAMS
 from capisync.config import SyncConfig, located
 from capisync.errors import ConfigError, MappingError
 from capisync.meta import ClientSettings, RetryPolicy
@@ -37,26 +37,7 @@ def resolve_for(ctx: SyncContext, columns: list[str]) -> ResolvedMapping:
         mapping = resolve_mapping(columns, **mapping_args(ctx.config))
     except MappingError as exc:
         raise MappingError([f"{where}: {problem}" for problem in exc.problems]) from None
-    personal = _personal_identifier(mapping, ctx.config)
-    if personal:
-        raise MappingError(
-            [
-                f"{where}: the identifier column '{mapping.identifier}' also feeds "
-                f"{', '.join(personal)}; as the default event_id it would reach Meta unhashed. Set "
-                "`event_id:` to a template over non-personal columns (e.g. "
-                "'{event_name}:{order_id}') or choose another identifier"
-            ]
-        )
     return mapping
-
-
-def _personal_identifier(mapping: ResolvedMapping, config: SyncConfig) -> list[str]:
-    """Hashed keys fed by the identifier column, when the identifier is also the event_id."""
-    if config.event_id is not None or mapping.get("event_id") is not None:
-        return []
-    return [
-        f.key for f in mapping.fields if f.column == mapping.identifier and f.key in HASHED_KEYS
-    ]
 
 
 def open_source_for(ctx: SyncContext) -> Source:

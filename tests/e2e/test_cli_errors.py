@@ -180,17 +180,52 @@ def test_history_needs_no_destination_secrets(tmp_path: Path, sandbox: SandboxSe
     assert run.exit_code == 2 and "NOT_SET_TOKEN is not set" in run.output
 
 
-def test_a_personal_identifier_is_never_sent_as_the_event_id(
+def test_customer_information_never_becomes_an_identifier_or_event_id(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
+    """Identifiers are stored as they are and event_ids reach Meta as they are: a column of
+    customer information in either is a configuration error, whatever else is set."""
     config = project(tmp_path, sandbox.url, "select * from t")
-    config.write_text(config.read_text().replace("identifier: order_id", "identifier: email"))
-    result = runner.invoke(app, ["run", "--config", str(config)])
-    assert result.exit_code == 2
-    assert "'email' also feeds em" in " ".join(result.output.split())
-    config.write_text(
-        config.read_text().replace(
-            "identifier: email", "identifier: email\n    event_id: '{order_id}'"
-        )
-    )
+    base = config.read_text()
+    identifier = "identifier column 'email' holds customer information"
+    cases = [
+        ("identifier: email", identifier),
+        ("identifier: email\n    event_id: '{order_id}'", identifier),
+        ("identifier: order_id\n    event_id: 'lead-{email}'", "event_id: 'lead-{email}' reads"),
+        ("identifier: order_id\n    mapping: {event_id: email}", "'event_id' is mapped to"),
+    ]
+    for setting, fragment in cases:
+        config.write_text(base.replace("identifier: order_id", setting))
+        result = runner.invoke(app, ["run", "--config", str(config)])
+        output = " ".join(result.output.split())
+        assert result.exit_code == 2, output
+        assert fragment in output and "order_id" in output  # says why, suggests a column
+        assert "@example.com" not in output
+    safe = "identifier: order_id\n    event_id: '{event_name}:{order_id}'"
+    config.write_text(base.replace("identifier: order_id", safe))
     assert runner.invoke(app, ["run", "--config", str(config)]).exit_code == 0
+    stored = "\n".join(sqlite3.connect(tmp_path / ".capisync" / "state.db").iterdump())
+    assert "@example.com" not in stored and "o-1" in stored
+
+
+def test_rows_whose_identifier_or_event_id_holds_an_email_are_neither_sent_nor_stored(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """A 'ref' column (no personal name, mapped to nothing personal) that holds emails for some
+    rows, twice each: those rows are rejected, never under their identifier, nowhere shown."""
+    model = (
+        "select case when n % 4 = 0 then 'Buyer' || (n // 8) || '@Example.com' "
+        "else order_id end as order_id, event_name, event_time, action_source, email, value, "
+        "currency, case when n % 4 = 1 then 'lead-' || email else 'ref-' || order_id end as ref "
+        "from (select *, cast(substr(order_id, 3) as int) as n from t)"
+    )
+    extra = "    event_id: '{event_name}:{ref}'\n"
+    config = project(tmp_path, sandbox.url, model, extra=extra, rows=20)
+    result = runner.invoke(app, ["run", "--config", str(config)])
+    output = " ".join(result.output.split())
+    assert result.exit_code in (0, 1), output
+    assert "identifier_personal_data" in output and "event_id_personal_data" in output
+    assert "@example.com" not in output.lower()
+    stored = "\n".join(sqlite3.connect(tmp_path / ".capisync" / "state.db").iterdump())
+    assert "@example.com" not in stored.lower()
+    assert "o-2" in stored and "o-1'" in stored  # o-1: its event_id was refused, stored by id

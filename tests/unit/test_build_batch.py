@@ -356,3 +356,105 @@ def test_now_may_be_a_float_as_time_time_gives_it() -> None:
     at_int = [_snapshot(one_by_one.build(row, now=data.NOW_EPOCH)) for row in rows]
     assert at_float == at_int
     assert one_by_one.build(rows[0], now=float(data.NOW_EPOCH)) is not None
+
+
+# ---- the clock's year and customer data in ids: both builders alike -----------------------
+
+_PERSONAL = [
+    "someone@example.com",
+    " Jane+promo@Example.COM ",
+    "lead-JOHN@EXAMPLE.ORG",
+    "+1 650 555 1212",
+    "(650) 555-1212",
+    "o-1",
+    "1234567890123456",
+    "release@2026.11",
+    None,
+]
+
+
+def test_personal_identifiers_and_event_ids_match_build_row_by_row() -> None:
+    columns = ["order_id", "event_name", "event_time", "action_source", "email", "ref", "event_id"]
+    rows = [
+        {
+            "order_id": ident if n % 2 == m % 2 else f"o-{n}-{m}",
+            "event_name": "Lead",
+            "event_time": NOW - timedelta(minutes=5),
+            "action_source": "email",
+            "email": "a@b.co",
+            "ref": ref,
+            "event_id": ref,
+        }
+        for n, ident in enumerate(_PERSONAL)
+        for m, ref in enumerate(_PERSONAL)
+    ]
+    explicit: dict[str, str | None] = {"em": "email", "event_id": "event_id"}
+    by_column = lambda: _builder(columns, explicit=explicit, options=BuildOptions())  # noqa: E731
+    templated = lambda: _builder(  # noqa: E731
+        columns,
+        explicit={"em": "email", "event_id": None},
+        options=BuildOptions(event_id_template="{event_name}:{ref}"),
+    )
+    for make in (by_column, templated):
+        assert_same_as_build(rows, make, NOW_EPOCH)
+        codes = {
+            r.code
+            for o in make().build_batch(rows, now=NOW_EPOCH)
+            if isinstance(o, Rejection)
+            for r in o.reasons
+        }
+        assert {"identifier_personal_data", "event_id_personal_data"} <= codes
+        stored = [o for o in make().build_batch(rows, now=NOW_EPOCH) if o.identifier]
+        personal = {text.strip() for text in _PERSONAL[:5] if text is not None}
+        assert not personal & {o.identifier.strip() for o in stored}
+        assert {"release@2026.11", "o-1", "1234567890123456"} <= {o.identifier for o in stored}
+
+
+def test_dates_of_birth_around_a_new_year_match_build_row_by_row() -> None:
+    new_year = int(datetime(2027, 1, 1, tzinfo=UTC).timestamp())
+    columns = ["order_id", "event_name", "event_time", "action_source", "email", "dob"]
+    dobs = ["2027-01-05", "1/5/27", "12/31/26", "2026-12-31", "1997-02-16", "05/01/27"]
+    for now in (new_year - 1, new_year, new_year + 31 * 86400):
+        rows = [
+            {
+                "order_id": f"o-{i}",
+                "event_name": "Lead",
+                "event_time": now - 60,
+                "action_source": "email",
+                "email": "a@b.co",
+                "dob": dob,
+            }
+            for i, dob in enumerate(dobs)
+        ]
+        make = lambda: _builder(  # noqa: E731
+            columns,
+            explicit={"db": "dob"},
+            static={"ge": "f"},
+            options=BuildOptions(event_id_template="{order_id}"),
+        )
+        assert_same_as_build(rows, make, now)
+
+
+def test_one_builder_follows_the_clock_across_a_new_year_in_both_paths() -> None:
+    new_year = int(datetime(2027, 1, 1, tzinfo=UTC).timestamp())
+    columns = ["order_id", "event_name", "event_time", "action_source", "email", "dob"]
+    b = _builder(columns, explicit={"db": "dob"}, options=BuildOptions())
+
+    def dob_sent(now: int) -> list[bool]:
+        rows = [
+            {
+                "order_id": "o",
+                "event_name": "Lead",
+                "event_time": now - 60,
+                "action_source": "email",
+                "email": "a@b.co",
+                "dob": "2027-01-05",
+            }
+        ]
+        one = b.build(rows[0], now=now)
+        (batched,) = b.build_batch(rows, now=now)
+        return [isinstance(o, BuiltEvent) and "db" in o.event["user_data"] for o in (one, batched)]
+
+    assert dob_sent(new_year - 1) == [False, False]
+    assert dob_sent(new_year + 86400) == [True, True]
+    assert dob_sent(new_year - 3600) == [False, False]  # the clock may go back (a re-run)

@@ -143,7 +143,7 @@ def test_a_schema_error_does_not_hide_mapping_static_and_template_problems(
         "syncs.purchases.mapping: unknown parameter 'phnoe': did you mean 'ph' (phone)?",
         "syncs.purchases.mapping: unknown parameter 'frist_name': did you mean 'fn' (first_name)?",
         "syncs.purchases.static: unknown parameter 'acton_source': did you mean 'action_source'?",
-        "syncs.purchases.event_id: event_id '{event_name}-{order_id' is not a valid template: "
+        "syncs.purchases.event_id: '{event_name}-{order_id' is not a valid template: "
         "write fields as {column}, e.g. '{event_name}:{order_id}'",
         "syncs.leads.action_source: unknown field: 'action_source' is a Conversions API "
         "parameter; put it under `mapping:` (`action_source: <column>`) or, for one value for "
@@ -185,7 +185,7 @@ def test_a_key_both_mapped_and_static_is_reported_before_the_warehouse(tmp_path:
 @pytest.mark.parametrize(
     "template, expected",
     [
-        ("{event_name", "event_id '{event_name' is not a valid template"),
+        ("{event_name", "'{event_name' is not a valid template"),
         ("{order_id!r}", "no format specs"),
         ("purchase", "has no field"),
     ],

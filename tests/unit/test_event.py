@@ -452,3 +452,146 @@ def test_an_unknown_row_country_is_dropped_and_the_default_country_is_used() -> 
     assert "country" not in event.event["user_data"]
     assert event.event["user_data"]["ph"] == sha("33612345678")
     assert [w.code for w in event.warnings] == ["country_unknown"]
+
+
+# ---- the year comes from the clock passed in (issue 8, section 2) -------------------------
+
+NEW_YEAR_2027 = 1798761600  # 2027-01-01T00:00:00Z
+LAST_SECOND_OF_2026 = NEW_YEAR_2027 - 1
+FEB_2027 = NEW_YEAR_2027 + 31 * 86400  # 2027-02-01T00:00:00Z
+
+
+def _at(now: int, **overrides: object) -> dict[str, object]:
+    """A row whose event happened a minute before ``now``."""
+    return row(ordered_at=now - 60, **overrides)
+
+
+def test_a_date_of_birth_in_the_current_year_is_judged_by_the_clock() -> None:
+    """2027-01-05 is a valid birth date on 2027-02-01 and one in the future on 2026-12-31;
+    one builder, the clock going back and forth across the new year."""
+    b = builder(columns=(*COLUMNS, "dob"), explicit={"db": "dob"})
+    for _ in range(2):
+        sent = built(b.build(_at(FEB_2027, dob="2027-01-05"), now=FEB_2027))
+        assert sent.event["user_data"]["db"] == sha("20270105") and sent.warnings == ()
+        early = built(b.build(_at(LAST_SECOND_OF_2026, dob="2027-01-05"), now=LAST_SECOND_OF_2026))
+        assert "db" not in early.event["user_data"]
+        assert [w.code for w in early.warnings] == ["dob_out_of_range"]
+    first = built(b.build(_at(NEW_YEAR_2027, dob="2027-01-05"), now=NEW_YEAR_2027))
+    assert first.event["user_data"]["db"] == sha("20270105")  # the year's first second
+
+
+def test_two_digit_years_pivot_on_the_clocks_year() -> None:
+    b = builder(columns=(*COLUMNS, "dob"), explicit={"db": "dob"})
+    in_2027 = built(b.build(_at(FEB_2027, dob="1/5/27"), now=FEB_2027))
+    in_2026 = built(b.build(_at(LAST_SECOND_OF_2026, dob="1/5/27"), now=LAST_SECOND_OF_2026))
+    assert in_2027.event["user_data"]["db"] == sha("20270105")
+    assert in_2026.event["user_data"]["db"] == sha("19270105")
+
+
+def test_a_static_date_of_birth_is_judged_by_the_clock_of_each_row() -> None:
+    b = builder(static={"db": "2027-01-05"})
+    assert built(b.build(_at(FEB_2027), now=FEB_2027)).event["user_data"]["db"] == sha("20270105")
+    early = built(b.build(_at(LAST_SECOND_OF_2026), now=LAST_SECOND_OF_2026))
+    assert "db" not in early.event["user_data"]
+    assert [w.code for w in early.warnings] == ["dob_out_of_range"]
+    with pytest.raises(MappingError, match=r"static value for 'db' was dropped"):
+        builder(static={"db": "not a date"})  # its form is checked before any clock
+
+
+def test_build_options_hold_no_year() -> None:
+    assert not any("year" in name for name in BuildOptions.__dataclass_fields__)
+
+
+# ---- no customer data in event_id (issue 8, section 3) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "explicit", "column", "why"),
+    [
+        ("lead-{email}", {}, "email", "it feeds em"),  # the reported template
+        ("{event_name}-{EMAIL}-{order_id}", {}, "email", "it feeds em"),  # middle, any case
+        ("{order_id}:{contact}", {"em": "contact"}, "contact", "it feeds em"),  # any name
+        ("{phone}", {}, "phone", "it feeds ph"),
+        ("{first_name}{last_name}", {}, "first_name", "it feeds fn"),
+        ("{zip}/{order_id}", {}, "zip", "it feeds zp"),
+        ("{city}", {}, "city", "it feeds ct"),
+        ("{mobile_no}", {}, "mobile_no", "its name says mobile"),  # unmapped: by name
+    ],
+)
+def test_an_event_id_template_over_customer_information_is_a_config_error(
+    template: str, explicit: dict[str, str | None], column: str, why: str
+) -> None:
+    columns = (*COLUMNS, "contact", "mobile_no")
+    with pytest.raises(ConfigError) as caught:
+        builder(BuildOptions(event_id_template=template), columns=columns, explicit=explicit)
+    message = str(caught.value)
+    assert f"event_id: {template!r} reads column '{column}'" in message
+    assert f"customer information ({why}" in message
+    assert "'{event_name}:{order_id}'" in message  # a non-personal column to use instead
+
+
+def test_an_event_id_template_over_an_advertiser_id_is_fine() -> None:
+    """external_id (user_id here) is the advertiser's own ID, which Meta accepts unhashed."""
+    b = builder(BuildOptions(event_id_template="{event_name}:{user_id}"))
+    assert built(b.build(row(), now=NOW)).event_id == "Purchase:u-42"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "lead-someone@example.com",
+        "Jane+promo@Example.COM",
+        "ORDER:JOHN@EXAMPLE.ORG:7",
+        "+1 650 555 1212",
+        "(650) 555-1212",
+    ],
+)
+def test_an_event_id_that_holds_an_email_or_phone_is_rejected_not_sent(value: str) -> None:
+    b = builder(columns=(*COLUMNS, "event_id"))
+    rejection = rejected(b.build(row(event_id=value), now=NOW))
+    assert rejection.identifier == "1001"  # the identifier is fine: stored under it
+    assert [r.code for r in rejection.reasons] == ["event_id_personal_data"]
+    assert value not in repr(rejection)
+    templated = builder(BuildOptions(event_id_template="{event_name}:{coupon}"))
+    assert [r.code for r in rejected(templated.build(row(coupon=value), now=NOW)).reasons] == [
+        "event_id_personal_data"
+    ]
+
+
+def test_event_id_personal_data_is_one_reason_among_the_others() -> None:
+    b = builder(columns=(*COLUMNS, "event_id"))
+    rejection = rejected(b.build(row(event_id="a@b.co", currency="dollars"), now=NOW))
+    assert [r.code for r in rejection.reasons] == ["invalid_currency", "event_id_personal_data"]
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    ["someone@example.com", " Jane+promo@Example.COM ", "lead-JOHN@EXAMPLE.ORG", "+16505551212"],
+)
+def test_an_identifier_that_holds_an_email_or_phone_is_never_stored_nor_sent(
+    identifier: str,
+) -> None:
+    """Rejected before anything else, under no identifier: the ledger stores none of it
+    (sync.py stores only rejections with an identifier)."""
+    rejection = rejected(builder().build(row(order_id=identifier), now=NOW))
+    assert rejection.identifier == ""
+    assert [r.code for r in rejection.reasons] == ["identifier_personal_data"]
+    assert rejection.warnings == () and identifier.strip() not in repr(rejection)
+
+
+@pytest.mark.parametrize("value", ["Purchase:1001", "1234567890123456", "2026-11-30-0001"])
+def test_ids_that_hold_nothing_personal_are_sent(value: str) -> None:
+    b = builder(columns=(*COLUMNS, "event_id"))
+    assert built(b.build(row(order_id=value, event_id=value), now=NOW)).event_id == value
+
+
+def test_the_one_value_helpers_take_the_year_from_their_caller() -> None:
+    from capisync.capi.normalize import hash_value, normalize
+
+    assert normalize("db", "2027-01-05", year=2027) == "20270105"
+    assert normalize("db", "2027-01-05", year=2026) is None
+    assert hash_value("db", "1/5/27", year=2026) == sha("19270105")
+    assert hash_value("db", "1/5/27", year=2027) == sha("20270105")
+    # no clock given: no upper bound, two-digit years as strptime's %y reads them
+    assert normalize("db", "1/5/68") == "20680105"
+    assert normalize("db", "1/5/69") == "19690105"

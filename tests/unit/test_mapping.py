@@ -202,3 +202,78 @@ def test_all_problems_are_reported_at_once() -> None:
     assert len(problems) == 6  # identifier, unknown, missing column, three required keys
     with pytest.raises(MappingError, match="invalid mapping:\n  - identifier column 'nope'"):
         resolve_mapping(("a",), identifier="nope")
+
+
+# ---- customer information as identifier or event_id (issue 8, section 3) -----------------
+
+CUSTOMER_INFO_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country")
+
+
+@pytest.mark.parametrize("key", CUSTOMER_INFO_KEYS)
+def test_an_identifier_feeding_a_customer_key_is_refused_whatever_its_name(key: str) -> None:
+    """Judged by what the column is mapped to: 'contact' feeding em is an email column."""
+    with pytest.raises(MappingError) as caught:
+        resolve_mapping(
+            (*ORDERS, "contact"), identifier="contact", explicit={key: "contact"}, static=STATIC
+        )
+    message = str(caught.value)
+    assert "identifier column 'contact' holds customer information" in message
+    assert f"it feeds {key}," in message
+    assert "stored in the ledger" in message and "e.g. order_id" in message
+
+
+@pytest.mark.parametrize(
+    ("column", "says"),
+    [
+        ("Email", "its name is that of em"),  # em: null leaves it unmapped: judged by name
+        ("customer_email", "its name says email"),
+        ("userEmail", "its name says email"),
+        ("E_Mail", "its name says email"),
+        ("mobile_no", "its name says mobile"),
+        ("tel", "its name says tel"),
+        ("whatsapp_number", "its name says whatsapp"),
+        ("date_of_birth", "it feeds db"),  # an alias of db: mapped by name
+        ("BirthDate_text", "its name says birthdate"),
+        ("Surname", "its name says surname"),
+        ("street_address", "its name says street"),
+        ("billing_postcode", "its name says postcode"),
+        ("postal_code", "its name is that of zp"),
+    ],
+)
+def test_an_identifier_named_like_customer_information_is_refused(column: str, says: str) -> None:
+    """Judged by name too, for columns the mapping leaves unmapped (``em: null``)."""
+    with pytest.raises(MappingError) as caught:
+        resolve_mapping(
+            (*ORDERS, column) if column not in ORDERS else ORDERS,
+            identifier=column,
+            explicit={"em": None},
+            static=STATIC,
+        )
+    message = str(caught.value)
+    assert f"identifier column '{column}' holds customer information" in message
+    assert says in message
+
+
+@pytest.mark.parametrize(
+    "column", ["order_id", "lead_id", "user_id", "customer_id", "hotel_booking", "mailing_ref"]
+)
+def test_identifiers_that_name_the_event_or_an_advertiser_id_are_fine(column: str) -> None:
+    """external_id (user_id, customer_id) is the advertiser's own ID: Meta takes it unhashed."""
+    columns = ORDERS if column in ORDERS else (*ORDERS, column)
+    assert resolve_mapping(columns, identifier=column, static=STATIC).identifier == column
+
+
+def test_an_event_id_column_of_customer_information_is_refused() -> None:
+    for explicit in ({"event_id": "Email"}, {"event_id": "contact", "em": "contact"}):
+        with pytest.raises(MappingError, match="'event_id' is mapped to column") as caught:
+            resolve_mapping(
+                (*ORDERS, "contact"), identifier="order_id", explicit=explicit, static=STATIC
+            )
+        assert "{event_name}:{order_id}" in str(caught.value)  # suggests the identifier
+    ok = resolve_mapping(
+        (*ORDERS, "checkout_id"),
+        identifier="order_id",
+        explicit={"event_id": "checkout_id"},
+        static=STATIC,
+    )
+    assert ok.get("event_id") == FieldMapping("event_id", column="checkout_id")

@@ -1,10 +1,10 @@
 """Rows to events a batch at a time, column by column: the sync engine's path.
 
-``EventBuilder.build`` walks one row through every key's plan. ``build_batch`` runs the same
-plans over a whole column at a time: each coercer, memo and normalizer is resolved once per
-column, a memo hit is one inline dict lookup, and the event dicts are filled column by
-column in the order ``build`` fills them, so that keys, warnings and bodies come out byte
-for byte the same (tests/unit/test_build_batch.py holds it to that).
+``EventBuilder.build`` walks one row through the ``plan.BuildPlan``. ``build_batch`` walks the
+same plan a whole column at a time: each field plan's kind (text, UTC time, memo, coerce)
+picks its loop once per column, a memo hit is one inline dict lookup, and the event dicts are
+filled column by column in the order ``build`` fills them, so that keys, warnings and bodies
+come out byte for byte the same (tests/unit/test_build_batch.py holds it to that).
 
 Warnings are collected per row index; since the columns run in ``build``'s order (event
 keys, country, user_data keys, custom_data keys, event_id), each row's warnings keep their
@@ -18,7 +18,7 @@ import gc
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from capisync.capi import values
 from capisync.capi.issues import Issue
@@ -30,15 +30,16 @@ from capisync.capi.normalize import (
 )
 from capisync.capi.outcome import (
     EVENT_ID_FALLBACK,
+    EVENT_ID_PERSONAL_DATA,
+    IDENTIFIER_PERSONAL_DATA,
     MISSING_IDENTIFIER,
     BuiltEvent,
     Rejection,
     identifier_text,
 )
+from capisync.capi.personal import column_may_look_personal, looks_personal
+from capisync.capi.plan import MEMO_LIMIT, BuildPlan, FieldPlan, Memo, TemplatePart, YearState
 from capisync.capi.validate import check_event, is_expired
-
-if TYPE_CHECKING:
-    from capisync.capi.event import EventBuilder, FieldPlan
 
 Row = Mapping[str, object]
 Warned = dict[int, list[Issue]]  # row index -> its warnings, in build's order
@@ -49,34 +50,36 @@ _INVALID = values.INVALID
 
 
 def build_batch(
-    builder: EventBuilder, rows: Iterable[Row], now: int
+    plan: BuildPlan, state: YearState, rows: Iterable[Row], now: int
 ) -> list[BuiltEvent | Rejection]:
-    """``builder.build(row, now=now)`` for every row, in order (see the module doc)."""
+    """``EventBuilder.build(row, now=now)`` for every row, in order (see the module doc);
+    ``state`` is the builder's state of the year of ``now``."""
     batch = rows if isinstance(rows, list) else list(rows)
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(builder, batch, now)
+        return _build(plan, state, batch, now)
     finally:
         if enabled:
             gc.enable()
 
 
-def _build(builder: EventBuilder, rows: list[Row], now: int) -> list[BuiltEvent | Rejection]:
+def _build(
+    plan: BuildPlan, state: YearState, rows: list[Row], now: int
+) -> list[BuiltEvent | Rejection]:
     warned: Warned = {}
     cells = _Columns(rows)
-    events = _dicts(builder._static_event, len(rows))
-    for plan in builder._event_plans:
-        _fill(events, cells(plan[1]), plan, builder, warned)
-    users = _user_data(builder, cells, len(rows), warned)
-    customs = _dicts(builder._static_custom, len(rows))
-    for plan in builder._custom_plans:
-        _fill(customs, cells(plan[1]), plan, builder, warned)
-    template = builder._template
-    event_ids = None if template is None else _template_ids(template.parts, cells, events)
-    return _finish(
-        builder, cells(builder._identifier), events, users, customs, event_ids, warned, now
-    )
+    events = _dicts(plan.static_event, len(rows))
+    for field in plan.event_fields:
+        _fill(events, cells(field.column), field, warned)
+    users = _user_data(plan, state, cells, len(rows), warned)
+    customs = _dicts(plan.static_custom, len(rows))
+    for field in plan.custom_fields:
+        _fill(customs, cells(field.column), field, warned)
+    event_ids = None
+    if plan.event_id_source == "template":
+        event_ids = _template_ids(plan.template, cells, events)
+    return _finish(plan, cells(plan.identifier), events, users, customs, event_ids, warned, now)
 
 
 class _Columns:
@@ -112,20 +115,15 @@ def _dicts(static: dict[str, Any], count: int) -> list[dict[str, Any]]:
 
 
 def _fill(
-    targets: list[dict[str, Any]],
-    raws: list[object],
-    plan: FieldPlan,
-    builder: EventBuilder,
-    warned: Warned,
+    targets: list[dict[str, Any]], raws: list[object], field: FieldPlan, warned: Warned
 ) -> None:
     """One event or custom_data column into its dicts; ``event._apply`` cell by cell."""
-    key, _, coerce, dropped = plan
-    memo_plain = builder.coercer_memos.get(coerce)
-    if memo_plain is not None:
-        cells = _memo_coerced(raws, *memo_plain)
-    elif coerce is values.to_text:
+    key, coerce, dropped, kind = field.key, field.coerce, field.dropped, field.kind
+    if kind == "memo":
+        cells = _memo_coerced(raws, field.memo, coerce)
+    elif kind == "text":
         cells = [raw.strip() or None if type(raw) is str else _coerced(coerce, raw) for raw in raws]
-    elif coerce is values.parse_event_time:
+    elif kind == "utc_time":
         cells = [
             _naive_utc_seconds(raw)
             if type(raw) is datetime and raw.tzinfo is None
@@ -174,7 +172,7 @@ def _memo_coerced(raws: list[object], memo: dict[str, Any], plain: Any) -> list[
 
 
 def _remember(memo: dict[str, Any], raw: str, plain: Any) -> Any:
-    if len(memo) >= 4096:  # event._MEMO_LIMIT
+    if len(memo) >= MEMO_LIMIT:
         memo.clear()
     value = memo[raw] = plain(raw)
     return value
@@ -184,15 +182,19 @@ def _remember(memo: dict[str, Any], raw: str, plain: Any) -> Any:
 
 
 def _user_data(
-    builder: EventBuilder, cells: _Columns, count: int, warned: Warned
+    plan: BuildPlan, state: YearState, cells: _Columns, count: int, warned: Warned
 ) -> list[dict[str, Any]]:
-    users = _dicts(builder._static_user, count)
-    contexts = _countries(builder, cells, users, warned)
-    for key, column, memo, per_country in builder._user_plans:
-        raws = cells(column)
+    users = _dicts(state.static_user, count)
+    if state.static_warnings:  # a static value this year refuses: on every row, as in build
+        for i in range(count):
+            warned.setdefault(i, []).extend(state.static_warnings)
+    contexts = _countries(plan, state, cells, users, warned)
+    for field, memo in zip(plan.user_fields, state.user_memos, strict=True):
+        key, raws = field.key, cells(field.column)
         if memo is None:
             wires = user_data_column(key, raws, contexts, warned)
         else:
+            per_country = field.memo_by == "country"
             wires = _memo_wires(key, raws, contexts, memo, per_country, warned)
         for user, wire in zip(users, wires, strict=True):
             if wire is not None:
@@ -201,21 +203,21 @@ def _user_data(
 
 
 def _countries(
-    builder: EventBuilder, cells: _Columns, users: list[dict[str, Any]], warned: Warned
+    plan: BuildPlan, state: YearState, cells: _Columns, users: list[dict[str, Any]], warned: Warned
 ) -> list[NormalizeContext]:
     """Each row's context (its country's, else the default); country wire values into users."""
-    default = builder._default_context
-    column = builder._country_column
+    default = state.default_context
+    column = plan.country_column
     if column is None:
         return [default] * len(users)
     contexts: list[NormalizeContext] = []
-    memo = builder._country_memo
+    memo = state.country_memo
     for i, raw in enumerate(cells(column)):
         if raw is None:
             contexts.append(default)
             continue
         hit = memo.get(raw) if type(raw) is str else None
-        ctx, wire, dropped = builder.country_hit(raw) if hit is None else hit
+        ctx, wire, dropped = state.country_hit(raw) if hit is None else hit
         if wire is not None:
             users[i]["country"] = wire
         if dropped:
@@ -228,7 +230,7 @@ def _memo_wires(
     key: str,
     raws: list[object],
     contexts: list[NormalizeContext],
-    memo: dict[Any, tuple[Any, tuple[Issue, ...]]],
+    memo: Memo,
     per_country: bool,
     warned: Warned,
 ) -> list[Any]:
@@ -260,7 +262,7 @@ def _value_at(key: str, raw: object, ctx: NormalizeContext, row: int, warned: Wa
 
 
 def _template_ids(
-    parts: tuple[tuple[str, str | None, str | None], ...],
+    parts: tuple[TemplatePart, ...],
     cells: _Columns,
     events: list[dict[str, Any]],
 ) -> list[str | None]:
@@ -285,7 +287,7 @@ def _id_text(raw: object) -> str | None:
 
 
 def _finish(
-    builder: EventBuilder,
+    plan: BuildPlan,
     identifiers: list[object],
     events: list[dict[str, Any]],
     users: list[dict[str, Any]],
@@ -295,7 +297,9 @@ def _finish(
     now: int,
 ) -> list[BuiltEvent | Rejection]:
     """Per row: identifier, the sections into the event, event_id, validation, body."""
-    time_column = builder._time_column
+    time_column, column_id = plan.time_column, plan.event_id_source == "column"
+    check_event_id = plan.check_event_id
+    check_identifier = column_may_look_personal(identifiers)
     out: list[BuiltEvent | Rejection] = []
     for i, identifier in enumerate(identifiers):
         if type(identifier) is not str or not identifier.strip():
@@ -303,6 +307,9 @@ def _finish(
             if identifier is None:
                 out.append(Rejection("", (MISSING_IDENTIFIER,), (), False))
                 continue
+        if check_identifier and looks_personal(identifier):  # never stored nor sent
+            out.append(Rejection("", (IDENTIFIER_PERSONAL_DATA,), (), False))
+            continue
         event, user, custom = events[i], users[i], customs[i]
         if user:
             event["user_data"] = user
@@ -311,12 +318,14 @@ def _finish(
         if event_ids is not None:
             event_id = event_ids[i]
         else:
-            event_id = _plain_event_id(builder, event, identifier, i, warned)
+            event_id = _plain_event_id(column_id, event, identifier, i, warned)
         warnings = warned.get(i) or _NONE
         keys = user.keys()  # a view, no copy: the dict is final here
         reasons = check_event(event, keys, now=now, time_column=time_column)
         if event_id is None:
-            reasons.append(builder._template_issue)
+            reasons.append(plan.template_issue)
+        elif check_event_id and looks_personal(event_id):
+            reasons.append(EVENT_ID_PERSONAL_DATA)
         if reasons or event_id is None:  # no event_id: the template's issue is a reason
             out.append(Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons)))
             continue
@@ -326,10 +335,10 @@ def _finish(
 
 
 def _plain_event_id(
-    builder: EventBuilder, event: dict[str, Any], identifier: str, row: int, warned: Warned
+    column_id: bool, event: dict[str, Any], identifier: str, row: int, warned: Warned
 ) -> str:
     """``EventBuilder._event_id`` without a template: the event_id column, else the identifier."""
-    if builder._event_id_column:
+    if column_id:
         event_id = event.pop("event_id", None)
         if event_id is not None:
             return event_id  # type: ignore[no-any-return]

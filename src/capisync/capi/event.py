@@ -1,22 +1,26 @@
 """One warehouse row + a resolved mapping -> a Meta event ready to send, or a Rejection.
 
-``EventBuilder`` does all the thinking once, in its constructor: each mapped column gets a
-small plan (wire key, column, coercer, the warning to emit if the cell is unreadable),
-static values are coerced, normalized and hashed up front, the event_id template is parsed.
-``build`` then only walks those plans: no catalogue lookups, no exceptions on the happy path.
+``EventBuilder`` does all the thinking once, in its constructor: the mapping and options are
+compiled into a ``plan.BuildPlan`` (each mapped column gets a field plan: wire key, column,
+coercer, how it may be memoized, the warning to emit if the cell is unreadable; static values
+are coerced up front; the event_id template is parsed). ``build`` (row by row, here) and
+``build_batch`` (column by column, ``batch``) then only walk that plan: no catalogue lookups,
+no exceptions on the happy path.
 
-Per row: the identifier first (no identifier, no ledger key: ``missing_identifier``); the
-row's country (normalized) chooses the NormalizeContext, so national phone numbers get the
-right calling code (else ``BuildOptions.default_country``); user_data keys are normalized
-and hashed by ``normalize.user_data_value``; custom_data and server keys are coerced by
-``values``; empty cells are omitted; then the rules of ``validate`` decide. An event whose only
-fault is its age is a Rejection with ``expired=True``: a separate state, never sent.
+Per row: the identifier first (no identifier, no ledger key: ``missing_identifier``; one
+that holds an email address or a phone number is never stored nor sent:
+``identifier_personal_data``); the row's country (normalized) chooses the NormalizeContext, so
+national phone numbers get the right calling code (else ``BuildOptions.default_country``);
+user_data keys are normalized and hashed by ``normalize.user_data_value``, with the year of
+``now`` as the latest year of birth; custom_data and server keys are coerced by ``values``;
+empty cells are omitted; then the rules of ``validate`` decide, and an event_id holding an
+email address or phone number is a reason too (``event_id_personal_data``). An event whose
+only fault is its age is a Rejection with ``expired=True``: a separate state, never sent.
 """
 
 from __future__ import annotations
 
-import string
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
@@ -33,18 +37,33 @@ from capisync.capi.normalize import (
 )
 from capisync.capi.outcome import (
     EVENT_ID_FALLBACK,
+    EVENT_ID_PERSONAL_DATA,
+    IDENTIFIER_PERSONAL_DATA,
     MISSING_IDENTIFIER,
     BuiltEvent,
     Rejection,
     identifier_text,
 )
 from capisync.capi.params import ACTION_SOURCES, PARAMS
+from capisync.capi.personal import looks_personal
+from capisync.capi.plan import (
+    BuildPlan,
+    Coercer,
+    DobOrder,
+    EventIdSource,
+    FieldKind,
+    FieldPlan,
+    MemoBy,
+    TemplatePart,
+    UserFieldPlan,
+    YearState,
+    memo_coerce,
+    parse_template,
+    render_template,
+    year_of,
+)
 from capisync.capi.validate import CONTENT_TYPES, check_event, is_expired
 from capisync.errors import ConfigError, MappingError
-
-Coercer = Callable[[object], Any]
-# (wire key, column, coercer, warning when unreadable; None = keep INVALID for validation)
-FieldPlan = tuple[str, str, Coercer, Issue | None]
 
 _EVENT_COERCERS: dict[str, Coercer] = {
     "event_name": values.to_event_name,
@@ -74,10 +93,9 @@ _CUSTOM_COERCERS: dict[str, Coercer] = {
 }
 # An unreadable cell for these stays INVALID in the event, so validation rejects the row.
 _STRICT_KEYS = frozenset({"event_time", "value", "predicted_ltv", "net_revenue", "currency"})
-_MEMO_LIMIT = 4096  # entries per memoized field, cleared when full
-# Low-cardinality user_data keys: the builder memoizes their wire value per cell. The rest of
-# the context is fixed per builder, except the row country, which only state and zip read
-# (normalize caches the others by text alone too), so only those two memoize per country.
+# Low-cardinality user_data keys: the builders memoize their wire value per cell. The rest of
+# the context is fixed per builder and year, except the row country, which only state and zip
+# read (normalize caches the others by text alone too), so only those two memoize per country.
 _MEMO_BY_CELL = frozenset({"fn", "ln", "ge", "db", "ct", "client_user_agent"})
 _MEMO_BY_COUNTRY = frozenset({"st", "zp"})
 # Event and custom_data keys with few distinct values and an immutable wire value.
@@ -93,10 +111,7 @@ _MEMO_COERCED = frozenset(
         "opt_out",
     }
 )
-Memo = dict[Any, tuple[Any, tuple[Issue, ...]]]  # cell, or (cell, country) -> (wire, dropped)
-UserPlan = tuple[str, str, Memo | None, bool]  # key, column, memo, memo keyed per country
-
-DOB_ORDERS = ("mdy", "dmy", "ymd")
+DOB_ORDERS: tuple[DobOrder, ...] = ("mdy", "dmy", "ymd")
 
 
 @dataclass(frozen=True)
@@ -108,75 +123,28 @@ class BuildOptions:
     naive_timezone: str = "UTC"  # how naive datetimes are read (zoneinfo name)
     dob_order: str = "mdy"
     hash_external_id: bool = True
-    current_year: int = 2026  # upper bound for dates of birth (the core reads no clock)
-
-
-@dataclass(frozen=True, slots=True)
-class _EventIdTemplate:
-    parts: tuple[tuple[str, str | None, str | None], ...]  # (literal, event key, row column)
-
-    def render(self, row: Mapping[str, object], event: Mapping[str, Any]) -> str | None:
-        out: list[str] = []
-        for literal, event_key, column in self.parts:
-            out.append(literal)
-            if event_key is not None:
-                raw = event.get(event_key)
-            elif column is not None:
-                raw = row.get(column)
-            else:
-                continue
-            if type(raw) is str:
-                text: str | None = raw.strip() or None  # values.to_text, inlined
-            else:
-                text = None if raw is values.INVALID else values.to_text(raw)
-            if text is None:
-                return None
-            out.append(text)
-        return "".join(out)
+    # No current year here: the year of ``now`` (of build/build_batch) bounds dates of birth.
 
 
 class EventBuilder:
-    """Turns rows into events with one mapping and one set of options (see module doc)."""
+    """Turns rows into events with one mapping and one set of options (see module doc).
+
+    ``plan`` is all either builder reads; ``year_state(now)`` holds what depends on the year
+    of the clock (contexts, memos of user_data wire values, static user_data values).
+    """
 
     def __init__(self, mapping: ResolvedMapping, options: BuildOptions | None = None) -> None:
         self.mapping = mapping
-        self.options = options = options or BuildOptions()
-        problems: list[str] = []
-        self._tz = _zone(options.naive_timezone, problems)
-        self._default_country = _default_country(options.default_country, problems)
-        self._contexts: dict[str | None, NormalizeContext] = {}
-        self._country_memo: dict[str, tuple[NormalizeContext, Any, tuple[Issue, ...]]] = {}
-        self._identifier = mapping.identifier
-        self._time_column = "event_time"
-        self._event_plans: list[FieldPlan] = []
-        self._custom_plans: list[FieldPlan] = []
-        self._user_plans: list[UserPlan] = []
-        self._country_column: str | None = None
-        # memoized coercer -> (its memo, the plain coercer), for build_batch
-        self.coercer_memos: dict[Coercer, tuple[dict[str, Any], Coercer]] = {}
-        static_problems: list[str] = []
-        self._static_event: dict[str, Any] = {}
-        self._static_custom: dict[str, Any] = {}
-        for fm in mapping.fields:
-            self._plan(fm, static_problems)
-        self._static_user = self._static_user_data(mapping, static_problems)
-        if any(plan[0] == "st" for plan in self._user_plans):
-            geo.load_state_names()  # once, here, with the other tables the plans read
-        self._event_id_column = _has(mapping, "event_id")
-        template = options.event_id_template
-        self._template = None if template is None else _parse_template(template, mapping, problems)
-        self._template_issue = Issue(
-            "missing_event_id",
-            f"a field of the event_id template {template!r} is empty in this row: fill it "
-            f"or change the template",
-            "event_id",
-        )
-        if options.dob_order not in DOB_ORDERS:
-            problems.append(f"dob_order must be one of {', '.join(DOB_ORDERS)}")
-        if static_problems:
-            raise MappingError(static_problems)
-        if problems:
-            raise ConfigError(problems)
+        self.options = options or BuildOptions()
+        self.plan = compile_plan(mapping, self.options)
+        self._year: YearState | None = None
+
+    def year_state(self, at: int) -> YearState:
+        """The state of the calendar year (UTC) of UNIX time ``at``; kept until it changes."""
+        state = self._year
+        if state is None or not state.start <= at < state.end:
+            state = self._year = YearState(self.plan, year_of(at))
+        return state
 
     # -- per row -----------------------------------------------------------------------
 
@@ -184,26 +152,32 @@ class EventBuilder:
         """One row's outcome at UNIX time ``now`` (seconds; a float such as time.time() is
         fine)."""
         at = int(now)
-        identifier = row.get(self._identifier)
+        plan = self.plan
+        identifier = row.get(plan.identifier)
         if type(identifier) is not str or not identifier.strip():  # identifier_text, inlined
             identifier = identifier_text(identifier)
             if identifier is None:
                 return Rejection("", (MISSING_IDENTIFIER,), (), False)
+        if looks_personal(identifier):  # never stored under it, never sent
+            return Rejection("", (IDENTIFIER_PERSONAL_DATA,), (), False)
+        state = self.year_state(at)
         warnings: list[Issue] = []
-        event = self._static_event.copy()
-        _apply(self._event_plans, row, event, warnings)
-        user = self._user_data(row, warnings)
+        event = plan.static_event.copy()
+        _apply(plan.event_fields, row, event, warnings)
+        user = self._user_data(row, warnings, state)
         if user:
             event["user_data"] = user
-        custom = self._static_custom.copy()
-        _apply(self._custom_plans, row, custom, warnings)
+        custom = plan.static_custom.copy()
+        _apply(plan.custom_fields, row, custom, warnings)
         if custom:
             event["custom_data"] = custom
         event_id = self._event_id(row, event, identifier, warnings)
         keys = user.keys()  # a view, no copy: the dict is final here
-        reasons = check_event(event, keys, now=at, time_column=self._time_column)
+        reasons = check_event(event, keys, now=at, time_column=plan.time_column)
         if event_id is None:
-            reasons.append(self._template_issue)
+            reasons.append(plan.template_issue)
+        elif plan.check_event_id and looks_personal(event_id):
+            reasons.append(EVENT_ID_PERSONAL_DATA)
         if reasons or event_id is None:  # no event_id: the template's issue is a reason
             return Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons))
         event["event_id"] = event_id
@@ -214,29 +188,42 @@ class EventBuilder:
     ) -> list[BuiltEvent | Rejection]:
         """``build`` for every row, in order, with the same outcomes; column by column,
         about twice as fast on batches of hundreds of rows (see ``batch``)."""
-        return batch.build_batch(self, rows, int(now))
+        at = int(now)
+        return batch.build_batch(self.plan, self.year_state(at), rows, at)
 
     def build_many(
         self, rows: Iterable[Mapping[str, object]], *, now: float
     ) -> list[BuiltEvent | Rejection]:
         return self.build_batch(rows, now=now)
 
-    def _user_data(self, row: Mapping[str, object], warnings: list[Issue]) -> dict[str, Any]:
-        user = self._static_user.copy()
-        ctx = self._default_context
-        if self._country_column is not None:
-            raw = row.get(self._country_column)
+    def _user_data(
+        self, row: Mapping[str, object], warnings: list[Issue], state: YearState
+    ) -> dict[str, Any]:
+        plan = self.plan
+        user = state.static_user.copy()
+        if state.static_warnings:
+            warnings.extend(state.static_warnings)
+        ctx = state.default_context
+        if plan.country_column is not None:
+            raw = row.get(plan.country_column)
             if raw is not None:
-                ctx = self._row_country(raw, user, warnings)
+                ctx, wire, dropped_issues = state.country_hit(raw)
+                if wire is not None:
+                    user["country"] = wire
+                if dropped_issues:
+                    warnings.extend(dropped_issues)
         country = ctx.country
-        for key, col, memo, per_country in self._user_plans:
-            raw = row.get(col)
+        memos = state.user_memos  # one per user field, in order
+        for i, field in enumerate(plan.user_fields):
+            memo = memos[i]
+            key = field.key
+            raw = row.get(field.column)
             if raw is None:
                 continue  # empty strings, NaN and 'N/A' are user_data_value's to skip
             if memo is None or type(raw) is not str:
                 wire = user_data_value(key, raw, ctx, warnings)
             else:
-                cell = (raw, country) if per_country else raw
+                cell = (raw, country) if field.memo_by == "country" else raw
                 hit = memo.get(cell)
                 if hit is None:
                     hit = memoize_wire(memo, cell, key, raw, ctx)
@@ -247,31 +234,6 @@ class EventBuilder:
                 user[key] = wire
         return user
 
-    def _row_country(
-        self, raw: object, user: dict[str, Any], warnings: list[Issue]
-    ) -> NormalizeContext:
-        """The row's country: its wire value into ``user``, its context for the other keys."""
-        ctx, wire, dropped_issues = self.country_hit(raw)
-        if wire is not None:
-            user["country"] = wire
-        if dropped_issues:
-            warnings.extend(dropped_issues)
-        return ctx
-
-    def country_hit(self, raw: object) -> tuple[NormalizeContext, Any, tuple[Issue, ...]]:
-        """(context, wire value, warnings) of a non-NULL country cell, memoized for text."""
-        hit = self._country_memo.get(raw) if type(raw) is str else None
-        if hit is None:
-            dropped: list[Issue] = []
-            code = normalize_country(raw[0] if isinstance(raw, list) and raw else raw)
-            ctx = self._context(code or self._default_country)
-            hit = (ctx, user_data_value("country", raw, ctx, dropped), tuple(dropped))
-            if type(raw) is str:
-                if len(self._country_memo) >= _MEMO_LIMIT:
-                    self._country_memo.clear()
-                self._country_memo[raw] = hit
-        return hit
-
     def _event_id(
         self,
         row: Mapping[str, object],
@@ -279,138 +241,193 @@ class EventBuilder:
         identifier: str,
         warnings: list[Issue],
     ) -> str | None:
-        if self._template is not None:
-            return self._template.render(row, event)
-        if self._event_id_column:
+        source = self.plan.event_id_source
+        if source == "template":
+            return render_template(self.plan.template, row, event)
+        if source == "column":
             event_id = event.pop("event_id", None)
             if event_id is not None:
                 return event_id  # type: ignore[no-any-return]
             warnings.append(EVENT_ID_FALLBACK)
         return identifier
 
-    def _context(self, country: str | None) -> NormalizeContext:
-        ctx = self._contexts.get(country)
-        if ctx is None:
-            opts = self.options
-            ctx = NormalizeContext(
-                country=country,
-                dob_order=opts.dob_order,  # type: ignore[arg-type]
-                hash_external_id=opts.hash_external_id,
-                current_year=opts.current_year,
-            )
-            self._contexts[country] = ctx
-        return ctx
 
-    # -- compile -----------------------------------------------------------------------
+def _apply(
+    fields: tuple[FieldPlan, ...],
+    row: Mapping[str, object],
+    out: dict[str, Any],
+    warnings: list[Issue],
+) -> None:
+    invalid = values.INVALID
+    for field in fields:
+        raw = row.get(field.column)
+        if raw is None:
+            continue
+        if type(raw) is str and field.kind == "memo":
+            value = memo_coerce(field, raw)
+        else:
+            value = field.coerce(raw)
+        if value is not invalid:
+            if value is not None:
+                out[field.key] = value
+        elif field.dropped is None:
+            out[field.key] = value  # kept INVALID: validation rejects the row with a precise reason
+        else:
+            warnings.append(field.dropped)
 
-    def _plan(self, fm: FieldMapping, problems: list[str]) -> None:
+
+# -- compile -------------------------------------------------------------------------------
+
+
+def compile_plan(mapping: ResolvedMapping, options: BuildOptions) -> BuildPlan:
+    """The plan both builders walk. Raises MappingError (a static value that would fail every
+    row) or ConfigError (options: zone, country, dob order, event_id template)."""
+    problems: list[str] = []
+    static_problems: list[str] = []
+    tz = _zone(options.naive_timezone, problems)
+    default_country = _default_country(options.default_country, problems)
+    if options.dob_order not in DOB_ORDERS:
+        problems.append(f"dob_order must be one of {', '.join(DOB_ORDERS)}")
+    dob_order: DobOrder = "mdy"
+    for order in DOB_ORDERS:
+        if options.dob_order == order:
+            dob_order = order
+    fields = _Fields(tz)
+    for fm in mapping.fields:
+        fields.add(fm, static_problems)
+    if "country" in fields.static_user and fields.country_column is None:
+        code = normalize_country(fields.static_user["country"])
+        default_country = code or default_country
+    _check_static_user(fields.static_user, default_country, dob_order, options, static_problems)
+    if any(f.key == "st" for f in fields.user):
+        geo.load_state_names()  # once, here, with the other tables the plans read
+    template_text = options.event_id_template
+    template: tuple[TemplatePart, ...] = ()
+    if template_text is not None:
+        template = parse_template(template_text, mapping, problems)
+    if static_problems:
+        raise MappingError(static_problems)
+    if problems:
+        raise ConfigError(problems)
+    source: EventIdSource = (
+        "template"
+        if template_text is not None
+        else "column"
+        if mapping.get("event_id") is not None
+        else "identifier"
+    )
+    return BuildPlan(
+        identifier=mapping.identifier,
+        time_column=fields.time_column,
+        event_fields=tuple(fields.event),
+        country_column=fields.country_column,
+        user_fields=tuple(fields.user),
+        custom_fields=tuple(fields.custom),
+        static_event=fields.static_event,
+        static_custom=fields.static_custom,
+        static_user=fields.static_user,
+        default_country=default_country,
+        dob_order=dob_order,
+        hash_external_id=options.hash_external_id,
+        event_id_source=source,
+        template=template,
+        check_event_id=source == "column"
+        or any(column not in (None, mapping.identifier) for _, _, column in template),
+        template_issue=Issue(
+            "missing_event_id",
+            f"a field of the event_id template {template_text!r} is empty in this row: fill "
+            f"it or change the template",
+            "event_id",
+        ),
+    )
+
+
+class _Fields:
+    """The field plans and static values of a mapping, in the catalogue's order."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self.event: list[FieldPlan] = []
+        self.custom: list[FieldPlan] = []
+        self.user: list[UserFieldPlan] = []
+        self.country_column: str | None = None
+        self.time_column = "event_time"
+        self.static_event: dict[str, Any] = {}
+        self.static_custom: dict[str, Any] = {}
+        self.static_user: dict[str, object] = {}
+
+    def add(self, fm: FieldMapping, problems: list[str]) -> None:
         section = "custom_data" if fm.is_custom_property else PARAMS[fm.key].section
         if section == "user_data":
-            if fm.column is not None and fm.key == "country":
-                self._country_column = fm.column
-            elif fm.column is not None:
-                per_country = fm.key in _MEMO_BY_COUNTRY
-                memo: Memo | None = {} if per_country or fm.key in _MEMO_BY_CELL else None
-                self._user_plans.append((fm.key, fm.column, memo, per_country))
-            return  # static user_data is normalized once, in _static_user_data
+            if fm.column is None:
+                self.static_user[fm.key] = fm.static  # normalized per year (plan.YearState)
+            elif fm.key == "country":
+                self.country_column = fm.column
+            else:
+                memo_by: MemoBy = (
+                    "country"
+                    if fm.key in _MEMO_BY_COUNTRY
+                    else "cell"
+                    if fm.key in _MEMO_BY_CELL
+                    else "none"
+                )
+                self.user.append(UserFieldPlan(fm.key, fm.column, memo_by))
+            return
         wire_key = fm.key.removeprefix(CUSTOM_PREFIX)
-        coerce = self._coercer(fm.key, section)
-        target = self._custom_plans if section == "custom_data" else self._event_plans
-        static = self._static_custom if section == "custom_data" else self._static_event
+        coerce, kind = self._coercer(fm.key, section)
         if fm.column is not None:
             if fm.key == "event_time":
-                self._time_column = fm.column
-            target.append((wire_key, fm.column, coerce, _dropped_warning(fm.key)))
+                self.time_column = fm.column
+            target = self.custom if section == "custom_data" else self.event
+            field = FieldPlan(wire_key, fm.column, coerce, kind, _dropped_warning(fm.key), {})
+            target.append(field)
             return
         value = coerce(fm.static)
         problem = _static_problem(fm.key, value)
         if problem is not None:
             problems.append(f"the static value for '{fm.key}' {problem}")
         else:
+            static = self.static_custom if section == "custom_data" else self.static_event
             static[wire_key] = value
 
-    def _coercer(self, key: str, section: str) -> Coercer:
-        plain = self._plain_coercer(key, section)
-        if key not in _MEMO_COERCED:
-            return plain
-        memo: dict[str, Any] = {}
-        memoized = _memoized(plain, memo)
-        self.coercer_memos[memoized] = (memo, plain)  # build_batch reads the memo inline
-        return memoized
-
-    def _plain_coercer(self, key: str, section: str) -> Coercer:
+    def _coercer(self, key: str, section: str) -> tuple[Coercer, FieldKind]:
+        """The key's plain coercer and the kind of shortcut it allows (plan.FieldPlan)."""
         if key == "event_time":
-            tz = self._tz
+            tz = self.tz
             if tz is UTC:
-                return values.parse_event_time  # its default zone: one call less per row
-            return lambda raw: values.parse_event_time(raw, tz)
+                return values.parse_event_time, "utc_time"  # its default zone
+            return lambda raw: values.parse_event_time(raw, tz), "coerce"
         if section == "custom_data":
-            return _CUSTOM_COERCERS.get(
+            coerce = _CUSTOM_COERCERS.get(
                 key, values.to_text if key in PARAMS else values.to_json_value
             )
-        return _EVENT_COERCERS.get(key, values.to_text)
-
-    def _static_user_data(self, mapping: ResolvedMapping, problems: list[str]) -> dict[str, Any]:
-        statics = {
-            f.key: f.static
-            for f in mapping.fields
-            if f.static is not None
-            and not f.is_custom_property
-            and PARAMS[f.key].section == "user_data"
-        }
-        if "country" in statics and self._country_column is None:
-            code = normalize_country(statics["country"])
-            self._default_country = code or self._default_country
-        self._default_context = self._context(self._default_country)
-        user: dict[str, Any] = {}
-        for key, raw in statics.items():
-            dropped: list[Issue] = []
-            wire = user_data_value(key, raw, self._default_context, dropped)
-            if wire is None:
-                problems.append(
-                    f"the static value for '{key}' was dropped by normalization "
-                    f"({', '.join(i.code for i in dropped) or 'empty'}): fix it"
-                )
-            else:
-                user[key] = wire
-        return user
-
-
-_UNSEEN = object()
-
-
-def _memoized(coerce: Coercer, memo: dict[str, Any]) -> Coercer:
-    """``coerce`` with a bounded memo of text cells, for keys with few distinct values."""
-
-    def coerce_cell(raw: object) -> Any:
-        if type(raw) is not str:
-            return coerce(raw)
-        value = memo.get(raw, _UNSEEN)
-        if value is _UNSEEN:
-            if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
-            value = memo[raw] = coerce(raw)
-        return value
-
-    return coerce_cell
-
-
-def _apply(
-    plans: list[FieldPlan], row: Mapping[str, object], out: dict[str, Any], warnings: list[Issue]
-) -> None:
-    invalid = values.INVALID
-    for key, column, coerce, dropped in plans:
-        raw = row.get(column)
-        if raw is None:
-            continue
-        value = coerce(raw)
-        if value is not invalid:
-            if value is not None:
-                out[key] = value
-        elif dropped is None:
-            out[key] = value  # kept INVALID: validation rejects the row with a precise reason
         else:
-            warnings.append(dropped)
+            coerce = _EVENT_COERCERS.get(key, values.to_text)
+        if key in _MEMO_COERCED:
+            return coerce, "memo"
+        return coerce, "text" if coerce is values.to_text else "coerce"
+
+
+def _check_static_user(
+    statics: dict[str, object],
+    default_country: str | None,
+    dob_order: DobOrder,
+    options: BuildOptions,
+    problems: list[str],
+) -> None:
+    """A static user_data value normalization drops would be missing from every event. The
+    year is not known before ``now``: a date of birth is checked for its form here, its year
+    against the clock's (YearState, a warning per row when it is after the current year)."""
+    ctx = NormalizeContext(
+        country=default_country, dob_order=dob_order, hash_external_id=options.hash_external_id
+    )
+    for key, raw in statics.items():
+        dropped: list[Issue] = []
+        if user_data_value(key, raw, ctx, dropped) is None:
+            problems.append(
+                f"the static value for '{key}' was dropped by normalization "
+                f"({', '.join(i.code for i in dropped) or 'empty'}): fix it"
+            )
 
 
 def _static_problem(key: str, value: object) -> str | None:
@@ -439,50 +456,6 @@ def _dropped_warning(key: str) -> Issue | None:
         f"column's format (arrays as warehouse arrays or JSON, integers within 64 bits)",
         name,
     )
-
-
-def _parse_template(
-    template: str, mapping: ResolvedMapping, problems: list[str]
-) -> _EventIdTemplate | None:
-    try:
-        pieces = list(string.Formatter().parse(template))
-    except ValueError:
-        problems.append(
-            f"event_id_template {template!r} is not a valid template: "
-            f"write fields as {{column}}, e.g. '{{event_name}}:{{order_id}}'"
-        )
-        return None
-    columns = {c.casefold(): c for c in mapping.columns}
-    parts: list[tuple[str, str | None, str | None]] = []
-    for literal, name, spec, conversion in pieces:
-        if name is None:
-            parts.append((literal, None, None))
-            continue
-        if spec or conversion or not name:
-            problems.append(
-                f"event_id_template {template!r}: write fields as plain "
-                f"{{column}} (no format specs)"
-            )
-            return None
-        if name in ("event_name", "event_time"):
-            parts.append((literal, name, None))
-        elif not columns or name.casefold() in columns:
-            parts.append((literal, None, columns.get(name.casefold(), name)))
-        else:
-            problems.append(
-                f"event_id_template field '{name}' is not a column of the model "
-                f"(nor event_name/event_time)"
-            )
-    if not any(p[1] or p[2] for p in parts):
-        problems.append(
-            f"event_id_template {template!r} has no field: a constant event_id "
-            f"would make Meta drop every event after the first"
-        )
-    return _EventIdTemplate(tuple(parts))
-
-
-def _has(mapping: ResolvedMapping, key: str) -> bool:
-    return mapping.get(key) is not None
 
 
 def _zone(name: str, problems: list[str]) -> tzinfo:

@@ -27,7 +27,10 @@ class NormalizeContext:
     country: str | None = None  # ISO alpha-2 lowercase of the row (already normalized) or default
     dob_order: Literal["mdy", "dmy", "ymd"] = "mdy"  # how to read 2/16/1997-style dates
     hash_external_id: bool = True  # Meta recommends hashing external_id; a setting can turn it off
-    current_year: int = 2026  # upper bound for years of birth (the core reads no clock)
+    # The year of the clock passed in (the core reads none): the latest year of birth, and the
+    # pivot of two-digit years. None (no clock given, e.g. normalize()/hash_value()): no upper
+    # bound, and two-digit years read as strptime's %y does (69-99 -> 19xx, 00-68 -> 20xx).
+    current_year: int | None = None
 
 
 class ValueDropped(Exception):
@@ -225,13 +228,17 @@ def _gender(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     return gender
 
 
+_STRPTIME_PIVOT = 2068  # no clock: two-digit years as time.strptime's %y reads them
+
+
 def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     """YYYYMMDD from ISO dates, 8 digits, 2/16/1997 (ctx.dob_order) or "Feb 16, 1997"."""
     try:
-        year, month, day = date_parts(text.lower(), ctx.dob_order, ctx.current_year)
+        pivot = _STRPTIME_PIVOT if ctx.current_year is None else ctx.current_year
+        year, month, day = date_parts(text.lower(), ctx.dob_order, pivot)
     except DateError as exc:
         raise dropped("db", exc.code) from None
-    if not 1900 <= year <= ctx.current_year:
+    if year < 1900 or (ctx.current_year is not None and year > ctx.current_year):
         raise dropped("db", "dob_out_of_range")
     if not is_calendar_date(year, month, day):
         raise dropped("db", "dob_malformed")

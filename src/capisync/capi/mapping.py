@@ -14,6 +14,9 @@ Precedence for one key, from strongest to weakest:
    wins over a same-named column: ``currency: USD`` in the config beats a stray ``currency``
    column. An explicit ``None`` switches auto-mapping off for that key.
 
+The identifier column (the ledger's key, stored as it is) and a column mapped to
+``event_id`` (sent to Meta as it is) may not hold customer information: see ``personal``.
+
 Every problem is collected and raised together as one ``MappingError``.
 """
 
@@ -24,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from capisync.capi.params import ALIASES, PARAMS, USER_DATA_KEYS
+from capisync.capi.personal import personal_reason
 from capisync.errors import MappingError
 
 CUSTOM_PREFIX = "custom_data."
@@ -79,6 +83,8 @@ def resolve_mapping(
                 f"no source for '{key}': name a column '{key}', map one (`{key}: <column>`) "
                 f"or set a static value"
             )
+    if id_column is not None:
+        _check_not_personal(id_column, chosen, problems)
     if problems:
         raise MappingError(problems)
     fields = tuple(sorted(chosen.values(), key=_field_order))
@@ -106,6 +112,34 @@ def resolve_without_model(
     fields = tuple(sorted(chosen.values(), key=_field_order))
     problems = [("mapping", p) for p in in_mapping] + [("static", p) for p in in_static]
     return ResolvedMapping(fields, identifier), problems
+
+
+def _check_not_personal(
+    id_column: str, chosen: dict[str, FieldMapping], problems: list[str]
+) -> None:
+    """The identifier and the event_id column: no customer information (``personal``)."""
+
+    def reason(column: str) -> str | None:
+        return personal_reason(column, (k for k, f in chosen.items() if f.column == column))
+
+    why = reason(id_column)
+    if why is not None:
+        problems.append(
+            f"identifier column '{id_column}' holds customer information ({why}): "
+            f"identifiers are stored in the ledger as they are, and sent to Meta unhashed as "
+            f"the default event_id. Choose a column that names the event, not the person "
+            f"(e.g. order_id or lead_id)"
+        )
+    event_id = chosen.get("event_id")
+    if event_id is not None and event_id.column is not None:
+        why = reason(event_id.column)
+        if why is not None:
+            problems.append(
+                f"parameter 'event_id' is mapped to column '{event_id.column}', which holds "
+                f"customer information ({why}): event_id is sent to Meta unhashed. Map a "
+                f"column that names the event, not the person (e.g. order_id), or set "
+                f"`event_id:` to a template such as '{{event_name}}:{{{id_column}}}'"
+            )
 
 
 def resolve_key(name: str) -> str | None:

@@ -322,10 +322,14 @@ def _integer_value(
 _INTEGER_COERCERS = {"lead_id": values.to_lead_id, "integer": values.to_integer_id}
 
 
-def normalize(key: str, value: object, *, country: str | None = None) -> str | None:
+def normalize(
+    key: str, value: object, *, country: str | None = None, year: int | None = None
+) -> str | None:
     """The normalized value before hashing; None when the value is missing or dropped.
 
     A value that is already a SHA-256 hash (64 hex characters) comes back lowercased.
+    ``year``: today's year, from the caller's clock; a date of birth after it is dropped
+    (without it, only years before 1900 are; see NormalizeContext.current_year).
     """
     spec = _get_spec(key)
     text = _text(value)
@@ -334,19 +338,22 @@ def normalize(key: str, value: object, *, country: str | None = None) -> str | N
     if spec.hashed and _is_hash(text):
         return text.lower()
     try:
-        return spec.normalize(text, NormalizeContext(country=country), [])
+        return spec.normalize(text, NormalizeContext(country=country, current_year=year), [])
     except ValueDropped:
         return None
 
 
-def hash_value(key: str, value: object, *, country: str | None = None) -> str | None:
-    """What goes on the wire: SHA-256 hex for hashed keys, the cleaned value for the others."""
+def hash_value(
+    key: str, value: object, *, country: str | None = None, year: int | None = None
+) -> str | None:
+    """What goes on the wire: SHA-256 hex for hashed keys, the cleaned value for the others.
+    ``year`` as for ``normalize``."""
     spec = _get_spec(key)
     text = _text(value)
     if text is None:
         return None
     try:
-        return _wire(spec, text, NormalizeContext(country=country), [])
+        return _wire(spec, text, NormalizeContext(country=country, current_year=year), [])
     except ValueDropped:
         return None
 

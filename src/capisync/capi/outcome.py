@@ -12,6 +12,7 @@ from typing import Any
 
 from capisync.capi import values
 from capisync.capi.issues import Issue
+from capisync.capi.personal import looks_personal
 
 
 # Not frozen: mypyc builds a frozen dataclass through object.__setattr__, 1 µs a row.
@@ -44,8 +45,30 @@ EVENT_ID_FALLBACK = Issue(
     "event_id",
 )
 
+IDENTIFIER_PERSONAL_DATA = Issue(
+    "identifier_personal_data",
+    "the identifier holds an email address or a phone number: identifiers are stored in the "
+    "ledger as they are and are the default event_id, so this row was neither sent nor "
+    "stored; choose an identifier column that names the event, not the person (e.g. order_id)",
+)
+EVENT_ID_PERSONAL_DATA = Issue(
+    "event_id_personal_data",
+    "event_id holds an email address or a phone number, which Meta would receive unhashed, so "
+    "this event was not sent; build event_id from columns that name the event, not the person "
+    "(e.g. '{event_name}:{order_id}')",
+    "event_id",
+)
+
 
 def identifier_text(raw: object) -> str | None:
     if type(raw) is str:
         return raw if raw.strip() else None
     return None if values.is_blank(raw) else str(raw)
+
+
+def ledger_identifier(raw: object) -> str | None:
+    """The identifier a row may be known by (ledger, duplicates, reports): its text, or None
+    when it is empty or holds an email address or phone number (``personal.looks_personal``;
+    the builders reject such a row as ``identifier_personal_data``)."""
+    text = identifier_text(raw)
+    return None if text is None or looks_personal(text) else text
