@@ -33,6 +33,7 @@ COMPILED = [
     "normalize",
     "outcome",
     "phone",
+    "textforms",
     "validate",
     "values",
 ]

@@ -123,8 +123,6 @@ def _fill(
     memo_plain = builder.coercer_memos.get(coerce)
     if memo_plain is not None:
         cells = _memo_coerced(raws, *memo_plain)
-    elif coerce is values.to_text:
-        cells = [raw.strip() or None if type(raw) is str else _coerced(coerce, raw) for raw in raws]
     elif coerce is values.parse_event_time:
         cells = [
             _naive_utc_seconds(raw)
@@ -276,12 +274,13 @@ def _template_ids(
         else:
             continue
         pattern += "%s"
-        columns.append([raw.strip() or None if type(raw) is str else _id_text(raw) for raw in raws])
+        columns.append([_id_text(raw) for raw in raws])
     return [None if None in texts else pattern % texts for texts in zip(*columns, strict=True)]
 
 
 def _id_text(raw: object) -> str | None:
-    return None if raw is _INVALID else values.to_text(raw)
+    text = None if raw is _INVALID else values.to_text(raw)
+    return text if isinstance(text, str) else None  # empty, or unreadable (a NUL...)
 
 
 def _finish(
@@ -298,7 +297,11 @@ def _finish(
     time_column = builder._time_column
     out: list[BuiltEvent | Rejection] = []
     for i, identifier in enumerate(identifiers):
-        if type(identifier) is not str or not identifier.strip():
+        if (
+            type(identifier) is not str
+            or not identifier.strip()
+            or not values.is_wire_text(identifier)
+        ):
             identifier = identifier_text(identifier)
             if identifier is None:
                 out.append(Rejection("", (MISSING_IDENTIFIER,), (), False))

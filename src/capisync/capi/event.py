@@ -125,11 +125,8 @@ class _EventIdTemplate:
                 raw = row.get(column)
             else:
                 continue
-            if type(raw) is str:
-                text: str | None = raw.strip() or None  # values.to_text, inlined
-            else:
-                text = None if raw is values.INVALID else values.to_text(raw)
-            if text is None:
+            text = None if raw is values.INVALID else values.to_text(raw)
+            if not isinstance(text, str):  # empty, or unreadable (a NUL, a lone surrogate)
                 return None
             out.append(text)
         return "".join(out)
@@ -167,8 +164,8 @@ class EventBuilder:
         self._template = None if template is None else _parse_template(template, mapping, problems)
         self._template_issue = Issue(
             "missing_event_id",
-            f"a field of the event_id template {template!r} is empty in this row: fill it "
-            f"or change the template",
+            f"a field of the event_id template {template!r} is empty (or unreadable: a NUL "
+            f"character, invalid Unicode) in this row: fill it or change the template",
             "event_id",
         )
         if options.dob_order not in DOB_ORDERS:
@@ -185,7 +182,11 @@ class EventBuilder:
         fine)."""
         at = int(now)
         identifier = row.get(self._identifier)
-        if type(identifier) is not str or not identifier.strip():  # identifier_text, inlined
+        if (  # identifier_text, inlined
+            type(identifier) is not str
+            or not identifier.strip()
+            or not values.is_wire_text(identifier)
+        ):
             identifier = identifier_text(identifier)
             if identifier is None:
                 return Rejection("", (MISSING_IDENTIFIER,), (), False)

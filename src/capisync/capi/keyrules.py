@@ -4,6 +4,13 @@ Meta's "Customer information parameters" page, key by key (see docs/sdk-differen
 where Meta's own SDK does less). Every normalizer takes trimmed text and either returns the
 normalized string or raises ValueDropped carrying an Issue (never the raw value).
 ``normalize`` dispatches to them, caches and hashes.
+
+Unicode (spec section 3): keys whose canonical form is ASCII (email, phone, zip, date of
+birth, state code, IP address; country and gender through ``geo.lookup_key``) read
+compatibility forms and dash look-alikes first (``textforms.ascii_form``/``numeric_form``):
+``650–555–1212`` is a US phone, ``１２３４５`` a US zip. Names and cities keep letters of any
+script in NFC and only fold width and Arabic positional forms (``textforms``' docstring says
+why).
 """
 
 from __future__ import annotations
@@ -19,6 +26,12 @@ from typing import Literal
 from capisync.capi import geo, phone
 from capisync.capi.dates import DateError, date_parts, is_calendar_date
 from capisync.capi.issues import Issue
+from capisync.capi.textforms import ascii_form, fold_presentation_forms, is_utf8, numeric_form
+
+# Longer values of a normalized key are dropped unread (value_too_long): more than any real
+# one (an address has at most 254 characters, RFC 5321; a phone 15 digits plus its
+# formatting; the longest place names about 170), and it bounds their per-character work.
+MAX_VALUE_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +71,12 @@ _MESSAGES: dict[str, str] = {  # fixed sentences: an Issue never quotes the valu
     "fbp_malformed": "not an fbp browser ID (fb.{subdomain_index}.{creation_time}.{random})",
     "multiple_values": "Meta takes one value for this key: the first valid one was sent",
     "text_malformed": "holds a character that is not valid Unicode (a lone surrogate), so it "
-    "has no UTF-8 form to hash",
+    "has no UTF-8 form to send or hash",
+    "value_too_long": f"longer than {MAX_VALUE_CHARS:,} characters, which no real value of "
+    "this key is",
+    "value_unreadable": "no text could be read from this cell (bytes that are not UTF-8, a "
+    "number of more than 1,000 digits, or a type with no text form): cast the column to "
+    "text in the model",
 }
 _KEPT_CODES = frozenset({"phone_without_country_code", "multiple_values"})
 
@@ -72,8 +90,9 @@ def dropped(key: str, code: str) -> ValueDropped:
 # ---- per-key normalizers: (trimmed text, context, warnings) -> normalized text ----
 
 Warnings = list[Issue]
-# An address: name@domain.tld, where no part holds whitespace or <>(),;:"[]\ and only one @.
-_NOT_IN_EMAIL = re.compile(r"[\s<>(),;:\"\[\]\\]")
+# An address: name@domain.tld, where no part holds whitespace, a control character or
+# <>(),;:"[]\ and only one @ (RFC 5322 allows no control character in an address).
+_NOT_IN_EMAIL = re.compile(r"[\s\x00-\x1f\x7f<>(),;:\"\[\]\\]")
 _ASCII_NON_LETTERS = re.compile(r"[^a-z]+")
 _FBC = re.compile(r"fb\.\d\.\d{10,13}\.[^.\s]+(?:\.[^.\s]+)?")
 _FBP = re.compile(r"fb\.\d\.\d{10,13}\.\d+(?:\.[^.\s]+)?")
@@ -81,10 +100,18 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _email(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    email = text.lower() if text.isascii() else _nfc(_nfc(text).lower())
+    """Trim, lowercase; non-ASCII: compatibility forms folded (full-width ``ｊｏｈｎ＠ｘ．ｃｏｍ``
+    typed by an input method is ``john@x.com``; addresses never hold compatibility
+    characters on purpose, and IDNA folds them in domains the same way), ideographic full
+    stops read as dots (IDNA's label separators, UTS #46), NFC."""
+    email = text.lower() if text.isascii() else _folded_email(text)
     if not is_email_address(email):
         raise dropped("em", "email_malformed")
     return email
+
+
+def _folded_email(text: str) -> str:
+    return _nfc(ascii_form(text).replace("\u3002", ".").lower())
 
 
 def is_email_address(text: str) -> bool:
@@ -118,7 +145,14 @@ def _phone(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 
 def letters(text: str) -> str:
-    """Lowercase letters of any script (with their combining marks), NFC; nothing else."""
+    """Lowercase letters of any script (with their combining marks), NFC; nothing else.
+
+    Full-width and half-width forms read as the letters they show (``ＪＯＨＮ`` is ``john``,
+    ``ﾔﾏﾀﾞ`` is ``ヤマダ``); other compatibility characters are kept as written (see
+    ``textforms.fold_presentation_forms``)."""
+    if text.isascii():
+        return _ASCII_NON_LETTERS.sub("", text.lower())
+    text = fold_presentation_forms(text)
     if text.isascii():
         return _ASCII_NON_LETTERS.sub("", text.lower())
     kept = "".join(c for c in _nfc(text).lower() if unicodedata.category(c)[0] in "LM")
@@ -144,7 +178,8 @@ def _letters_of(key: str, code: str) -> Callable[[str, NormalizeContext, Warning
 
 
 def _state(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    if geo.has_state_codes(ctx.country):
+    text = ascii_form(text)  # "US–CA", "ＣＡ": the code is ASCII (and so is "no special
+    if geo.has_state_codes(ctx.country):  # characters" for regions elsewhere)
         code = geo.state_code(text)
         if code is not None:
             return code
@@ -222,7 +257,7 @@ def _gender(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     """YYYYMMDD from ISO dates, 8 digits, 2/16/1997 (ctx.dob_order) or "Feb 16, 1997"."""
     try:
-        year, month, day = date_parts(text.lower(), ctx.dob_order, ctx.current_year)
+        year, month, day = date_parts(numeric_form(text).lower(), ctx.dob_order, ctx.current_year)
     except DateError as exc:
         raise dropped("db", exc.code) from None
     if not 1900 <= year <= ctx.current_year:
@@ -233,6 +268,7 @@ def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 
 def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    text = ascii_form(text)  # "１９２．０．２．１" typed full-width
     try:
         socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
     except (OSError, ValueError):  # ValueError: an embedded NUL
@@ -245,12 +281,20 @@ def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 def _cookie(key: str, pattern: re.Pattern[str]) -> Callable[[str, NormalizeContext, Warnings], str]:
     def normalize_cookie(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-        if pattern.fullmatch(text) is None:
+        # ASCII only: cookies are, and a "\d" of the pattern would take other digits
+        if not text.isascii() or pattern.fullmatch(text) is None:
             raise dropped(key, f"{key}_malformed")
         return text  # case kept: an fbclid is case-sensitive
 
     return normalize_cookie
 
 
-def _as_is(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    return text
+def _as_is(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
+    """Keys sent (or hashed) as they are: trimmed text, if it has a UTF-8 form at all."""
+
+    def pass_through(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+        if not is_utf8(text):  # a lone surrogate: no JSON body or hash can carry it
+            raise dropped(key, "text_malformed")
+        return text
+
+    return pass_through
