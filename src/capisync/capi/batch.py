@@ -123,6 +123,11 @@ def _fill(
     memo_plain = builder.coercer_memos.get(coerce)
     if memo_plain is not None:
         cells = _memo_coerced(raws, *memo_plain)
+    elif coerce is values.to_text:  # values.to_text, inlined for plain ASCII text
+        cells = [
+            raw.strip() or None if type(raw) is str and _plain(raw) else _coerced(coerce, raw)
+            for raw in raws
+        ]
     elif coerce is values.parse_event_time:
         cells = [
             _naive_utc_seconds(raw)
@@ -274,8 +279,18 @@ def _template_ids(
         else:
             continue
         pattern += "%s"
-        columns.append([_id_text(raw) for raw in raws])
+        columns.append(
+            [
+                raw.strip() or None if type(raw) is str and _plain(raw) else _id_text(raw)
+                for raw in raws
+            ]
+        )
     return [None if None in texts else pattern % texts for texts in zip(*columns, strict=True)]
+
+
+def _plain(text: str) -> bool:
+    """ASCII without NUL: text ``values.to_text`` only trims (the common cell)."""
+    return text.isascii() and "\x00" not in text
 
 
 def _id_text(raw: object) -> str | None:

@@ -125,7 +125,10 @@ class _EventIdTemplate:
                 raw = row.get(column)
             else:
                 continue
-            text = None if raw is values.INVALID else values.to_text(raw)
+            if type(raw) is str and raw.isascii() and "\x00" not in raw:
+                text: object = raw.strip() or None  # values.to_text, inlined
+            else:
+                text = None if raw is values.INVALID else values.to_text(raw)
             if not isinstance(text, str):  # empty, or unreadable (a NUL, a lone surrogate)
                 return None
             out.append(text)

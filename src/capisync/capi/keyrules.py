@@ -268,7 +268,8 @@ def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 
 def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    text = ascii_form(text)  # "１９２．０．２．１" typed full-width
+    if not text.isascii():
+        text = ascii_form(text)  # "１９２．０．２．１" typed full-width
     try:
         socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
     except (OSError, ValueError):  # ValueError: an embedded NUL

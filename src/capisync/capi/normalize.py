@@ -424,7 +424,12 @@ def user_data_column(
     spec = _get_spec(key)
     if spec.cache_by != _NO_CACHE or spec.hash_optional:
         return [_value_at(key, raw, contexts[i], i, warned) for i, raw in enumerate(cells)]
-    normalize, hashed, sha256 = spec.normalize, spec.hashed, hashlib.sha256
+    normalize, hashed, sha256, max_chars = (
+        spec.normalize,
+        spec.hashed,
+        hashlib.sha256,
+        spec.max_chars,
+    )
     out: list[str | list[str] | None] = []
     scratch: list[Issue] = []
     for i, raw in enumerate(cells):
@@ -436,7 +441,7 @@ def user_data_column(
             len(text) <= 9
             or text[0] == "["
             or (hashed and len(text) == 64)
-            or len(text) > spec.max_chars
+            or len(text) > max_chars
         ):
             out.append(_value_at(key, raw, contexts[i], i, warned))
             continue

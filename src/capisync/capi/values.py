@@ -151,7 +151,8 @@ def _parse_time_text(text: str, tz: tzinfo) -> int | _Invalid | None:
         return None
     if len(text) > MAX_TIME_CHARS:
         return INVALID
-    text = ascii_form(text)  # "２０２６‐０１‐０１" (full-width digits, U+2010 hyphens)
+    if not text.isascii():
+        text = ascii_form(text)  # "２０２６‐０１‐０１" (full-width digits, U+2010 hyphens)
     if _looks_numeric(text):
         return _from_epoch(float(text))
     try:
@@ -213,7 +214,7 @@ def _number_from_text(text: str) -> float | _Invalid | None:
     if len(text) > MAX_NUMBER_CHARS:
         return INVALID
     try:
-        number = float(ascii_form(text))  # "１４２．５２", "−5" (a minus sign)
+        number = float(text if text.isascii() else ascii_form(text))  # "１４２．５２", "−5"
     except ValueError:
         return INVALID
     return number if math.isfinite(number) else INVALID
