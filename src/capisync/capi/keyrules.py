@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from capisync.capi import geo, phone
+from capisync.capi import geo, phone, values
 from capisync.capi.dates import DateError, date_parts, is_calendar_date
 from capisync.capi.issues import Issue
 from capisync.capi.textforms import ascii_form, fold_presentation_forms, is_utf8, numeric_form
@@ -75,8 +75,8 @@ _MESSAGES: dict[str, str] = {  # fixed sentences: an Issue never quotes the valu
     "value_too_long": f"longer than {MAX_VALUE_CHARS:,} characters, which no real value of "
     "this key is",
     "value_unreadable": "no text could be read from this cell (bytes that are not UTF-8, a "
-    "number of more than 1,000 digits, or a type with no text form): cast the column to "
-    "text in the model",
+    f"number of more than {values.MAX_NUMBER_DIGITS:,} digits, or a type with no text form): "
+    "cast the column to text in the model",
 }
 _KEPT_CODES = frozenset({"phone_without_country_code", "multiple_values"})
 

@@ -35,8 +35,8 @@ class Rejection:
 MISSING_IDENTIFIER = Issue(
     "missing_identifier",
     "the identifier column is empty (or unreadable: a NUL character, invalid Unicode, a "
-    "number of more than 1,000 digits): every row needs a unique, stable identifier so it "
-    "is sent once; filter out rows without one in the model",
+    f"number of more than {values.MAX_NUMBER_DIGITS:,} digits): every row needs a unique, "
+    "stable identifier so it is sent once; filter out rows without one in the model",
 )
 EVENT_ID_FALLBACK = Issue(
     "event_id_missing",

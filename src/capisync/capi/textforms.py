@@ -31,7 +31,10 @@ from typing import Final
 MINUS_SIGNS: Final = "\u2212\u02d7\u2796\u207b\u208b"
 # U+30FC katakana-hiragana prolonged sound mark; NFKC turns the half-width U+FF70 into it.
 NUMERIC_DASHES: Final = "\u30fc\uff70"
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# The non-ASCII characters _ascii_char may change: not letters (\W: dashes, spaces, format
+# characters, symbols, combining marks) or digits (\d is any script's). Letters, the
+# non-ASCII characters of most values ("élodie@exemple.fr"), are passed over in C.
+_FOLDABLE = re.compile(r"(?=[^\x00-\x7f])[\W\d]")
 # Half-width and full-width forms (U+FF00-U+FFEF) and Arabic presentation forms A and B
 # (U+FB50-U+FDFF, U+FE70-U+FEFF): the same letters as others, in another width or shape.
 _PRESENTATION_FORMS = re.compile("[\ufb50-\ufdff\ufe70-\ufeff\uff00-\uffef]+")
@@ -48,7 +51,7 @@ def ascii_form(text: str) -> str:
         return text
     folded = unicodedata.normalize("NFKC", text)
     if not folded.isascii():
-        folded = _NON_ASCII.sub(_ascii_char, folded)
+        folded = _FOLDABLE.sub(_ascii_char, folded)
     return folded.strip()
 
 
