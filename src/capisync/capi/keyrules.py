@@ -26,7 +26,13 @@ from typing import Literal
 from capisync.capi import geo, phone, values
 from capisync.capi.dates import DateError, date_parts, is_calendar_date
 from capisync.capi.issues import Issue
-from capisync.capi.textforms import ascii_form, fold_presentation_forms, is_utf8, numeric_form
+from capisync.capi.textforms import (
+    NON_ASCII_NON_WORD,
+    ascii_form,
+    fold_presentation_forms,
+    is_utf8,
+    numeric_form,
+)
 
 # Longer values of a normalized key are dropped unread (value_too_long): more than any real
 # one (an address has at most 254 characters, RFC 5321; a phone 15 digits plus its
@@ -102,8 +108,10 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 def _email(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     """Trim, lowercase; non-ASCII: compatibility forms folded (full-width ``ｊｏｈｎ＠ｘ．ｃｏｍ``
     typed by an input method is ``john@x.com``; addresses never hold compatibility
-    characters on purpose, and IDNA folds them in domains the same way), ideographic full
-    stops read as dots (IDNA's label separators, UTS #46), NFC."""
+    characters on purpose, and IDNA folds them in domains the same way), dashes, spaces and
+    invisible characters as ``textforms.ascii_form`` reads them, ideographic full stops as
+    dots (IDNA's label separators, UTS #46), NFC. Digits of other scripts stay: in an
+    internationalized address they are characters of its own."""
     email = text.lower() if text.isascii() else _folded_email(text)
     if not is_email_address(email):
         raise dropped("em", "email_malformed")
@@ -111,7 +119,10 @@ def _email(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 
 def _folded_email(text: str) -> str:
-    return _nfc(ascii_form(text).replace("\u3002", ".").lower())
+    email = unicodedata.normalize("NFKC", text)  # its output is NFC too
+    if NON_ASCII_NON_WORD.search(email) is not None:  # "–", "\u200b", "。" (rare): folded
+        email = ascii_form(email).replace("\u3002", ".")
+    return _nfc(email.lower())
 
 
 def is_email_address(text: str) -> bool:
@@ -269,7 +280,7 @@ def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     if not text.isascii():
-        text = ascii_form(text)  # "１９２．０．２．１" typed full-width
+        text = numeric_form(text)  # "１９２．０．２．１" typed full-width
     try:
         socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
     except (OSError, ValueError):  # ValueError: an embedded NUL

@@ -29,7 +29,7 @@ from typing import Any, Final
 import pycountry
 
 from capisync.capi.params import ACTION_SOURCES
-from capisync.capi.textforms import ascii_form, is_utf8
+from capisync.capi.textforms import ascii_form, is_utf8, numeric_form
 
 
 class _Invalid:
@@ -152,7 +152,7 @@ def _parse_time_text(text: str, tz: tzinfo) -> int | _Invalid | None:
     if len(text) > MAX_TIME_CHARS:
         return INVALID
     if not text.isascii():
-        text = ascii_form(text)  # "２０２６‐０１‐０１" (full-width digits, U+2010 hyphens)
+        text = numeric_form(text)  # "２０２６‐０１‐０１" (full-width digits, U+2010 hyphens)
     if _looks_numeric(text):
         return _from_epoch(float(text))
     try:
@@ -214,7 +214,7 @@ def _number_from_text(text: str) -> float | _Invalid | None:
     if len(text) > MAX_NUMBER_CHARS:
         return INVALID
     try:
-        number = float(text if text.isascii() else ascii_form(text))  # "１４２．５２", "−5"
+        number = float(text if text.isascii() else numeric_form(text))  # "１４２．５２", "−5"
     except ValueError:
         return INVALID
     return number if math.isfinite(number) else INVALID
@@ -232,7 +232,7 @@ def to_int(raw: object) -> int | _Invalid | None:
     if cls is str:
         text = raw.strip()  # type: ignore[attr-defined]
         if len(text) <= 24:
-            text = ascii_form(text)  # "３", "−3"
+            text = numeric_form(text)  # "３", "−3"
             if _INT_TEXT.fullmatch(text):  # exact: float() would round 2**53 + 1
                 return _json_int(int(text))
     elif cls is Decimal:
