@@ -27,7 +27,6 @@ from capisync.capi import geo, phone, values
 from capisync.capi.dates import DateError, date_parts, is_calendar_date
 from capisync.capi.issues import Issue
 from capisync.capi.textforms import (
-    NON_ASCII_NON_WORD,
     ascii_form,
     fold_presentation_forms,
     is_utf8,
@@ -99,6 +98,10 @@ Warnings = list[Issue]
 # An address: name@domain.tld, where no part holds whitespace, a control character or
 # <>(),;:"[]\ and only one @ (RFC 5322 allows no control character in an address).
 _NOT_IN_EMAIL = re.compile(r"[\s\x00-\x1f\x7f<>(),;:\"\[\]\\]")
+# What _NOT_IN_EMAIL finds, and any other non-ASCII character that is no letter or digit
+# (one a look-alike fold may change): everything but word characters and the ASCII
+# punctuation an address may hold. Text it finds nothing in passes _NOT_IN_EMAIL too.
+_NOT_IN_EMAIL_OR_FOLDABLE = re.compile(r"[^\w!#$%&'*+\-./=?^`{|}~@]")
 _ASCII_NON_LETTERS = re.compile(r"[^a-z]+")
 _FBC = re.compile(r"fb\.\d\.\d{10,13}\.[^.\s]+(?:\.[^.\s]+)?")
 _FBP = re.compile(r"fb\.\d\.\d{10,13}\.\d+(?:\.[^.\s]+)?")
@@ -112,17 +115,19 @@ def _email(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     invisible characters as ``textforms.ascii_form`` reads them, ideographic full stops as
     dots (IDNA's label separators, UTS #46), NFC. Digits of other scripts stay: in an
     internationalized address they are characters of its own."""
-    email = text.lower() if text.isascii() else _folded_email(text)
-    if not is_email_address(email):
+    if text.isascii():
+        email = text.lower()
+        valid = is_email_address(email)
+    else:
+        email = _nfc(unicodedata.normalize("NFKC", text).lower())
+        if _NOT_IN_EMAIL_OR_FOLDABLE.search(email) is None:  # one scan, as for ASCII
+            valid = _has_address_shape(email)
+        else:  # a dash, space or invisible look-alike ("–", "\u200b", "。"), or no address
+            email = _nfc(ascii_form(email).replace("\u3002", "."))
+            valid = is_email_address(email)
+    if not valid:
         raise dropped("em", "email_malformed")
     return email
-
-
-def _folded_email(text: str) -> str:
-    email = unicodedata.normalize("NFKC", text)  # its output is NFC too
-    if NON_ASCII_NON_WORD.search(email) is not None:  # "–", "\u200b", "。" (rare): folded
-        email = ascii_form(email).replace("\u3002", ".")
-    return _nfc(email.lower())
 
 
 def is_email_address(text: str) -> bool:
@@ -132,14 +137,13 @@ def is_email_address(text: str) -> bool:
     String searches instead of one regex: the regex backtracked through the domain to find
     its last dot, and took 0.7 µs an address, the most costly step of an email's path.
     """
+    return _has_address_shape(text) and _NOT_IN_EMAIL.search(text) is None
+
+
+def _has_address_shape(text: str) -> bool:
     at = text.find("@")
     dot = text.rfind(".")
-    return (
-        at > 0
-        and at + 1 < dot < len(text) - 1
-        and text.find("@", at + 1) < 0
-        and _NOT_IN_EMAIL.search(text) is None
-    )
+    return at > 0 and at + 1 < dot < len(text) - 1 and text.find("@", at + 1) < 0
 
 
 def _phone(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
