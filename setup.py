@@ -35,6 +35,7 @@ COMPILED = [
     "personal",
     "phone",
     "plan",
+    "textforms",
     "validate",
     "values",
 ]

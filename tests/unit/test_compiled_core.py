@@ -96,6 +96,17 @@ def odd_values() -> list[object]:
         "1699999999",
         "1699999999999",
         "2026-05-31T12:00:00Z",
+        # numbers no float or str() holds, and Unicode look-alikes (issue 8, section 6)
+        Decimal("sNaN"),
+        Decimal("1E+5000"),
+        Decimal("1E+999999"),
+        10**4301,
+        2**1100,
+        memoryview(b"mv"),
+        "a\x00b",
+        "650\u2013555\u20131212",
+        "\uff11\uff12\uff13\uff14\uff15",
+        "\uff2a\uff2f\uff28\uff2e",
     ]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import sys
+import unicodedata
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -20,6 +22,7 @@ from capisync.capi.normalize import (
     user_data_value,
 )
 from capisync.capi.params import USER_DATA_KEYS
+from capisync.capi.textforms import MINUS_SIGNS, NUMERIC_DASHES
 
 
 def sha(text: str) -> str:
@@ -514,8 +517,129 @@ def test_bytes_and_odd_objects_do_not_crash() -> None:
     assert normalize("ge", True) is None
 
 
-@pytest.mark.parametrize("text", ["¹/2/1990", "1990-¹-2", "Feb ², 1990"])
-def test_superscript_digits_in_a_birth_date_are_dropped_not_raised(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("¹/2/1990", "19900102"), ("1990-¹-2", "19900102"), ("Feb ², 1990", "19900202")],
+)
+def test_superscript_digits_in_a_birth_date_read_as_digits_never_raise(
+    text: str, expected: str
+) -> None:
+    # int() refused them (found by hypothesis); compatibility forms (NFKC) make them digits
     warnings: list[Issue] = []
-    assert user_data_value("db", text, NormalizeContext(), warnings) is None
-    assert [w.code for w in warnings] == ["dob_malformed"]
+    wire = user_data_value("db", text, NormalizeContext(), warnings)
+    assert (normalize("db", text), warnings) == (expected, [])
+    assert wire == hash_value("db", expected)
+
+
+# Spec section 3, "Unicode": compatibility forms and dash look-alikes are normalized before
+# the rules apply wherever Meta's canonical form is ASCII; names and cities keep their
+# letters in NFC and fold only width (and Arabic positional forms).
+UNICODE_FORMS = [
+    ("ph", "650–555–1212", "us", "16505551212"),  # the issue's example: en dashes
+    ("ph", "650—555—1212", "us", "16505551212"),  # em dash
+    ("ph", "650‐555‐1212", "us", "16505551212"),  # U+2010 hyphen
+    ("ph", "650\u2011555\u20111212", "us", "16505551212"),  # non-breaking hyphen
+    ("ph", "650−555−1212", "us", "16505551212"),  # U+2212 minus sign
+    ("ph", "650﹘555﹘1212", "us", "16505551212"),  # U+FE58 small em dash
+    ("ph", "650﹣555﹣1212", "us", "16505551212"),  # U+FE63 small hyphen-minus
+    ("ph", "650－555－1212", "us", "16505551212"),  # U+FF0D full-width hyphen-minus
+    ("ph", "６５０－５５５－１２１２", "us", "16505551212"),  # full-width digits
+    ("ph", "(６５０) ５５５‐１２１２", "us", "16505551212"),
+    ("ph", "＋１ ６５０ ５５５ １２１２", None, "16505551212"),  # full-width plus
+    ("ph", "+1\u00a0650\u00a0555\u00a01212", None, "16505551212"),  # no-break spaces
+    ("ph", "650\u2007555\u202f1212", "us", "16505551212"),  # figure, narrow no-break space
+    ("ph", "650\u3000555\u30001212", "us", "16505551212"),  # ideographic space
+    ("ph", "\u200b650-555-1212\ufeff", "us", "16505551212"),  # zero-width space, BOM
+    ("ph", "+44\u00a0(0)20\u00a07946\u00a00958", None, "442079460958"),
+    ("ph", "０９０ー１２３４ー５６７８", "jp", "819012345678"),  # the kana-mode "-"
+    ("ph", "090ｰ1234ｰ5678", "jp", "819012345678"),  # its half-width form
+    ("ph", "٠٦ ١٢ ٣٤ ٥٦ ٧٨", "fr", "33612345678"),  # Arabic-Indic digits
+    ("zp", "１２３４５", "us", "12345"),  # the spec's example
+    ("zp", "94035–1234", "us", "94035"),
+    ("zp", "９４０３５－１２３４", "us", "94035"),
+    ("zp", "٩٤٠٣٥", "us", "94035"),
+    ("zp", "〒１００ー０００１", "jp", "1000001"),
+    ("zp", "Ｍ１\u3000１ＡＥ", "gb", "m11ae"),
+    ("zp", "SW1A\u00a01AA", "gb", "sw1a1aa"),
+    ("zp", "1000\u2011001", "pt", "1000001"),
+    ("db", "１９９７－０２－１６", None, "19970216"),
+    ("db", "1997–02–16", None, "19970216"),
+    ("db", "1997−02−16", None, "19970216"),
+    ("db", "２/１６/１９９７", None, "19970216"),
+    ("db", "１９９７０２１６", None, "19970216"),
+    ("db", "16‐02‐1997", None, "19970216"),
+    ("db", "1997ー02ー16", None, "19970216"),
+    ("em", "ｊｏｈｎ＿ｓｍｉｔｈ＠ｇｍａｉｌ．ｃｏｍ", None, "john_smith@gmail.com"),
+    ("em", "john_smith@gmail。com", None, "john_smith@gmail.com"),  # ideographic full stop
+    ("em", "\ufeffjohn_smith@gmail.com", None, "john_smith@gmail.com"),
+    ("em", "john_smith\u00ad@gmail.com", None, "john_smith@gmail.com"),  # soft hyphen
+    ("em", "mary–ann@example.com", None, "mary-ann@example.com"),
+    ("em", "a\u00a0b@example.com", None, None),  # a space inside is still no address
+    ("em", "ann\x00@example.com", None, None),  # nor a control character
+    ("fn", "ＪＯＨＮ", None, "john"),
+    ("fn", "ﾔﾏﾀﾞ", None, "ヤマダ"),  # half-width katakana, voiced mark composed
+    ("fn", "ﻣﺤﻤﺪ", None, "محمد"),  # Arabic positional forms
+    ("fn", "Mary–Ann", None, "maryann"),
+    ("fn", "Mary\u00a0Ann", None, "maryann"),
+    ("fn", "ﬁona", None, "ﬁona"),  # a ligature is kept as written (NFC, not NFKC)
+    ("ln", "O’Brien", None, "obrien"),
+    ("ct", "ＳＡＮ\u3000ＦＲＡＮＣＩＳＣＯ", None, "sanfrancisco"),
+    ("ct", "Winston–Salem", None, "winstonsalem"),
+    ("ct", "ﾄｳｷｮｳ", None, "トウキョウ"),
+    ("st", "ＣＡ", "us", "ca"),
+    ("st", "US–CA", "us", "ca"),
+    ("st", "Ｃａｌｉｆｏｒｎｉａ", None, "ca"),
+    ("st", "ＢＣ", "ca", "bc"),
+    ("st", "Île\u2011de\u2011France", "fr", "îledefrance"),
+    ("country", "ＵＳ", None, "us"),
+    ("country", "Ｕ．Ｓ．Ａ．", None, "us"),
+    ("country", "\u200bFR", None, "fr"),
+    ("country", "Guinea–Bissau", None, "gw"),
+    ("country", "Ｔｒｉｎｉｄａｄ ＆ Ｔｏｂａｇｏ", None, "tt"),
+    ("ge", "Ｆ", None, "f"),
+    ("ge", "ｍａｌｅ", None, "m"),
+    ("ge", "\u00a0female\u3000", None, "f"),
+    ("client_ip_address", "１９２．０．２．１", None, "192.0.2.1"),
+    ("client_ip_address", "2001：db8：：1", None, "2001:db8::1"),
+    ("external_id", "ＡＢＣ－１", None, "ＡＢＣ－１"),  # your own ID: as the pixel sends it
+]
+
+
+@pytest.mark.parametrize(("key", "raw", "country", "expected"), UNICODE_FORMS)
+def test_compatibility_forms_and_dash_lookalikes(
+    key: str, raw: str, country: str | None, expected: str | None
+) -> None:
+    assert normalize(key, raw, country=country) == expected
+    wire = hash_value(key, raw, country=country)
+    if expected is None:
+        assert wire is None
+    elif key == "client_ip_address":
+        assert wire == expected
+    else:
+        assert wire == sha(expected)
+        assert normalize(key, expected, country=country) == expected  # idempotent
+
+
+def _every(category: str) -> list[str]:
+    return [c for c in map(chr, range(sys.maxunicode + 1)) if unicodedata.category(c) == category]
+
+
+def test_every_unicode_dash_and_minus_sign_is_a_separator() -> None:
+    dashes = _every("Pd") + list(MINUS_SIGNS) + list(NUMERIC_DASHES)
+    assert len(dashes) > 30
+    for dash in dashes:
+        assert normalize("ph", f"650{dash}555{dash}1212", country="us") == "16505551212", dash
+        assert normalize("zp", f"94035{dash}1234", country="us") == "94035", dash
+        assert normalize("db", f"1997{dash}02{dash}16") == "19970216", dash
+
+
+def test_every_unicode_space_separates_and_every_script_s_digits_read() -> None:
+    for space in _every("Zs") + ["\u2028", "\u2029"]:
+        assert normalize("ph", f"650{space}555{space}1212", country="us") == "16505551212"
+        assert normalize("zp", f"M1{space}1AE", country="gb") == "m11ae"
+    zeros = [c for c in _every("Nd") if unicodedata.decimal(c) == 0]
+    assert len(zeros) > 50
+    for zero in zeros:
+        digits = "".join(chr(ord(zero) + int(d)) for d in "6505551212")
+        assert normalize("ph", digits, country="us") == "16505551212", zero
+        assert normalize("zp", digits[:5], country="us") == "65055", zero

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import string
+import sys
+import unicodedata
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -20,6 +22,7 @@ from capisync.capi.normalize import (
     user_data_value,
 )
 from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
+from capisync.capi.textforms import MINUS_SIGNS
 
 # CAPISYNC_EXAMPLES=3000 for a deeper search than the fast default
 settings.register_profile(
@@ -77,7 +80,7 @@ def test_no_text_raises_and_every_warning_is_a_known_message(
 ) -> None:
     warnings: list[Issue] = []
     result = user_data_value(key, value, NormalizeContext(country=country), warnings)
-    assert result is None or isinstance(result, str | list)
+    assert result is None or isinstance(result, str | int | list)  # lead_id, fb_login_id: int
     for warning in warnings:
         assert warning.key == key
         assert warning.message in KNOWN_MESSAGES  # fixed sentences: no customer data inside
@@ -146,9 +149,12 @@ def test_lists_are_deduplicated_in_order(values: list[str]) -> None:
 
 # The address rule as one regex (how it was written first): the string searches of
 # keyrules.is_email_address must accept exactly what it accepts.
-_EMAIL_CHAR = r"[^\s@<>(),;:\"\[\]\\]"
-EMAIL_REGEX = re.compile(rf"{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.[^\s@<>(),;:\"\[\]\\.]+")
-email_like = st.text(alphabet='ab.@ \t\u00a0\x1c<>(),;:"[]\\é', max_size=12)
+_EMAIL_CHAR = r"[^\s\x00-\x1f\x7f@<>(),;:\"\[\]\\]"
+EMAIL_REGEX = re.compile(rf"{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.[^\s\x00-\x1f\x7f@<>(),;:\"\[\]\\.]+")
+LOOKALIKES_EMAIL = (
+    "ab1.@-_ \t\u00a0\u2013\u2212\u200b\u3002\u0661\u00e9\x00\x7f!#$%&'*+/=?^`{|}~<>()[]\\,;:\""
+)
+email_like = st.text(alphabet='ab.@ \t\u00a0\x1c\x00\x7f<>(),;:"[]\\é', max_size=12)
 
 
 @given(text=st.one_of(email_like, st.text(max_size=20), st.emails()))
@@ -160,6 +166,8 @@ email_like = st.text(alphabet='ab.@ \t\u00a0\x1c<>(),;:"[]\\é', max_size=12)
 @example(text="a.b@c")
 @example(text="a@..c")
 @example(text="a@b.c\u00a0")
+@example(text="a\x00@b.c")
+@example(text="a@b.c\x7f")
 def test_is_email_address_accepts_what_the_address_regex_accepts(text: str) -> None:
     assert keyrules.is_email_address(text) == (EMAIL_REGEX.fullmatch(text) is not None)
 
@@ -184,3 +192,61 @@ def test_a_set_of_values_goes_out_in_one_order_whatever_the_hash_seed() -> None:
     emails = {"b@example.com", "a@example.com", "c@example.com"}
     wire = user_data_value("em", emails, ctx, [])
     assert wire == [hash_value("em", e) for e in sorted(emails)]
+
+
+# -- Unicode look-alikes (spec section 3) --------------------------------------------------
+
+_ALL_CHARS = [chr(c) for c in range(sys.maxunicode + 1)]
+DASHES = [c for c in _ALL_CHARS if unicodedata.category(c) == "Pd"] + list(MINUS_SIGNS)
+SPACES = [c for c in _ALL_CHARS if unicodedata.category(c) == "Zs"]
+INVISIBLE = ["\u200b", "\ufeff", "\u00ad", "\u2060"]
+LOOKALIKE_KEYS = ["ph", "zp", "db", "em", "st", "country", "ge", "fn", "ln", "ct"]
+ascii_values = st.one_of(
+    messy_text, phone_text, date_text, st.emails(), st.sampled_from(["CA", "US-NY", "Female"])
+)
+
+
+@st.composite
+def disguised(draw: st.DrawFn, text: str) -> str:
+    """``text`` as a form or a phone may give it: full-width characters, any Unicode dash
+    for "-", any Unicode space for " ", invisible characters between."""
+    out = []
+    for char in text:
+        choices = [char]
+        if "!" <= char <= "~":
+            choices.append(chr(ord(char) + 0xFEE0))  # U+FF01..U+FF5E
+        if char == "-":
+            choices += DASHES
+        if char == " ":
+            choices += SPACES
+        out.append(draw(st.sampled_from(choices)))
+        if draw(st.integers(0, 9)) == 0:
+            out.append(draw(st.sampled_from(INVISIBLE)))
+    return "".join(out)
+
+
+@given(
+    key=st.sampled_from(LOOKALIKE_KEYS),
+    pair=ascii_values.flatmap(lambda text: st.tuples(st.just(text), disguised(text))),
+    country=COUNTRIES,
+)
+@example(key="ph", pair=("650-555-1212", "650\u2013555\u20131212"), country="us")
+@example(key="zp", pair=("12345", "\uff11\uff12\uff13\uff14\uff15"), country="us")
+def test_lookalikes_normalize_as_the_ascii_they_show(
+    key: str, pair: tuple[str, str], country: str | None
+) -> None:
+    text, lookalike = pair
+    if text.strip().lower() in ("nan", "null", "none", "n/a", "#n/a", "undefined"):
+        return  # placeholders are recognized in ASCII only
+    ctx = NormalizeContext(country=country)
+    assert normalize(key, lookalike, country=country) == normalize(key, text, country=country)
+    assert user_data_value(key, lookalike, ctx, []) == user_data_value(key, text, ctx, [])
+
+
+def test_the_one_scan_of_a_non_ascii_address_finds_all_the_address_rule_finds() -> None:
+    # keyrules._email scans a non-ASCII address once: where that scan finds nothing, the
+    # address rule's own scan must find nothing either. Both are one-character classes, so
+    # every code point settles it for every text.
+    for char in _ALL_CHARS:
+        if keyrules._NOT_IN_EMAIL_OR_FOLDABLE.search(char) is None:
+            assert keyrules._NOT_IN_EMAIL.search(char) is None, hex(ord(char))

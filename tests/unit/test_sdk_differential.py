@@ -177,6 +177,54 @@ def _nfc(case: Case, sdk: str | None, ours: str | None) -> bool:
     return sdk not in (None, SDK_RAISES) and ours == unicodedata.normalize("NFC", sdk)
 
 
+# Unicode look-alikes of ASCII (spec section 3), written out here independently of
+# capisync.capi.textforms: every dash of category Pd, the minus signs and the katakana
+# prolonged sound mark (a "-" typed in kana mode); digits of any script.
+DASHLIKE = "\u2212\u02d7\u2796\u30fc\uff70"
+
+
+def _dashes_as_hyphens(text: str) -> str:
+    return "".join("-" if unicodedata.category(c) == "Pd" or c in DASHLIKE else c for c in text)
+
+
+def _compatibility_twin(text: str) -> str:
+    """The ASCII a value shows: NFKC, digits of any script as ASCII, format characters out."""
+    folded = unicodedata.normalize("NFKC", _dashes_as_hyphens(text))
+    return "".join(
+        str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c
+        for c in folded
+        if unicodedata.category(c) != "Cf"
+    )
+
+
+def _compatibility_form(case: Case, sdk: str | None, ours: str | None) -> bool:
+    twin = _compatibility_twin(case.value)
+    return (
+        ours is not None
+        and sdk != ours
+        and twin != case.value
+        and ours == normalize(case.key, twin, country=case.country)
+    )
+
+
+def _dash_lookalike(case: Case, sdk: str | None, ours: str | None) -> bool:
+    twin = _dashes_as_hyphens(case.value)
+    return (
+        ours is not None
+        and sdk != ours
+        and twin != case.value
+        and ours == normalize(case.key, twin, country=case.country)
+    )
+
+
+def _width_folded(case: Case, sdk: str | None, ours: str | None) -> bool:
+    return (
+        sdk not in (None, SDK_RAISES)
+        and ours != sdk
+        and ours == letters_only(unicodedata.normalize("NFKC", sdk))
+    )
+
+
 DIFFERENCES: list[Difference] = [
     Difference(
         "placeholder",
@@ -478,6 +526,45 @@ DIFFERENCES: list[Difference] = [
         _sdk_keeps_we_drop,
     ),
     Difference(
+        "unicode-dash",
+        ("ph", "zp", "db", "em", "st"),
+        "650\u2013555\u20131212",
+        "us",
+        SDK_RAISES,
+        "16505551212",
+        "Spec section 3 (Unicode): every dash look-alike (Unicode category Pd: en and em "
+        "dash, non-breaking hyphen, full-width hyphen...; the minus signs) is a '-' where "
+        "Meta's canonical form is ASCII. The SDK raises on the phone and hashes other keys "
+        "with the dash.",
+        _dash_lookalike,
+    ),
+    Difference(
+        "unicode-compat",
+        ("zp", "ph", "db", "em", "st", "country", "ge"),
+        "\uff11\uff12\uff13\uff14\uff15",
+        "us",
+        "\uff11\uff12\uff13\uff14\uff15",
+        "12345",
+        "Spec section 3 (Unicode): compatibility forms (NFKC: full-width digits and "
+        "letters, no-break and ideographic spaces), digits of any script and invisible "
+        "format characters are read as the ASCII they show where Meta's canonical form is "
+        "ASCII; the SDK hashes the full-width digits.",
+        _compatibility_form,
+    ),
+    Difference(
+        "unicode-width-names",
+        ("fn", "ln", "ct"),
+        "\uff2a\uff2f\uff28\uff2e",
+        None,
+        "\uff4a\uff4f\uff48\uff4e",
+        "john",
+        "fn/ln/ct keep letters of any script in NFC; full-width and half-width forms (and "
+        "Arabic positional forms) are only another width or shape of a letter, so they are "
+        "folded: JOHN typed full-width is john. Other compatibility characters (a ligature "
+        "such as the fi of a PDF) are kept as written, as the SDK does.",
+        _width_folded,
+    ),
+    Difference(
         "external-id-case",
         ("external_id",),
         " User-42 ",
@@ -704,6 +791,44 @@ def _word_corpus(rng: random.Random, key: str, words: list[str], n: int) -> list
     return [Case(key, _messy_case(rng, rng.choice(words))) for _ in range(n)]
 
 
+UNICODE_DASHES = ["\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2212", "\ufe63", "\uff0d"]
+UNICODE_SPACES = ["\u00a0", "\u2007", "\u202f", "\u3000"]
+
+
+def _lookalike(rng: random.Random, text: str) -> str:
+    """``text`` as a phone or an East Asian input method may type it: full-width
+    characters (or not), any dash for '-', any space for ' '."""
+    full_width = rng.random() < 0.5
+    out = []
+    for char in text:
+        if char == "-":
+            out.append(rng.choice(UNICODE_DASHES))
+        elif char == " ":
+            out.append(rng.choice(UNICODE_SPACES))
+        elif full_width and "!" <= char <= "~":
+            out.append(chr(ord(char) + 0xFEE0))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _unicode_corpus(rng: random.Random) -> list[Case]:
+    cases = []
+    for _ in range(60):
+        region = rng.choice(PHONE_REGIONS)
+        text = _phone_text(rng, region).replace(".", "-")
+        cases.append(Case("ph", _lookalike(rng, text), region.lower()))
+    cases += [Case("zp", _lookalike(rng, v), c) for v, c in rng.choices(ZIPS, k=40)]
+    cases += [Case("db", _lookalike(rng, _dob_text(rng))) for _ in range(40)]
+    for key, words in (("fn", NAMES), ("ln", NAMES), ("ct", CITIES), ("ge", GENDERS)):
+        cases += [Case(key, _lookalike(rng, rng.choice(words))) for _ in range(30)]
+    cases += [Case("country", _lookalike(rng, rng.choice(COUNTRIES))) for _ in range(30)]
+    cases += [Case("st", _lookalike(rng, v), c) for v, c in rng.choices(STATES, k=30)]
+    emails = ["john_smith@gmail.com", "mary-ann@example.com", "a+tag@mail.example.org"]
+    cases += [Case("em", _lookalike(rng, rng.choice(emails))) for _ in range(30)]
+    return cases
+
+
 def corpus() -> list[Case]:
     rng = _corpus_rng()
     cases = _email_corpus(rng) + _phone_corpus(rng)
@@ -721,7 +846,7 @@ def corpus() -> list[Case]:
         for k in ("fn", "ct", "zp")
         for _ in range(20)
     ]
-    return cases
+    return cases + _unicode_corpus(rng)
 
 
 def _explanations(case: Case, sdk: str | None, ours: str | None) -> list[str]:

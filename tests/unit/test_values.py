@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -295,10 +296,11 @@ def test_invalid_marker_holds_no_value() -> None:
     assert "USD" in values.iso_currencies() and "XYZ" not in values.iso_currencies()
 
 
-@pytest.mark.parametrize("text", ["¹", "²³", "1.²"])
-def test_superscript_digits_are_no_time(text: str) -> None:
-    # str.isdigit() says yes to them, float() says no: found by hypothesis
-    assert values.parse_event_time(text) is INVALID
+@pytest.mark.parametrize(("text", "expected"), [("¹", 1), ("²³", 23), ("1.²", 1), ("¹x", INVALID)])
+def test_superscript_digits_read_as_digits_never_raise(text: str, expected: object) -> None:
+    # str.isdigit() says yes to them, float() says no (found by hypothesis); compatibility
+    # forms (NFKC) now make them the digits they show
+    assert values.parse_event_time(text) == expected
 
 
 def test_values_the_request_json_cannot_carry_are_unreadable_not_sent() -> None:
@@ -339,3 +341,69 @@ def test_a_contents_id_is_text_whatever_its_size_and_items_keep_their_key_order(
     [item] = values.to_contents([{"quantity": 2, "id": " a ", "note": None}])  # type: ignore[misc]
     assert list(item.items()) == [("quantity", 2), ("id", "a")]
     assert values.to_contents([{"id": "a", "quantity": 2**70}]) is values.INVALID
+
+
+# -- Unicode look-alikes (spec section 3) and numbers of any size (issue 8, section 6) -----
+
+
+@pytest.mark.parametrize(
+    ("func", "raw", "expected"),
+    [
+        (values.parse_event_time, "２０２６‐０１‐０１T００：００：００Z", NEW_YEAR),
+        (values.parse_event_time, "2026\u201301\u201301\u00a000:00", NEW_YEAR),
+        (values.parse_event_time, "１７６７２２５６００", NEW_YEAR),
+        (values.parse_event_time, "2026-01-01T01:00:00+01:00\u200b", NEW_YEAR),
+        (values.to_number, "１４２．５２", 142.52),
+        (values.to_number, "\u22125", -5.0),  # a minus sign
+        (values.to_number, "\u20135", -5.0),  # an en dash typed for one
+        (values.to_int, "\uff13", 3),
+        (values.to_int, "\u22123", -3),
+        (values.to_currency, "ｕｓｄ", "USD"),
+        (values.to_currency, "\u00a0EUR\u3000", "EUR"),
+        (values.to_bool, "ｙｅｓ", True),
+        (values.to_bool, "０", False),
+        (values.to_event_name, "ｐｕｒｃｈａｓｅ", "Purchase"),
+        (values.to_event_name, "Ｍｙ－Ｅｖｅｎｔ", "Ｍｙ－Ｅｖｅｎｔ"),  # custom names as written
+        (values.to_action_source, "Ｐｈｙｓｉｃａｌ\u3000Ｓｔｏｒｅ", "physical_store"),
+        (values.to_action_source, "system\u2011generated", "system_generated"),
+    ],
+)
+def test_unicode_lookalikes_in_event_and_custom_data_keys(
+    func: object, raw: object, expected: object
+) -> None:
+    assert func(raw) == expected  # type: ignore[operator]
+
+
+huge_numbers = st.one_of(
+    st.integers(),
+    st.integers(min_value=2**60).map(lambda n: n**3),  # beyond 64 bits, beyond a float
+    st.decimals(),  # NaN, sNaN, Infinity, any exponent
+    st.floats(),
+)
+
+
+@given(huge_numbers)
+def test_numbers_are_exact_finite_floats_or_invalid(number: int | float | Decimal) -> None:
+    result = values.to_number(number)
+    try:
+        as_float = float(number)
+    except (OverflowError, ValueError):  # an int beyond a float; Decimal("sNaN")
+        assert result is INVALID
+        return
+    assert result == as_float if math.isfinite(as_float) else result is INVALID
+
+
+@given(st.integers() | st.integers(min_value=2**60).map(lambda n: n**2))
+def test_integers_are_exact_within_64_bits_in_every_form(number: int) -> None:
+    expected = number if values.JSON_INT_MIN <= number <= values.JSON_INT_MAX else INVALID
+    assert values.to_int(number) == expected
+    assert values.to_int(Decimal(number)) == expected
+    if abs(number) < 10**21:
+        assert values.to_int(str(number)) == expected
+        assert values.to_int(f" {number:+d} ") == expected
+
+
+@given(st.decimals(), st.sampled_from([UTC, PARIS]))
+def test_any_decimal_is_a_time_or_invalid_never_an_exception(number: Decimal, tz: ZoneInfo) -> None:
+    seconds = values.parse_event_time(number, tz)
+    assert seconds is INVALID or (type(seconds) is int and seconds >= 0)

@@ -122,7 +122,10 @@ def _fill(
     if kind == "memo":
         cells = _memo_coerced(raws, field.memo, coerce)
     elif kind == "text":
-        cells = [raw.strip() or None if type(raw) is str else _coerced(coerce, raw) for raw in raws]
+        cells = [  # values.to_text, inlined for plain ASCII text
+            raw.strip() or None if type(raw) is str and _plain(raw) else _coerced(coerce, raw)
+            for raw in raws
+        ]
     elif kind == "utc_time":
         cells = [
             _naive_utc_seconds(raw)
@@ -278,12 +281,23 @@ def _template_ids(
         else:
             continue
         pattern += "%s"
-        columns.append([raw.strip() or None if type(raw) is str else _id_text(raw) for raw in raws])
+        columns.append(
+            [
+                raw.strip() or None if type(raw) is str and _plain(raw) else _id_text(raw)
+                for raw in raws
+            ]
+        )
     return [None if None in texts else pattern % texts for texts in zip(*columns, strict=True)]
 
 
+def _plain(text: str) -> bool:
+    """ASCII without NUL: text ``values.to_text`` only trims (the common cell)."""
+    return text.isascii() and "\x00" not in text
+
+
 def _id_text(raw: object) -> str | None:
-    return None if raw is _INVALID else values.to_text(raw)
+    text = None if raw is _INVALID else values.to_text(raw)
+    return text if isinstance(text, str) else None  # empty, or unreadable (a NUL...)
 
 
 def _finish(
@@ -302,7 +316,11 @@ def _finish(
     check_identifier = column_may_look_personal(identifiers)
     out: list[BuiltEvent | Rejection] = []
     for i, identifier in enumerate(identifiers):
-        if type(identifier) is not str or not identifier.strip():
+        if (
+            type(identifier) is not str
+            or not identifier.strip()
+            or not values.is_wire_text(identifier)
+        ):
             identifier = identifier_text(identifier)
             if identifier is None:
                 out.append(Rejection("", (MISSING_IDENTIFIER,), (), False))

@@ -154,7 +154,11 @@ class EventBuilder:
         at = int(now)
         plan = self.plan
         identifier = row.get(plan.identifier)
-        if type(identifier) is not str or not identifier.strip():  # identifier_text, inlined
+        if (  # identifier_text, inlined
+            type(identifier) is not str
+            or not identifier.strip()
+            or not values.is_wire_text(identifier)
+        ):
             identifier = identifier_text(identifier)
             if identifier is None:
                 return Rejection("", (MISSING_IDENTIFIER,), (), False)
@@ -335,8 +339,8 @@ def compile_plan(mapping: ResolvedMapping, options: BuildOptions) -> BuildPlan:
         or any(column not in (None, mapping.identifier) for _, _, column in template),
         template_issue=Issue(
             "missing_event_id",
-            f"a field of the event_id template {template_text!r} is empty in this row: fill "
-            f"it or change the template",
+            f"a field of the event_id template {template_text!r} is empty (or unreadable: a "
+            f"NUL character, invalid Unicode) in this row: fill it or change the template",
             "event_id",
         ),
     )

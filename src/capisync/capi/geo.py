@@ -17,6 +17,8 @@ from functools import cache, lru_cache
 
 import pycountry
 
+from capisync.capi.textforms import numeric_form
+
 # What people write that pycountry does not know (keys as produced by lookup_key).
 _COUNTRY_ALIASES: dict[str, str] = {
     "usa": "us",
@@ -117,8 +119,10 @@ _US_ZIP_PLUS4 = re.compile(r"\d{5}-\d{4}")
 
 
 def lookup_key(text: str) -> str:
-    """Fold a name to a comparison key: 'Côte d'Ivoire' -> 'cotedivoire', 'U.S.' -> 'us'."""
-    return _NON_KEY_CHARS.sub("", _fold(text.replace("&", " and ")))
+    """Fold a name to a comparison key: 'Côte d'Ivoire' -> 'cotedivoire', 'U.S.' -> 'us'.
+
+    Folding (NFKD) first reads full-width letters and signs as ASCII: 'ＵＳ', 'Ｔ＆Ｔ'."""
+    return _NON_KEY_CHARS.sub("", _fold(text).replace("&", " and "))
 
 
 def _state_key(text: str) -> str:
@@ -237,8 +241,11 @@ def state_code(text: str) -> str | None:
 
 
 def postal_code(text: str, country: str | None) -> str | None:
-    """Lowercase, no spaces or dashes; US (or any ZIP+4): the first 5 digits. None if empty."""
-    lowered = text.lower()
+    """Lowercase, no spaces or dashes; US (or any ZIP+4): the first 5 digits. None if empty.
+
+    Full-width and other-script digits and every dash look-alike read as ASCII first:
+    '１２３４５' (us) -> '12345', '〒１００ー０００１' (jp) -> '1000001'."""
+    lowered = numeric_form(text).lower()
     if country == "us" or (country is None and _US_ZIP_PLUS4.fullmatch(lowered)):
         us_zip = _US_ZIP.fullmatch(lowered)
         return us_zip.group(1).zfill(5) if us_zip else None  # 2134 was the zip 02134

@@ -4,6 +4,13 @@ Meta's "Customer information parameters" page, key by key (see docs/sdk-differen
 where Meta's own SDK does less). Every normalizer takes trimmed text and either returns the
 normalized string or raises ValueDropped carrying an Issue (never the raw value).
 ``normalize`` dispatches to them, caches and hashes.
+
+Unicode (spec section 3): keys whose canonical form is ASCII (email, phone, zip, date of
+birth, state code, IP address; country and gender through ``geo.lookup_key``) read
+compatibility forms and dash look-alikes first (``textforms.ascii_form``/``numeric_form``):
+``650–555–1212`` is a US phone, ``１２３４５`` a US zip. Names and cities keep letters of any
+script in NFC and only fold width and Arabic positional forms (``textforms``' docstring says
+why).
 """
 
 from __future__ import annotations
@@ -20,6 +27,17 @@ from capisync.capi import geo, phone, rules, values
 from capisync.capi.dates import DateError, date_parts, is_calendar_date
 from capisync.capi.issues import Issue
 from capisync.capi.params import PARAMS
+from capisync.capi.textforms import (
+    ascii_form,
+    fold_presentation_forms,
+    is_utf8,
+    numeric_form,
+)
+
+# Longer values of a normalized key are dropped unread (value_too_long): more than any real
+# one (an address has at most 254 characters, RFC 5321; a phone 15 digits plus its
+# formatting; the longest place names about 170), and it bounds their per-character work.
+MAX_VALUE_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +80,12 @@ _MESSAGES: dict[str, str] = {  # fixed sentences: an Issue never quotes the valu
     "fbp_malformed": "not an fbp browser ID (fb.{subdomain_index}.{creation_time}.{random})",
     "multiple_values": "Meta takes one value for this key: the first valid one was sent",
     "text_malformed": "holds a character that is not valid Unicode (a lone surrogate), so it "
-    "has no UTF-8 form to hash",
+    "has no UTF-8 form to send or hash",
+    "value_too_long": f"longer than {MAX_VALUE_CHARS:,} characters, which no real value of "
+    "this key is",
+    "value_unreadable": "no text could be read from this cell (bytes that are not UTF-8, a "
+    f"number of more than {values.MAX_NUMBER_DIGITS:,} digits, or a type with no text form): "
+    "cast the column to text in the model",
     "value_hashed": "Meta wants this parameter as is, and this value looks like a SHA-256 hash",
     "ctwa_clid_malformed": "not a click-to-WhatsApp click ID (letters, digits, - and _ only)",
     "lead_id_malformed": "not a lead ID (an integer of 15 or 16 digits)",
@@ -80,8 +103,13 @@ def dropped(key: str, code: str) -> ValueDropped:
 # ---- per-key normalizers: (trimmed text, context, warnings) -> normalized text ----
 
 Warnings = list[Issue]
-# An address: name@domain.tld, where no part holds whitespace or <>(),;:"[]\ and only one @.
-_NOT_IN_EMAIL = re.compile(r"[\s<>(),;:\"\[\]\\]")
+# An address: name@domain.tld, where no part holds whitespace, a control character or
+# <>(),;:"[]\ and only one @ (RFC 5322 allows no control character in an address).
+_NOT_IN_EMAIL = re.compile(r"[\s\x00-\x1f\x7f<>(),;:\"\[\]\\]")
+# What _NOT_IN_EMAIL finds, and any other non-ASCII character that is no letter or digit
+# (one a look-alike fold may change): everything but word characters and the ASCII
+# punctuation an address may hold. Text it finds nothing in passes _NOT_IN_EMAIL too.
+_NOT_IN_EMAIL_OR_FOLDABLE = re.compile(r"[^\w!#$%&'*+\-./=?^`{|}~@]")
 _ASCII_NON_LETTERS = re.compile(r"[^a-z]+")
 _FBC = rules.FBC_SHAPE  # the shapes Meta checks, read by the sandbox too
 _FBP = rules.FBP_SHAPE
@@ -90,8 +118,23 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _email(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    email = text.lower() if text.isascii() else _nfc(_nfc(text).lower())
-    if not is_email_address(email):
+    """Trim, lowercase; non-ASCII: compatibility forms folded (full-width ``ｊｏｈｎ＠ｘ．ｃｏｍ``
+    typed by an input method is ``john@x.com``; addresses never hold compatibility
+    characters on purpose, and IDNA folds them in domains the same way), dashes, spaces and
+    invisible characters as ``textforms.ascii_form`` reads them, ideographic full stops as
+    dots (IDNA's label separators, UTS #46), NFC. Digits of other scripts stay: in an
+    internationalized address they are characters of its own."""
+    if text.isascii():
+        email = text.lower()
+        valid = is_email_address(email)
+    else:
+        email = _nfc(unicodedata.normalize("NFKC", text).lower())
+        if _NOT_IN_EMAIL_OR_FOLDABLE.search(email) is None:  # one scan, as for ASCII
+            valid = _has_address_shape(email)
+        else:  # a dash, space or invisible look-alike ("–", "\u200b", "。"), or no address
+            email = _nfc(ascii_form(email).replace("\u3002", "."))
+            valid = is_email_address(email)
+    if not valid:
         raise dropped("em", "email_malformed")
     return email
 
@@ -103,14 +146,13 @@ def is_email_address(text: str) -> bool:
     String searches instead of one regex: the regex backtracked through the domain to find
     its last dot, and took 0.7 µs an address, the most costly step of an email's path.
     """
+    return _has_address_shape(text) and _NOT_IN_EMAIL.search(text) is None
+
+
+def _has_address_shape(text: str) -> bool:
     at = text.find("@")
     dot = text.rfind(".")
-    return (
-        at > 0
-        and at + 1 < dot < len(text) - 1
-        and text.find("@", at + 1) < 0
-        and _NOT_IN_EMAIL.search(text) is None
-    )
+    return at > 0 and at + 1 < dot < len(text) - 1 and text.find("@", at + 1) < 0
 
 
 def _phone(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
@@ -127,7 +169,14 @@ def _phone(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 
 def letters(text: str) -> str:
-    """Lowercase letters of any script (with their combining marks), NFC; nothing else."""
+    """Lowercase letters of any script (with their combining marks), NFC; nothing else.
+
+    Full-width and half-width forms read as the letters they show (``ＪＯＨＮ`` is ``john``,
+    ``ﾔﾏﾀﾞ`` is ``ヤマダ``); other compatibility characters are kept as written (see
+    ``textforms.fold_presentation_forms``)."""
+    if text.isascii():
+        return _ASCII_NON_LETTERS.sub("", text.lower())
+    text = fold_presentation_forms(text)
     if text.isascii():
         return _ASCII_NON_LETTERS.sub("", text.lower())
     kept = "".join(c for c in _nfc(text).lower() if unicodedata.category(c)[0] in "LM")
@@ -153,7 +202,8 @@ def _letters_of(key: str, code: str) -> Callable[[str, NormalizeContext, Warning
 
 
 def _state(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    if geo.has_state_codes(ctx.country):
+    text = ascii_form(text)  # "US–CA", "ＣＡ": the code is ASCII (and so is "no special
+    if geo.has_state_codes(ctx.country):  # characters" for regions elsewhere)
         code = geo.state_code(text)
         if code is not None:
             return code
@@ -235,7 +285,7 @@ def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     """YYYYMMDD from ISO dates, 8 digits, 2/16/1997 (ctx.dob_order) or "Feb 16, 1997"."""
     try:
         pivot = _STRPTIME_PIVOT if ctx.current_year is None else ctx.current_year
-        year, month, day = date_parts(text.lower(), ctx.dob_order, pivot)
+        year, month, day = date_parts(numeric_form(text).lower(), ctx.dob_order, pivot)
     except DateError as exc:
         raise dropped("db", exc.code) from None
     if year < 1900 or (ctx.current_year is not None and year > ctx.current_year):
@@ -246,6 +296,8 @@ def _dob(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 
 def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    if not text.isascii():
+        text = numeric_form(text)  # "１９２．０．２．１" typed full-width
     try:
         socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
     except (OSError, ValueError):  # ValueError: an embedded NUL
@@ -258,15 +310,23 @@ def _ip(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
 
 def _cookie(key: str, pattern: re.Pattern[str]) -> Callable[[str, NormalizeContext, Warnings], str]:
     def normalize_cookie(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-        if pattern.fullmatch(text) is None:
+        # ASCII only: cookies are, and a "\d" of the pattern would take other digits
+        if not text.isascii() or pattern.fullmatch(text) is None:
             raise dropped(key, f"{key}_malformed")
         return text  # case kept: an fbclid is case-sensitive
 
     return normalize_cookie
 
 
-def _as_is(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
-    return text
+def _as_is(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
+    """Keys sent (or hashed) as they are: trimmed text, if it has a UTF-8 form at all."""
+
+    def pass_through(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+        if not is_utf8(text):  # a lone surrogate: no JSON body or hash can carry it
+            raise dropped(key, "text_malformed")
+        return text
+
+    return pass_through
 
 
 def _raw_of(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
@@ -274,6 +334,8 @@ def _raw_of(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
     dropped, since Meta refuses a hash there ("must not be hashed")."""
 
     def normalize_raw(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+        if not is_utf8(text):  # a lone surrogate: no JSON body can carry it
+            raise dropped(key, "text_malformed")
         if len(text) == 64 and _HEX64.fullmatch(text):
             raise dropped(key, "value_hashed")
         return text

@@ -6,6 +6,11 @@ this module dispatches to them, skips placeholders, reads arrays, caches and has
 Hot path: `user_data_value` runs per key per row, so low-cardinality keys (country, state,
 city, gender, names, dates of birth, zip codes) keep their final wire value, hash included,
 in bounded dicts; phones take a fast path in `phone.py`; hashing is hashlib directly.
+
+Total and bounded: any Python value a warehouse driver hands over gives a wire value or None
+and, when it is dropped, a warning; never an exception. Values of a normalized key longer
+than ``MAX_VALUE_CHARS`` are dropped before any character-wise work (``value_too_long``), and
+are not kept in the caches.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +33,7 @@ from capisync.capi.keyrules import (  # re-exported: NormalizeContext, dropped..
     _FBP,
     _HEX64,
     _MESSAGES,  # noqa: F401  (tests read the messages here)
+    MAX_VALUE_CHARS,
     ValueDropped,
     Warnings,
     _as_is,
@@ -65,11 +72,25 @@ class _KeySpec:
     cache_by: int  # how repeated inputs are cached (their wire value, hash included)
     cache: dict[object, str | Issue]
     hash_optional: bool  # external_id: hashed unless the sync turns hashing off
+    max_chars: int  # a longer value is dropped unread (value_too_long)
 
 
-def _spec(key: str, normalizer: Normalizer, cache_by: int = _NO_CACHE) -> _KeySpec:
+def _spec(key: str, normalizer: Normalizer | None = None, cache_by: int = _NO_CACHE) -> _KeySpec:
+    """A key's spec; without a normalizer, the key is sent (or hashed) as it is."""
     param = PARAMS[key]
-    return _KeySpec(key, normalizer, param.hashed, param.multi, cache_by, {}, key == "external_id")
+    # Keys sent as they are (and external_id, hashed as it is) do only linear C-level work:
+    # no bound. The normalized ones work character by character: bounded.
+    max_chars = sys.maxsize if normalizer is None else MAX_VALUE_CHARS
+    return _KeySpec(
+        key,
+        normalizer or _as_is(key),
+        param.hashed,
+        param.multi,
+        cache_by,
+        {},
+        key == "external_id",
+        max_chars,
+    )
 
 
 _SPECS: dict[str, _KeySpec] = {
@@ -85,7 +106,7 @@ _SPECS: dict[str, _KeySpec] = {
         _spec("st", _state, _BY_COUNTRY),
         _spec("zp", _zip, _BY_COUNTRY),
         _spec("country", _country, _BY_TEXT),
-        _spec("external_id", _as_is),
+        _spec("external_id"),
         _spec("client_ip_address", _ip),
         _spec("fbc", _cookie("fbc", _FBC)),
         _spec("fbp", _cookie("fbp", _FBP)),
@@ -102,8 +123,13 @@ _INTEGER_KEYS = frozenset(k for k in USER_DATA_KEYS if PARAMS[k].kind in ("lead_
 _PLACEHOLDERS = frozenset({"null", "none", "n/a", "#n/a", "undefined", "nan"})
 
 
-def _text(value: object) -> str | None:
-    """A warehouse value as trimmed text; None for missing values (NULL, NaN, '', 'N/A')."""
+Text = str | values.Invalid | None  # trimmed text, None (missing), INVALID (unreadable)
+
+
+def _text(value: object) -> Text:
+    """A warehouse value as trimmed text; None for missing values (NULL, NaN, '', 'N/A');
+    ``values.INVALID`` for a value with no text we can read: bytes that are not UTF-8, an
+    integer or Decimal of more than ``values.MAX_NUMBER_DIGITS`` digits, a failing str()."""
     if isinstance(value, str):
         text = value.strip()
     elif value is None:
@@ -112,15 +138,16 @@ def _text(value: object) -> str | None:
         return "true" if value else "false"  # most keys then drop it as malformed
     elif isinstance(value, int):
         # int(): compiled, str() of a value typed int writes a bool as 1 and an IntEnum bare
-        return str(int(value))
+        return values.int_text(int(value))
     elif isinstance(value, float | Decimal):
         return _number_text(value)
     elif isinstance(value, date):
         return value.isoformat()
-    elif isinstance(value, bytes | bytearray):
-        text = bytes(value).decode("utf-8", "replace").strip()
     else:
-        text = str(value).strip()
+        readable = values.str_of(value)  # bytes as UTF-8, bounded, never raising
+        if not isinstance(readable, str):
+            return readable
+        text = readable.strip()
     return _unless_placeholder(text)
 
 
@@ -130,12 +157,18 @@ def _unless_placeholder(text: str) -> str | None:
     return text
 
 
-def _number_text(value: float | Decimal) -> str | None:
-    if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+def _number_text(value: float | Decimal) -> Text:
+    """94035.0 and Decimal("94035") are the zip 94035; NaN and infinities are missing."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() else str(value)
+    if not value.is_finite():  # NaN, sNaN, Infinity: no comparison may touch an sNaN
         return None
-    if value == int(value):
-        return str(int(value))  # 94035.0 and Decimal("94035") are the zip 94035
-    return str(value)
+    if value.adjusted() >= values.MAX_NUMBER_DIGITS:  # Decimal("1E+999999"): its int() alone
+        return values.INVALID  # took 95 s of CPU
+    whole = value.to_integral_value()
+    return values.int_text(int(whole)) if whole == value else str(value)
 
 
 def _is_hash(text: str) -> bool:
@@ -152,10 +185,20 @@ def _get_spec(key: str) -> _KeySpec:
 def _wire(spec: _KeySpec, text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
     """Normalize one trimmed value and hash it where the key is hashed (raises ValueDropped)."""
     if not spec.hashed or (spec.hash_optional and not ctx.hash_external_id):
-        return spec.normalize(text, ctx, warnings)
+        return _normalized(spec, text, ctx, warnings)
     if len(text) == 64 and _HEX64.fullmatch(text):
         return text.lower()  # already SHA-256: never hash twice
-    return _sha256_hex(spec.key, spec.normalize(text, ctx, warnings))
+    return _sha256_hex(spec.key, _normalized(spec, text, ctx, warnings))
+
+
+def _normalized(spec: _KeySpec, text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
+    if len(text) > spec.max_chars:
+        raise dropped(spec.key, "value_too_long")
+    return spec.normalize(text, ctx, warnings)
+
+
+def _unreadable(key: str, warnings: Warnings) -> None:
+    warnings.append(dropped(key, "value_unreadable").issue)
 
 
 def _sha256_hex(key: str, normalized: str) -> str:
@@ -200,14 +243,15 @@ def _from_cache(
     if result is None:
         text = _unless_placeholder(raw.strip())
         if text and text[0] == "[":  # never cached: an array at the top, text inside one
-            if arrays and (values := _json_array(text)) is not None:
-                return _wire_many(spec, values, ctx, warnings)
+            if arrays and (items := _json_array(text)) is not None:
+                return _wire_many(spec, items, ctx, warnings)
             result = _wire_uncached(spec, text, ctx)
         else:
             result = "" if text is None else _wire_uncached(spec, text, ctx)
-            if len(spec.cache) >= CACHE_LIMIT:
-                spec.cache.clear()
-            spec.cache[cache_key] = result
+            if len(raw) <= spec.max_chars:  # a megabyte cell is not worth its memory
+                if len(spec.cache) >= CACHE_LIMIT:
+                    spec.cache.clear()
+                spec.cache[cache_key] = result
     if isinstance(result, Issue):
         warnings.append(result)
         return None
@@ -224,7 +268,7 @@ def _wire_uncached(spec: _KeySpec, text: str, ctx: NormalizeContext) -> str | Is
             or (len(text) == 64 and _HEX64.fullmatch(text))
         ):
             return _wire(spec, text, ctx, [])  # cached keys never warn while keeping a value
-        return _memo_sha256(spec.key, spec.normalize(text, ctx, []))
+        return _memo_sha256(spec.key, _normalized(spec, text, ctx, []))
     except ValueDropped as drop:
         return drop.issue
 
@@ -243,12 +287,16 @@ def _memo_sha256(key: str, normalized: str) -> str:
 
 
 def _wire_many(
-    spec: _KeySpec, values: list[object], ctx: NormalizeContext, warnings: Warnings
+    spec: _KeySpec, items: list[object], ctx: NormalizeContext, warnings: Warnings
 ) -> str | list[str] | None:
     sent: list[str] = []
-    for value in values:
+    for value in items:
         text = _text(value)
-        wire = _wire_text(spec, text, ctx, warnings) if text is not None else None
+        if not isinstance(text, str):
+            if text is not None:
+                _unreadable(spec.key, warnings)
+            continue
+        wire = _wire_text(spec, text, ctx, warnings)
         if wire is not None and wire not in sent:
             sent.append(wire)
     if len(sent) > 1 and not spec.multi:
@@ -260,7 +308,7 @@ def _wire_many(
 def _json_array(text: str) -> list[object] | None:
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         return None
     return parsed if isinstance(parsed, list) else None
 
@@ -282,16 +330,20 @@ def user_data_value(
         if isinstance(raw, list | tuple):
             return _wire_many(spec, list(raw), ctx, warnings)
         if isinstance(raw, set | frozenset):  # no order of its own: sorted, so runs agree
-            return _wire_many(spec, sorted(raw, key=str), ctx, warnings)
+            return _wire_many(spec, sorted(raw, key=values.sort_key), ctx, warnings)
         text = _text(raw)
-        return None if text is None else _wire_text(spec, text, ctx, warnings)
+        if isinstance(text, str):
+            return _wire_text(spec, text, ctx, warnings)
+        if text is not None:
+            _unreadable(key, warnings)
+        return None
     if spec.cache_by != _NO_CACHE:  # a repeated value costs one dict lookup, not even a strip
         return _from_cache(spec, raw, _cache_key(spec, raw, ctx), ctx, warnings, arrays=True)
     text = raw.strip()
     if len(text) <= 9 and (not text or text.lower() in _PLACEHOLDERS) and text != "Nan":
         return None
-    if text[0] == "[" and (values := _json_array(text)) is not None:
-        return _wire_many(spec, values, ctx, warnings)
+    if text[0] == "[" and (items := _json_array(text)) is not None:
+        return _wire_many(spec, items, ctx, warnings)
     try:
         return _wire(spec, text, ctx, warnings)
     except ValueDropped as drop:
@@ -333,12 +385,12 @@ def normalize(
     """
     spec = _get_spec(key)
     text = _text(value)
-    if text is None:
+    if not isinstance(text, str):
         return None
     if spec.hashed and _is_hash(text):
         return text.lower()
     try:
-        return spec.normalize(text, NormalizeContext(country=country, current_year=year), [])
+        return _normalized(spec, text, NormalizeContext(country=country, current_year=year), [])
     except ValueDropped:
         return None
 
@@ -350,7 +402,7 @@ def hash_value(
     ``year`` as for ``normalize``."""
     spec = _get_spec(key)
     text = _text(value)
-    if text is None:
+    if not isinstance(text, str):
         return None
     try:
         return _wire(spec, text, NormalizeContext(country=country, current_year=year), [])
@@ -361,7 +413,9 @@ def hash_value(
 def normalize_country(value: object) -> str | None:
     """ISO alpha-2 lowercase of a country code or name (the row's country); None if unknown."""
     text = _text(value)
-    return None if text is None else geo.country_code(text)
+    if not isinstance(text, str) or len(text) > MAX_VALUE_CHARS:
+        return None
+    return geo.country_code(text)
 
 
 WIRE_MEMO_LIMIT = 16_384  # entries per user_data memo of the event builder, cleared when full
@@ -389,9 +443,10 @@ def memoize_wire(
     else:
         wire = _wire_uncached(spec, text, ctx)
         hit = (None, (wire,)) if isinstance(wire, Issue) else (wire or None, ())
-    if len(memo) >= WIRE_MEMO_LIMIT:
-        memo.clear()
-    memo[memo_key] = hit
+    if len(raw) <= spec.max_chars:  # a megabyte cell is not worth its memory
+        if len(memo) >= WIRE_MEMO_LIMIT:
+            memo.clear()
+        memo[memo_key] = hit
     return hit
 
 
@@ -410,7 +465,12 @@ def user_data_column(
     spec = _get_spec(key)
     if spec.cache_by != _NO_CACHE or spec.hash_optional or key in _INTEGER_KEYS:
         return [_value_at(key, raw, contexts[i], i, warned) for i, raw in enumerate(cells)]
-    normalize, hashed, sha256 = spec.normalize, spec.hashed, hashlib.sha256
+    normalize, hashed, sha256, max_chars = (
+        spec.normalize,
+        spec.hashed,
+        hashlib.sha256,
+        spec.max_chars,
+    )
     out: list[str | int | list[str] | None] = []
     scratch: list[Issue] = []
     for i, raw in enumerate(cells):
@@ -418,7 +478,12 @@ def user_data_column(
             out.append(None if raw is None else _value_at(key, raw, contexts[i], i, warned))
             continue
         text = raw.strip()  # longer than any placeholder, no array, no hash: the common cell
-        if len(text) <= 9 or text[0] == "[" or (hashed and len(text) == 64):
+        if (
+            len(text) <= 9
+            or text[0] == "["
+            or (hashed and len(text) == 64)
+            or len(text) > max_chars
+        ):
             out.append(_value_at(key, raw, contexts[i], i, warned))
             continue
         try:

@@ -35,8 +35,9 @@ class Rejection:
 
 MISSING_IDENTIFIER = Issue(
     "missing_identifier",
-    "the identifier column is empty: every row needs a unique, stable identifier so it is "
-    "sent once; filter out rows without one in the model",
+    "the identifier column is empty (or unreadable: a NUL character, invalid Unicode, a "
+    f"number of more than {values.MAX_NUMBER_DIGITS:,} digits): every row needs a unique, "
+    "stable identifier so it is sent once; filter out rows without one in the model",
 )
 EVENT_ID_FALLBACK = Issue(
     "event_id_missing",
@@ -61,9 +62,24 @@ EVENT_ID_PERSONAL_DATA = Issue(
 
 
 def identifier_text(raw: object) -> str | None:
+    """The ledger key of a row: its identifier cell as text (``str()``, as it always was).
+
+    None when empty or when no ledger can store it: a NUL character (PostgreSQL refuses
+    it), a lone surrogate (no UTF-8 form), an integer too long to write (``values.str_of``).
+    """
     if type(raw) is str:
-        return raw if raw.strip() else None
-    return None if values.is_blank(raw) else str(raw)
+        return raw if raw.strip() and values.is_wire_text(raw) else None
+    if values.is_blank(raw):
+        return None
+    text = values.str_of(raw) if isinstance(raw, int) else _plain_str(raw)
+    return text if isinstance(text, str) and text.strip() and values.is_wire_text(text) else None
+
+
+def _plain_str(raw: object) -> str | None:
+    try:
+        return str(raw)  # bytes stay "b'...'": ledger keys written so far must not change
+    except Exception:  # a driver's type whose str() fails
+        return None
 
 
 def ledger_identifier(raw: object) -> str | None:

@@ -13,12 +13,13 @@ the fast path gives a length the region never uses, phonenumbers parses the numb
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata
+
+from capisync.capi.textforms import numeric_form
 
 MIN_DIGITS = 7  # shorter than any full international number
 MAX_DIGITS = 15  # E.164 maximum
@@ -112,20 +113,15 @@ def phone_digits(value: str, region: Region | None) -> tuple[str, bool]:
 
 
 def _from_text(text: str, region: Region | None) -> tuple[str, bool]:
-    if not text.isascii():
-        text = _ascii_digits(text)
+    # "650–555–1212" (en dashes), "０６ １２", "+33\u00a06...": every dash a "-", every
+    # space a " ", digits of any script ASCII, before the main part is looked for
+    text = numeric_form(text)
     main = _MAIN_PART.search(text)
     if main is None:
         raise PhoneError("no digits")
     part = main.group()
     international = part.lstrip("( ").startswith("+")
     return _from_digits(_NON_DIGITS.sub("", part), international=international, region=region)
-
-
-def _ascii_digits(text: str) -> str:
-    """Fullwidth and other-script digits ("٠٦", "０６") read as ASCII digits."""
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(str(d) if (d := unicodedata.decimal(c, None)) is not None else c for c in text)
 
 
 def _from_digits(digits: str, *, international: bool, region: Region | None) -> tuple[str, bool]:

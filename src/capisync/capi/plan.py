@@ -219,7 +219,8 @@ def parse_template(
 def render_template(
     parts: tuple[TemplatePart, ...], row: Mapping[str, object], event: Mapping[str, Any]
 ) -> str | None:
-    """The event_id of one row from a parsed template; None when a field is empty."""
+    """The event_id of one row from a parsed template; None when a field is empty or
+    unreadable."""
     out: list[str] = []
     for literal, event_key, column in parts:
         out.append(literal)
@@ -229,11 +230,11 @@ def render_template(
             raw = row.get(column)
         else:
             continue
-        if type(raw) is str:
-            text: str | None = raw.strip() or None  # values.to_text, inlined
+        if type(raw) is str and raw.isascii() and "\x00" not in raw:
+            text: object = raw.strip() or None  # values.to_text, inlined
         else:
             text = None if raw is values.INVALID else values.to_text(raw)
-        if text is None:
+        if not isinstance(text, str):  # empty, or unreadable (a NUL, a lone surrogate)
             return None
         out.append(text)
     return "".join(out)

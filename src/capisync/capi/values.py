@@ -6,12 +6,19 @@ The event builder decides what INVALID means: for ``event_time``, ``value`` and 
 it stays in the event so validation rejects it with a precise reason; for the rest the key
 is dropped with a warning. The happy path raises no exception: parsing is tried only on
 strings, and only there can a ``ValueError`` be caught.
+
+Every coercer is total and bounded: whatever a warehouse driver hands over (huge integers and
+Decimals from NUMERIC columns, NaN and signaling NaN, bytes, times, UUIDs, containers, lone
+surrogates, NUL characters, megabytes of text) it answers a value, None or INVALID, in
+linear time at worst; nothing it is given makes it raise (tests/unit/test_warehouse_values.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import numbers
+import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
@@ -24,6 +31,7 @@ import pycountry
 
 from capisync.capi.params import ACTION_SOURCES
 from capisync.capi.rules import APP_FLAGS, CUSTOMER_SEGMENTS, DELIVERY_CATEGORIES, LEAD_ID_DIGITS
+from capisync.capi.textforms import ascii_form, is_utf8, numeric_form
 
 
 class _Invalid:
@@ -36,6 +44,7 @@ class _Invalid:
 
 
 INVALID: Final = _Invalid()
+Invalid = _Invalid  # the type of INVALID, for annotations elsewhere
 
 # Epoch magnitudes: 1e11 s is the year 5138, so anything larger is finer than seconds.
 _MS_THRESHOLD = 1e11
@@ -65,6 +74,15 @@ STANDARD_EVENTS: Final = (
 _STANDARD_BY_FOLDED: Final = {name.lower(): name for name in STANDARD_EVENTS}
 _TRUE: Final = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE: Final = frozenset({"false", "f", "no", "n", "0"})
+# Longer text is no time, number or code: read as INVALID before any character-wise work.
+MAX_TIME_CHARS: Final = 100  # "Thursday, 01 January 2026 00:00:00.123456789 +0000 (UTC)" is 57
+MAX_NUMBER_CHARS: Final = 1000
+MAX_WORD_CHARS: Final = 64  # currencies, booleans, event names and action sources as words
+# A number of more digits is no ID, amount or time, and Python writes its text in quadratic
+# time (or refuses to, beyond sys.get_int_max_str_digits(): 4,300 by default).
+MAX_NUMBER_DIGITS: Final = 1000
+_MAX_NUMBER_BITS: Final = 3322  # 10**1000 < 2**3322
+_INT_TEXT: Final = re.compile(r"[+-]?[0-9]{1,21}")
 
 
 @cache
@@ -82,7 +100,7 @@ def parse_event_time(raw: object, tz: tzinfo = UTC) -> int | _Invalid | None:
     """
     cls = type(raw)
     if cls is int:
-        return _from_epoch(raw)  # type: ignore[arg-type]
+        return _from_epoch(raw)
     if cls is datetime:
         return _from_datetime(raw, tz)  # type: ignore[arg-type]
     if raw is None or cls is bool:
@@ -95,12 +113,14 @@ def parse_event_time(raw: object, tz: tzinfo = UTC) -> int | _Invalid | None:
         return _from_datetime(datetime(raw.year, raw.month, raw.day), tz)
     if isinstance(raw, str):
         return _parse_time_text(raw.strip(), tz)
+    if isinstance(raw, numbers.Real):  # numpy's scalars and other registered numbers
+        return _from_epoch(raw)
     return INVALID
 
 
-def _from_epoch(number: int | float | Decimal) -> int | _Invalid:
-    seconds = float(number)
-    if not math.isfinite(seconds) or seconds < 0:
+def _from_epoch(number: object) -> int | _Invalid:
+    seconds = finite_float(number)
+    if seconds is None or seconds < 0:
         return INVALID
     if seconds >= _NS_THRESHOLD:
         seconds /= 1e9
@@ -131,6 +151,10 @@ def _from_datetime(moment: datetime, tz: tzinfo) -> int:
 def _parse_time_text(text: str, tz: tzinfo) -> int | _Invalid | None:
     if not text:
         return None
+    if len(text) > MAX_TIME_CHARS:
+        return INVALID
+    if not text.isascii():
+        text = numeric_form(text)  # "２０２６‐０１‐０１" (full-width digits, U+2010 hyphens)
     if _looks_numeric(text):
         return _from_epoch(float(text))
     try:
@@ -139,7 +163,7 @@ def _parse_time_text(text: str, tz: tzinfo) -> int | _Invalid | None:
         pass
     try:  # RFC 2822 / HTTP dates, as logs and some CRMs export them
         return _from_datetime(parsedate_to_datetime(text), tz)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # Overflow: year 9999999999
         return INVALID
 
 
@@ -157,42 +181,83 @@ def _looks_numeric(text: str) -> bool:
 
 
 def to_number(raw: object) -> float | _Invalid | None:
-    """value / predicted_ltv / net_revenue -> float. Decimals and numeric strings are fine."""
+    """value / predicted_ltv / net_revenue -> float. Decimals and numeric strings are fine;
+    NaN, infinities and numbers beyond a float (an int above 1.8e308, Decimal("1E+5000"),
+    Decimal("sNaN")) are INVALID."""
     cls = type(raw)
-    if cls is float or cls is int or cls is Decimal:
-        number = float(raw)  # type: ignore[arg-type]
-        return number if math.isfinite(number) else INVALID
+    if isinstance(raw, float):
+        plain = float(raw)  # a subclass (numpy's float64) as a plain float
+        return plain if math.isfinite(plain) else INVALID
+    if cls is int or cls is Decimal:
+        number = finite_float(raw)
+        return INVALID if number is None else number
     if raw is None:
         return None
-    if cls is bool or not isinstance(raw, int | float | Decimal | str):
-        return INVALID
     if isinstance(raw, str):
         return _number_from_text(raw.strip())
-    number = float(raw)
-    return number if math.isfinite(number) else INVALID
+    if cls is bool or not isinstance(raw, numbers.Real | Decimal):  # numbers.Real: numpy's too
+        return INVALID
+    number = finite_float(raw)
+    return INVALID if number is None else number
+
+
+def finite_float(number: object) -> float | None:
+    """A number as a finite float; None for NaN, infinities and numbers beyond a float."""
+    try:
+        as_float = float(number)  # type: ignore[arg-type]
+    except (OverflowError, ValueError, TypeError):  # 10**400; Decimal("sNaN") is ValueError
+        return None
+    return as_float if math.isfinite(as_float) else None
 
 
 def _number_from_text(text: str) -> float | _Invalid | None:
     if not text:
         return None
+    if len(text) > MAX_NUMBER_CHARS:
+        return INVALID
     try:
-        number = float(text)
+        number = float(text if text.isascii() else numeric_form(text))  # "１４２．５２", "−5"
     except ValueError:
         return INVALID
     return number if math.isfinite(number) else INVALID
 
 
 def to_int(raw: object) -> int | _Invalid | None:
-    """num_items, data_processing_options_country/state -> int (3.0 and "3" are fine)."""
-    if type(raw) is int:
-        return raw if JSON_INT_MIN <= raw <= JSON_INT_MAX else INVALID
+    """num_items, data_processing_options_country/state -> int (3.0 and "3" are fine).
+
+    Exact for integers, integral Decimals and strings of digits; INVALID beyond 64 bits."""
+    cls = type(raw)
+    if cls is int:
+        return _json_int(raw)  # type: ignore[arg-type]
+    if raw is None:
+        return None
+    if cls is str:
+        text = raw.strip()  # type: ignore[attr-defined]
+        if len(text) <= 24:
+            text = numeric_form(text)  # "３", "−3"
+            if _INT_TEXT.fullmatch(text):  # exact: float() would round 2**53 + 1
+                return _json_int(int(text))
+    elif cls is Decimal:
+        return _decimal_int(raw)  # type: ignore[arg-type]
+    elif cls is not bool and isinstance(raw, numbers.Integral):  # IntEnum, numpy's integers
+        return _json_int(int(raw))
     number = to_number(raw)
     if not isinstance(number, float):
         return number  # None or INVALID
     if not number.is_integer():
         return INVALID
-    whole = int(number)
-    return whole if JSON_INT_MIN <= whole <= JSON_INT_MAX else INVALID
+    return _json_int(int(number))
+
+
+def _decimal_int(number: Decimal) -> int | _Invalid:
+    if not number.is_finite() or number.adjusted() > 20:  # 2**64 has 20 digits
+        return INVALID
+    whole = number.to_integral_value()
+    return _json_int(int(whole)) if whole == number else INVALID
+
+
+def _json_int(number: int) -> int | _Invalid:
+    return number if JSON_INT_MIN <= number <= JSON_INT_MAX else INVALID
 
 
 def to_bool(raw: object) -> bool | _Invalid | None:
@@ -207,6 +272,8 @@ def to_bool(raw: object) -> bool | _Invalid | None:
         word = raw.strip().lower()
         if not word:
             return None
+        if not word.isascii() and len(word) <= MAX_WORD_CHARS:
+            word = ascii_form(word).lower()  # "ｙｅｓ"
         if word in _TRUE:
             return True
         if word in _FALSE:
@@ -221,14 +288,20 @@ def to_currency(raw: object) -> str | _Invalid | None:
     code = raw.strip().upper()
     if not code:
         return None
+    if not code.isascii() and len(code) <= MAX_WORD_CHARS:
+        code = ascii_form(code).upper()  # "ＥＵＲ" from a full-width input method
     return code if code in iso_currencies() else INVALID
 
 
-def to_text(raw: object) -> str | None:
-    """A string parameter: trimmed; 123.0 from a float column reads as '123'."""
+def to_text(raw: object) -> str | _Invalid | None:
+    """A string parameter: trimmed; 123.0 from a float column reads as '123', bytes as UTF-8.
+
+    INVALID for what the wire and the ledger cannot carry: text with a lone surrogate or a
+    NUL character, bytes that are not UTF-8, an integer of more than MAX_NUMBER_DIGITS
+    digits, a value whose ``str()`` fails.
+    """
     if type(raw) is str:
-        text = raw.strip()
-        return text or None
+        return wire_text(raw.strip())
     if raw is None:
         return None
     if isinstance(raw, float):
@@ -236,31 +309,75 @@ def to_text(raw: object) -> str | None:
             return None
         if raw.is_integer():
             return str(int(raw))
-    text = str(raw).strip()
-    return text or None
+    text = str_of(raw)
+    return wire_text(text.strip()) if isinstance(text, str) else text
 
 
-def to_lower_text(raw: object) -> str | None:
+def wire_text(text: str) -> str | _Invalid | None:
+    """Trimmed text as a string parameter: None when empty, INVALID when it holds a NUL or a
+    lone surrogate (PostgreSQL stores no NUL, UTF-8 has no surrogate)."""
+    if not text:
+        return None
+    return text if is_wire_text(text) else INVALID
+
+
+def is_wire_text(text: str) -> bool:
+    """No NUL character and no lone surrogate: text JSON, UTF-8 and every ledger can hold."""
+    return "\x00" not in text and is_utf8(text)
+
+
+def str_of(raw: object) -> str | _Invalid:
+    """``str(raw)``, total and bounded: bytes are read as UTF-8, an int of more than
+    MAX_NUMBER_DIGITS digits (or a type whose ``str()`` fails) is INVALID."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return int_text(int(raw))
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            return bytes(raw).decode()
+        except UnicodeDecodeError:
+            return INVALID
+    try:
+        return str(raw)
+    except Exception:  # a driver's type with a failing __str__, a list of huge ints...
+        return INVALID
+
+
+def int_text(number: int) -> str | _Invalid:
+    """Decimal digits of an integer; INVALID beyond MAX_NUMBER_DIGITS digits (bounded time)."""
+    if number.bit_length() > _MAX_NUMBER_BITS:
+        return INVALID
+    text = str(number)
+    return text if len(text) - (number < 0) <= MAX_NUMBER_DIGITS else INVALID
+
+
+def to_lower_text(raw: object) -> str | _Invalid | None:
     """content_type, delivery_category: Meta's enums are lowercase."""
     text = to_text(raw)
-    return text.lower() if text is not None else None
+    return text.lower() if isinstance(text, str) else text
 
 
-def to_event_name(raw: object) -> str | None:
+def to_event_name(raw: object) -> str | _Invalid | None:
     """Trimmed; a standard event in any case gets Meta's spelling ('purchase' -> 'Purchase')."""
     text = to_text(raw)
-    if text is None:
-        return None
-    return _STANDARD_BY_FOLDED.get(text.lower(), text)
+    if not isinstance(text, str):
+        return text
+    return _STANDARD_BY_FOLDED.get(_word(text), text)
 
 
-def to_action_source(raw: object) -> str | None:
+def to_action_source(raw: object) -> str | _Invalid | None:
     """'Physical Store' -> 'physical_store'. Unknown values pass through for validation."""
     text = to_text(raw)
-    if text is None:
-        return None
-    folded = text.lower().replace(" ", "_").replace("-", "_")
+    if not isinstance(text, str):
+        return text
+    folded = _word(text).replace(" ", "_").replace("-", "_")
     return folded if folded in ACTION_SOURCES else text
+
+
+def _word(text: str) -> str:
+    """Lowercase, full-width letters and Unicode dashes and spaces read as ASCII."""
+    if text.isascii() or len(text) > MAX_WORD_CHARS:
+        return text.lower()
+    return ascii_form(text).lower()
 
 
 def to_string_list(raw: object) -> list[str] | _Invalid | None:
@@ -277,13 +394,15 @@ def to_string_list(raw: object) -> list[str] | _Invalid | None:
             return None
         if text.startswith(("[", "{")):
             return _string_list_from_json(text)
-        return INVALID if "," in text else [text]
+        if "," in text or not is_wire_text(text):
+            return INVALID
+        return [text]
     if raw is None:
         return None
     items = _as_sequence(raw)
     if items is None:
         scalar = to_text(raw)
-        return [scalar] if scalar is not None else None
+        return [scalar] if isinstance(scalar, str) else scalar
     return _strings(items)
 
 
@@ -295,16 +414,13 @@ def _string_list_from_json(text: str) -> list[str] | _Invalid | None:
 def _strings(items: list[Any] | tuple[Any, ...]) -> list[str] | _Invalid | None:
     out: list[str] = []
     for item in items:
-        if type(item) is str:
-            text: str | None = item.strip() or None
-            if text is not None and not _is_utf8(text):
-                return INVALID  # a lone surrogate from a JSON escape
-        elif isinstance(item, Mapping | list | tuple):
+        if isinstance(item, Mapping | list | tuple):
             return INVALID
-        else:
-            text = to_text(item)
-        if text is not None:
+        text = to_text(item)  # INVALID for a lone surrogate from a JSON escape, a NUL...
+        if isinstance(text, str):
             out.append(text)
+        elif text is INVALID:
+            return INVALID
     return out or None
 
 
@@ -348,7 +464,7 @@ def _content_item(item: object) -> dict[str, Any] | _Invalid:
             name = _json_key(key)
             if name == "id":  # text on the wire, whatever its type: a 30-digit id is fine
                 content_id = to_text(value)
-                if content_id and not _is_utf8(content_id):
+                if content_id is INVALID:
                     return INVALID
                 if content_id is not None:
                     content[name] = content_id
@@ -361,7 +477,10 @@ def _content_item(item: object) -> dict[str, Any] | _Invalid:
             value = coerce(content[key])
             if value is INVALID:
                 return INVALID
-            content[key] = value
+            if value is None:  # NaN, as a dataframe writes a missing price
+                del content[key]
+            else:
+                content[key] = value
     return content
 
 
@@ -421,33 +540,33 @@ def _json_value(raw: object, depth: int) -> Any:
     items = _as_sequence(raw)
     if items is not None:
         return [_json_value(item, depth + 1) for item in items]
-    return _json_text(str(raw))
+    if isinstance(raw, numbers.Real):  # numpy's scalars: a number stays a number
+        return _json_number(raw)
+    return _json_text(str_of(raw))
 
 
-def _json_text(text: str) -> str | None:
+def _json_number(raw: numbers.Real) -> Any:
+    if isinstance(raw, numbers.Integral):
+        number = int(raw)
+        if not JSON_INT_MIN <= number <= JSON_INT_MAX:
+            raise _NotJson
+        return number
+    return finite_float(raw)
+
+
+def _json_text(text: str | _Invalid) -> str | None:
     """Trimmed text, or _NotJson for a lone surrogate: JSON's "\\ud83d" escape (a cut emoji,
     as JavaScript writes it) parses into one, and it has no UTF-8 form."""
-    if not _is_utf8(text):
+    if not isinstance(text, str) or not is_utf8(text):
         raise _NotJson
     return text.strip() or None
 
 
 def _json_key(key: object) -> str:
-    text = str(key)
-    if not _is_utf8(text):
+    text = key if type(key) is str else str_of(key)
+    if not isinstance(text, str) or not is_utf8(text):
         raise _NotJson
     return text
-
-
-def _is_utf8(text: str) -> bool:
-    """False for text holding a lone surrogate; ASCII text (most) is answered without a copy."""
-    if text.isascii():
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _json_object(raw: Mapping[Any, Any]) -> dict[str, Any] | _Invalid:
@@ -473,17 +592,27 @@ def is_blank(raw: object) -> bool:
 
 
 def _as_sequence(raw: object) -> list[Any] | tuple[Any, ...] | None:
-    """Warehouse arrays: lists, tuples, sets, and array types exposing tolist() (numpy, Arrow)."""
+    """Warehouse arrays: lists, tuples, sets, and array types exposing tolist() (numpy, Arrow).
+
+    A memoryview (bytea from some drivers) is bytes, not an array of its byte values."""
     if isinstance(raw, list | tuple):
         return raw
     if isinstance(raw, set | frozenset):
-        return sorted(raw, key=str)
-    tolist = getattr(raw, "tolist", None) or getattr(raw, "to_pylist", None)
-    if callable(tolist):
-        result = tolist()
-        if isinstance(result, list):
-            return result
-    return None
+        return sorted(raw, key=sort_key)
+    if isinstance(raw, str | bytes | bytearray | memoryview | numbers.Number):
+        return None
+    try:
+        tolist = getattr(raw, "tolist", None) or getattr(raw, "to_pylist", None)
+        result = tolist() if callable(tolist) else None
+    except Exception:  # an array type that fails to convert: no array we can read
+        return None
+    return result if isinstance(result, list) else None
+
+
+def sort_key(item: object) -> str:
+    """The order of a set's items (sets have none): their text, '' where they have none."""
+    text = item if type(item) is str else str_of(item)
+    return text if isinstance(text, str) else ""
 
 
 def _json_cell(text: str) -> Any:
@@ -496,7 +625,7 @@ def _load_json(text: str) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
-        return INVALID
+        return INVALID  # ValueError: also an integer of more than 4,300 digits
 
 
 # ---- coercers read from the rule table (capi/rules.py, capi/params.py) ----------------------
@@ -550,7 +679,7 @@ def to_delivery_category(raw: object) -> str | _Invalid | None:
     return _member_of(DELIVERY_CATEGORIES, raw)
 
 
-def to_messaging_channel(raw: object) -> str | None:
+def to_messaging_channel(raw: object) -> str | _Invalid | None:
     """messaging_channel: lowercased ('WhatsApp' -> 'whatsapp'); an unknown channel is kept
     so that validation rejects the row (a business messaging event cannot go without one)."""
     return to_lower_text(raw)
@@ -573,8 +702,8 @@ def to_integer_id(raw: object, min_digits: int = 1, max_digits: int = 19) -> int
             return None
         if not text.isascii():  # full-width digits from a spreadsheet: NFKC makes them ASCII
             text = unicodedata.normalize("NFKC", text)
-        if not (text.isascii() and text.isdigit()):
-            return INVALID
+        if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > max_digits:
+            return INVALID  # counted first: int() of a megabyte of digits raises
         number = int(text)
     elif isinstance(raw, int):
         number = int(raw)
