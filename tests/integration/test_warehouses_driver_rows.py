@@ -302,3 +302,34 @@ def test_driver_objects_become_plain_values(
     assert type(value) is type(expected)  # a list, an int: never numpy's, never a float
     if isinstance(value, list):
         assert all(type(v) is type(e) for v, e in zip(value, expected, strict=True))
+
+
+def _pandas_and_numpy_cells() -> list[tuple[object, object]]:
+    import numpy as np
+    import pandas as pd
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    return [
+        (np.int64(BIG), BIG),  # exact: numpy's int64 is no Python int
+        (np.float64(9.99), 9.99),
+        (np.bool_(True), True),
+        (np.array(["a", "b"], dtype=object), ["a", "b"]),
+        (np.array([BIG, 42], dtype=np.int64), [BIG, 42]),
+        (pd.array([BIG, None], dtype="Int64")[0], BIG),
+        (pd.NA, None),
+        (pd.NaT, None),
+        (pd.Timestamp(moment), moment),
+        ({"k": np.array([1, 2])}, {"k": [1, 2]}),
+        ((1, "x"), [1, "x"]),
+        (Decimal("1234.56"), Decimal("1234.56")),
+    ]
+
+
+@pytest.mark.parametrize("cell, expected", _pandas_and_numpy_cells())
+def test_plain_turns_pandas_and_numpy_cells_into_python_values(
+    cell: object, expected: object
+) -> None:
+    value = plain(cell)
+    assert value == expected and type(value) is type(expected)
+    if isinstance(value, datetime):
+        assert value.tzinfo is not None
