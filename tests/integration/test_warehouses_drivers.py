@@ -147,8 +147,9 @@ def test_a_url_without_a_driver_uses_the_extras(url: str, driver: str) -> None:
     assert resolve_url(url).drivername == driver
 
 
-def test_capisync_run_names_the_file_the_sync_and_the_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_run_and_check_name_the_file_the_sync_and_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
 ) -> None:
     monkeypatch.setitem(sys.modules, "MySQLdb", None)
     config = tmp_path / "capisync.yml"
@@ -159,7 +160,7 @@ def test_capisync_run_names_the_file_the_sync_and_the_command(
     identifier: order_id
     destination: {dataset_id: "5", access_token: t, base_url: "http://127.0.0.1:9"}
 """)
-    result = CliRunner().invoke(app, ["run", "--config", str(config)])
+    result = CliRunner().invoke(app, [command, "--config", str(config)])
     assert result.exit_code == 2, result.output
     output = " ".join(result.output.split())  # the terminal wraps long lines
     assert str(config) in output or config.name in output, output
