@@ -47,6 +47,8 @@ def open_source_for(ctx: SyncContext) -> Source:
         url=src.url.get_secret_value() if src.url else None,
         model_sql=ctx.project.model_sql(ctx.name),
         origin=ctx.project.model_origin(ctx.name),
+        field=f"syncs.{ctx.name}.source.url",
+        project_file=str(ctx.project.path),
     )
 
 

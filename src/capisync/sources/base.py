@@ -24,10 +24,18 @@ class Source(Protocol):
 
 
 def open_source(
-    *, duckdb_path: Path | None, url: str | None, model_sql: str, origin: str = "the model"
+    *,
+    duckdb_path: Path | None,
+    url: str | None,
+    model_sql: str,
+    origin: str = "the model",
+    field: str = "source.url",
+    project_file: str | None = None,
 ) -> Source:
     """`origin` names where the model's SQL comes from (`models/purchases.sql`, or
-    `syncs.x.model in capisync.yml`), for errors that point at a line of it."""
+    `syncs.x.model in capisync.yml`), for errors that point at a line of it; `field`
+    (`syncs.x.source.url`) and `project_file` name where the URL is, for a ConfigError (exit
+    2) when its dialect or driver is not installed or it is no URL."""
     if duckdb_path is not None:
         from capisync.sources.duckdb import DuckDBSource
 
@@ -35,4 +43,4 @@ def open_source(
     assert url is not None
     from capisync.sources.sql import SqlSource
 
-    return SqlSource(url, model_sql, origin)
+    return SqlSource(url, model_sql, origin, field=field, project_file=project_file)

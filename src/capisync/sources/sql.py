@@ -1,17 +1,29 @@
-"""Any warehouse SQLAlchemy reaches (Postgres, Redshift, MySQL, Snowflake, BigQuery, ...)."""
+"""Any warehouse SQLAlchemy reaches (PostgreSQL, MySQL/MariaDB, BigQuery, Snowflake,
+Redshift, Databricks, SQLite...), each through the dialect and driver its extra installs
+(sources/drivers.py)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from capisync.errors import ConfigError, SourceError, SourceUnavailableError
+from capisync.errors import SourceError, SourceUnavailableError
 from capisync.sources.base import Row
+from capisync.sources.cells import plain
+from capisync.sources.drivers import driver_text, open_engine
 from capisync.sources.messages import describe_model_failure, scrub_message, wrap_model
+
+# drivers whose cells are already plain Python values (sources/cells.py): not looked at
+_PLAIN_DRIVERS = frozenset({"psycopg", "psycopg2", "pymysql", "mysqldb", "pysqlite"})
+# MySQL/MariaDB TIMESTAMP (FIELD_TYPE 7) is stored in UTC and shown in the session's zone:
+# the session is set to UTC, and the column's naive values are marked as UTC
+_MYSQL_DIALECTS = frozenset({"mysql", "mariadb"})
+_MYSQL_TIMESTAMP = 7
 
 # a refused login or a wrong database name: no retry fixes it (PostgreSQL, MySQL/MariaDB)
 _REFUSED_LOGIN = re.compile(
@@ -21,19 +33,26 @@ _REFUSED_LOGIN = re.compile(
 
 
 class SqlSource:
-    def __init__(self, url: str, model_sql: str, origin: str = "the model") -> None:
+    """`field` and `project_file` say where the URL was written, for a ConfigError that names
+    the file and the sync (`syncs.<name>.source.url`)."""
+
+    def __init__(
+        self,
+        url: str,
+        model_sql: str,
+        origin: str = "the model",
+        *,
+        field: str = "source.url",
+        project_file: str | None = None,
+    ) -> None:
         self.model_sql = model_sql
         self.origin = origin
-        try:
-            self._engine = sa.create_engine(url)
-        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise ConfigError(
-                [
-                    f"source.url: cannot use {_scheme(url)} ({scrub_message(exc)}); expected a "
-                    "SQLAlchemy URL such as postgresql+psycopg://user@host/db, with its driver "
-                    "installed"
-                ]
-            ) from exc
+        self._engine = open_engine(url, field=field, project_file=project_file)
+        dialect = self._engine.dialect
+        self._plain = dialect.driver in _PLAIN_DRIVERS
+        self._mysql = dialect.name in _MYSQL_DIALECTS
+        if self._mysql:
+            sa.event.listen(self._engine, "connect", _mysql_session_in_utc)
         self.display_url = self._engine.url.render_as_string(hide_password=True)
 
     def columns(self) -> list[str]:
@@ -46,20 +65,31 @@ class SqlSource:
             # server-side cursor: the warehouse hands rows over a batch at a time
             conn = conn.execution_options(stream_results=True, yield_per=size)
             result = self._execute(conn, wrap_model(self.model_sql, limit=limit))
+            utc_columns = self._utc_columns(result)
             try:
                 for part in result.mappings().partitions(size):
-                    yield [dict(r) for r in part]
+                    rows = [dict(r) for r in part] if self._plain else _plain_rows(part)
+                    for name in utc_columns:
+                        _mark_utc(rows, name)
+                    yield rows
             except SQLAlchemyError as exc:
                 raise self._failure("the model failed while streaming rows", exc) from exc
 
     def close(self) -> None:
         self._engine.dispose()
 
+    def _utc_columns(self, result: sa.CursorResult[Any]) -> list[str]:
+        """The columns whose naive datetimes are UTC: MySQL/MariaDB TIMESTAMP columns."""
+        if not self._mysql:
+            return []
+        description = result.cursor.description or ()
+        return [d[0] for d in description if d[1] == _MYSQL_TIMESTAMP]
+
     def _connect(self) -> sa.Connection:
         try:
             return self._engine.connect()
         except SQLAlchemyError as exc:
-            text = _driver_text(exc)
+            text = driver_text(exc)
             kind = SourceError if _REFUSED_LOGIN.search(text) else SourceUnavailableError
             raise kind(
                 f"cannot connect to the warehouse at {self.display_url}: {scrub_message(text)} "
@@ -78,21 +108,31 @@ class SqlSource:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return SourceUnavailableError(
                 f"{what}: the connection to the warehouse was lost "
-                f"({scrub_message(_driver_text(exc))}); the next run reads the model again"
+                f"({scrub_message(driver_text(exc))}); the next run reads the model again"
             )
         message, line = describe_model_failure(
-            self.model_sql, self.origin, _driver_text(exc), _statement_position(exc)
+            self.model_sql, self.origin, driver_text(exc), _statement_position(exc)
         )
         return SourceError(f"{what}: {message}", model_line=line)
 
 
-def _driver_text(exc: BaseException) -> str:
-    """The driver's own message: PyMySQL's is the tuple (errno, text)."""
-    orig = getattr(exc, "orig", None) or exc
-    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
-    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
-        return f"{args[1]} (error {args[0]})"
-    return str(orig) or type(orig).__name__
+def _plain_rows(part: Any) -> list[Row]:
+    return [{name: plain(value) for name, value in r.items()} for r in part]
+
+
+def _mark_utc(rows: list[Row], name: str) -> None:
+    for row in rows:
+        value = row[name]
+        if type(value) is datetime and value.tzinfo is None:
+            row[name] = value.replace(tzinfo=UTC)
+
+
+def _mysql_session_in_utc(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET time_zone = '+00:00'")
+    finally:
+        cursor.close()
 
 
 def _statement_position(exc: BaseException) -> int | None:
@@ -103,7 +143,3 @@ def _statement_position(exc: BaseException) -> int | None:
         return int(position) if position else None
     except (TypeError, ValueError):
         return None
-
-
-def _scheme(url: str) -> str:
-    return url.split("://", 1)[0] + "://…"
