@@ -54,6 +54,7 @@ def open_source_for(ctx: SyncContext) -> Source:
         url=src.url.get_secret_value() if src.url else None,
         model_sql=ctx.project.model_sql(ctx.name),
         origin=ctx.project.model_origin(ctx.name),
+        search_dir=ctx.project.root,
     )
 
 

@@ -24,14 +24,21 @@ class Source(Protocol):
 
 
 def open_source(
-    *, duckdb_path: Path | None, url: str | None, model_sql: str, origin: str = "the model"
+    *,
+    duckdb_path: Path | None,
+    url: str | None,
+    model_sql: str,
+    origin: str = "the model",
+    search_dir: Path | None = None,
 ) -> Source:
     """`origin` names where the model's SQL comes from (`models/purchases.sql`, or
-    `syncs.x.model in capisync.yml`), for errors that point at a line of it."""
+    `syncs.x.model in capisync.yml`), for errors that point at a line of it; `search_dir`
+    (the project's folder) is where DuckDB looks for a relative CSV/Parquet path after the
+    current directory."""
     if duckdb_path is not None:
         from capisync.sources.duckdb import DuckDBSource
 
-        return DuckDBSource(duckdb_path, model_sql, origin)
+        return DuckDBSource(duckdb_path, model_sql, origin, search_dir=search_dir)
     assert url is not None
     from capisync.sources.sql import SqlSource
 
