@@ -324,3 +324,20 @@ def test_the_spool_returns_exactly_what_duckdb_returns(duck: Path, model: str, s
     source.close()
     assert spooled == direct
     assert [type(v) for v in spooled[0].values()] == [type(v) for v in direct[0].values()]
+
+
+def test_a_model_that_needs_more_memory_is_copied_again_with_more(
+    duck: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = "select range as id, repeat('x', 200) || range as pad from range(200000)"
+    monkeypatch.setattr("capisync.sources.duckdb.MEMORY_LIMITS", ("1MB", "256MB"))
+    source = DuckDBSource(duck, model)
+    with caplog.at_level(logging.WARNING, logger="capisync.sources"):
+        assert sum(len(b) for b in source.batches(5000)) == 200000
+    assert any("more memory than 1MB" in r.getMessage() for r in caplog.records)
+    source.close()
+    monkeypatch.setattr("capisync.sources.duckdb.MEMORY_LIMITS", ("1MB",))
+    source = DuckDBSource(duck, model)
+    with pytest.raises(SourceError, match="Out of Memory"):
+        next(source.batches(5000))
+    source.close()

@@ -12,7 +12,7 @@ sends. Each read:
 2. copies the model's rows, in DuckDB, into a spool file capisync owns (in a
    `capisync-spool-*` folder of the system temporary folder, `TMPDIR`): Parquet, or a
    DuckDB file when a column is a HUGEINT (which Parquet would store as a DOUBLE). DuckDB
-   does it within MEMORY_LIMIT, spilling to that folder if needed;
+   does it within MEMORY_LIMITS, spilling to that folder if needed;
 3. detaches the user's file: from here on a writer (dbt) can take it;
 4. streams the spool in batches of `size` rows while the run sends; the spool is deleted when
    the source is closed.
@@ -39,16 +39,21 @@ from pathlib import Path
 import duckdb
 
 from capisync.errors import SourceError, SourceUnavailableError
+from capisync.locking import LOCK_STALE_AFTER
 from capisync.sources.base import Row
 from capisync.sources.messages import describe_model_failure, scrub_message, wrap_model
 
 log = logging.getLogger("capisync.sources")
 
-LOCK_WAIT_SECONDS = 120.0  # how long a read waits for a writer (dbt) to let go of the file
+# how long a read waits for a writer (dbt) to let go of the file: the sync's own lock is not
+# refreshed while the model's columns are read, so the wait stays well under its staleness
+LOCK_WAIT_SECONDS = LOCK_STALE_AFTER / 2
 _FIRST_RETRY, _MAX_RETRY = 0.05, 2.0  # seconds between attempts, doubling
-# DuckDB's memory for the model and the spool (it spills to the spool folder past it):
-# measured on 2,000,000 18-column rows, peak RSS ~190-210 MB with it, 600-700 MB without
-MEMORY_LIMIT = "128MB"
+# DuckDB's memory for the model and the spool (it spills to the spool folder past it), the
+# next one tried when a model does not fit. Measured on 2,000,000 18-column rows: peak RSS
+# ~185-200 MB at 200,000 and at 2,000,000 rows with 128MB, 600-700 MB with no limit; 64MB runs
+# out of memory copying that plain table.
+MEMORY_LIMITS = ("128MB", "512MB", "2GB")
 # DuckDB's own words when another process holds a conflicting lock on the file
 _LOCKED = ("Could not set lock on file", "Conflicting lock is held")
 
@@ -84,6 +89,7 @@ class DuckDBSource:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._spools = count()
         self.held_seconds: list[float] = []  # how long each read held the user's file
+        self._held_since = 0.0
 
     def columns(self) -> list[str]:
         con = self._connection()
@@ -97,7 +103,7 @@ class DuckDBSource:
     def batches(self, size: int, *, limit: int | None = None) -> Iterator[list[Row]]:
         """The model's rows, `size` at a time. The first batch costs the copy of the whole
         model into the spool (the only time the user's file is held); memory stays bounded
-        by `size` rows and MEMORY_LIMIT, whatever the model's size."""
+        by `size` rows and MEMORY_LIMITS, whatever the model's size."""
         con = self._connection()
         assert self._spool_dir is not None
         number = next(self._spools)
@@ -106,7 +112,7 @@ class DuckDBSource:
             model = wrap_model(self.model_sql, limit)
             if _parquet_keeps(self._execute(con, f"DESCRIBE {model}").fetchall()):
                 parquet = _literal(self._spool_dir / f"model-{number}.parquet")
-                self._execute(con, f"COPY ({model}) TO {parquet} (FORMAT parquet)")
+                self._copy(con, f"COPY ({model}) TO {parquet} (FORMAT parquet)")
                 spool = f"read_parquet({parquet})"
             else:  # exact, about 2x slower to write: a DuckDB file of the spool's own
                 spool = f"spool_{number}.main.model"
@@ -114,7 +120,7 @@ class DuckDBSource:
                     f"ATTACH ? AS spool_{number}",
                     [str(self._spool_dir / f"model-{number}.duckdb")],
                 )
-                self._execute(con, f"CREATE TABLE {spool} AS {model}")
+                self._copy(con, f"CREATE OR REPLACE TABLE {spool} AS {model}")
         finally:
             self._detach(con, catalog)
         yield from self._stream(con.cursor(), spool, number, size)
@@ -130,12 +136,12 @@ class DuckDBSource:
     # -- the user's file, held only while a statement reads it ------------------------------
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
-        """The private DuckDB with the spool attached (created on first use)."""
+        """The private in-memory DuckDB, its temporary files and spools in a folder of its own
+        (created on first use, deleted by close())."""
         if self._con is None:
             self._spool_dir = Path(tempfile.mkdtemp(prefix="capisync-spool-"))
             con = duckdb.connect(":memory:")
             con.execute("SET temp_directory = ?", [str(self._spool_dir / "tmp")])
-            con.execute("SET memory_limit = ?", [MEMORY_LIMIT])
             con.execute("SET preserve_insertion_order = true")  # the model's ORDER BY holds
             if self.search_dir is not None:
                 con.execute("SET file_search_path = ?", [str(self.search_dir)])
@@ -194,7 +200,10 @@ class DuckDBSource:
         self, cursor: duckdb.DuckDBPyConnection, spool: str, number: int, size: int
     ) -> Iterator[list[Row]]:
         try:
-            cursor.execute(f"SELECT * FROM {spool}")
+            try:
+                cursor.execute(f"SELECT * FROM {spool}")
+            except duckdb.Error as exc:
+                raise self._failure("the model failed while streaming rows", exc) from exc
             names = [d[0] for d in cursor.description or ()]
             while True:
                 try:
@@ -211,6 +220,25 @@ class DuckDBSource:
             if self._spool_dir is not None:
                 for file in self._spool_dir.glob(f"model-{number}.*"):
                     file.unlink(missing_ok=True)
+
+    def _copy(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Run the copy within the smallest of MEMORY_LIMITS it fits in: a model that needs
+        more memory than the first (a big join or sort) is copied again with the next, which
+        then stays for streaming the spool."""
+        for limit in MEMORY_LIMITS:
+            con.execute("SET memory_limit = ?", [limit])
+            try:
+                self._execute(con, sql)
+                break
+            except SourceError as exc:
+                if not isinstance(exc.__cause__, duckdb.OutOfMemoryException):
+                    raise
+                if limit == MEMORY_LIMITS[-1]:
+                    raise
+                log.warning(
+                    "the model needs more memory than %s in DuckDB: copying it again with more",
+                    limit,
+                )
 
     def _execute(self, con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
         try:
