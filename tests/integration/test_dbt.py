@@ -113,10 +113,25 @@ def test_the_target_is_checked_against_the_run_that_wrote_the_manifest(shop: Pat
     text = failure(project(shop, wrong))
     assert "built for target 'prod', not 'dev'" in text
     assert "dbt compile --target dev" in text
-    # `dbt build` without --target records no target: capisync cannot confirm it
-    unknown = "{dbt: orders_capi, project_dir: shop, target: dev}"
-    text = failure(project(shop, unknown))
+    # `dbt build` without --target built the profile's default target (profiles.yml: dev)
+    default = "{dbt: orders_capi, project_dir: shop, target: dev}"
+    assert sql_of(project(shop, default)) == 'SELECT * FROM "warehouse"."main"."orders_capi"'
+    text = failure(project(shop, "{dbt: orders_capi, project_dir: shop, target: prod}"))
+    assert "built for target 'dev', not 'prod'" in text
+
+
+def test_a_target_that_cannot_be_known_is_not_assumed(shop: Path) -> None:
+    profiles = shop / "profiles.yml"
+    profiles.write_text(
+        profiles.read_text().replace("target: dev", "target: \"{{ env_var('DBT_TARGET') }}\"")
+    )
+    config = project(shop, "{dbt: orders_capi, project_dir: shop, target: dev}")
+    text = failure(config)
     assert "cannot tell which dbt target" in text and "dbt compile --target dev" in text
+    (shop / "target" / "run_results.json").unlink()  # `dbt parse` writes no run results
+    assert "cannot tell which dbt target" in failure(config)
+    # without `target:` nothing is checked
+    assert "orders_capi" in sql_of(project(shop, "{dbt: orders_capi, project_dir: shop}"))
 
 
 def test_target_path_comes_from_dbt_project_yml(shop: Path) -> None:

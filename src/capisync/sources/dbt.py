@@ -6,8 +6,9 @@ every dbt command that parses the project writes `<target-path>/manifest.json` (
 `database`, `schema`, `alias`, `relation_name` (the quoted name to select from, such as
 `"warehouse"."main"."orders_capi"`; None for an ephemeral model) and `config.materialized`;
 models switched off with `enabled: false` are under `disabled`. Its `metadata` gives
-`dbt_schema_version` and `generated_at` (UTC). The run it came from, when it ran a command
-with `--target`, is in `run_results.json` beside it (`args.target`, same `invocation_id`).
+`dbt_schema_version` and `generated_at` (UTC). The manifest names no target: the
+`run_results.json` of the same run (same `invocation_id`) has `args.target` when the command
+was given `--target`, and else dbt used the profile's default `target:` in profiles.yml.
 Reference: https://docs.getdbt.com/reference/artifacts/manifest-json (schema v12 for dbt
 1.8-1.11; relation_name exists from v7, dbt 1.3).
 
@@ -110,11 +111,7 @@ def _target_path(spec: DbtModelSpec, fail: Fail) -> str:
             f"no dbt_project.yml in {spec.project_dir}: set project_dir to the dbt project's "
             "folder (relative to this file)",
         )
-    try:
-        data = yaml.safe_load(project_yml.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        data = {}
-    configured = data.get("target-path") if isinstance(data, dict) else None
+    configured = (_yaml_object(project_yml) or {}).get("target-path")
     return str(configured) if isinstance(configured, str) else DEFAULT_TARGET_PATH
 
 
@@ -255,9 +252,10 @@ def _check_fresh(
 def _check_target(
     manifest: dict[str, Any], target_dir: Path, spec: DbtModelSpec, path: Path, fail: Fail
 ) -> None:
-    """The manifest names no target; the run_results.json of the same dbt invocation does
-    when the command was given `--target`."""
-    built_for = _built_for(manifest, target_dir)
+    """The manifest names no target. The run_results.json of the same dbt invocation does
+    (`args.target`) when the command was given `--target`; without it, dbt used the profile's
+    default target, read from profiles.yml where dbt looks for it."""
+    built_for = _built_for(manifest, target_dir, spec)
     fix = (
         f"run `dbt compile --target {spec.target}` (or `dbt build --target {spec.target}`), or "
         "set target_path to the folder that target's artifacts are written to"
@@ -265,8 +263,8 @@ def _check_target(
     if built_for is None:
         raise fail(
             "target",
-            f"cannot tell which dbt target {path} was built for (dbt records it in "
-            f"run_results.json only when a command is given --target): {fix}",
+            f"cannot tell which dbt target {path} was built for (no run_results.json of the "
+            f"same dbt run beside it, or no profiles.yml to read the default target from): {fix}",
         )
     if built_for != spec.target:
         raise fail(
@@ -276,19 +274,55 @@ def _check_target(
         )
 
 
-def _built_for(manifest: dict[str, Any], target_dir: Path) -> str | None:
-    results_path = target_dir / "run_results.json"
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(results, dict):
+def _built_for(manifest: dict[str, Any], target_dir: Path, spec: DbtModelSpec) -> str | None:
+    results = _json_object(target_dir / "run_results.json")
+    if results is None:
         return None
     same_run = (results.get("metadata") or {}).get("invocation_id") == (
         manifest.get("metadata") or {}
     ).get("invocation_id")
-    target = (results.get("args") or {}).get("target")
-    return str(target) if same_run and isinstance(target, str) else None
+    if not same_run:
+        return None
+    args = results.get("args") or {}
+    target = args.get("target")
+    if isinstance(target, str):
+        return target
+    return _default_target(args, spec)
+
+
+def _default_target(args: dict[str, Any], spec: DbtModelSpec) -> str | None:
+    """The profile's `target:` in the profiles.yml dbt read: its --profiles-dir (relative to
+    the project, where dbt runs), else the project's folder, else ~/.dbt. None when it cannot
+    be known (no file, or a Jinja expression such as env_var())."""
+    project = _yaml_object(spec.project_dir / "dbt_project.yml") or {}
+    profile = args.get("profile") or project.get("profile")
+    folders = [spec.project_dir, Path.home() / ".dbt"]
+    if isinstance(args.get("profiles_dir"), str):
+        folders.insert(0, spec.project_dir / Path(args["profiles_dir"]).expanduser())
+    for folder in folders:
+        profiles = _yaml_object(folder / "profiles.yml")
+        if profiles is None:
+            continue
+        entry = profiles.get(profile) if isinstance(profile, str) else None
+        target = entry.get("target") if isinstance(entry, dict) else None
+        return target if isinstance(target, str) and "{{" not in target else None
+    return None
+
+
+def _json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _yaml_object(path: Path) -> dict[str, Any] | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _materialized(node: dict[str, Any]) -> str:
