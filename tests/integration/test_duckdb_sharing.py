@@ -341,3 +341,15 @@ def test_a_model_that_needs_more_memory_is_copied_again_with_more(
     with pytest.raises(SourceError, match="Out of Memory"):
         next(source.batches(5000))
     source.close()
+
+
+def test_a_source_dropped_without_close_leaves_no_spool(duck: Path) -> None:
+    import gc
+
+    source = DuckDBSource(duck, "select id from t")
+    assert len(next(source.batches(10))) == 10
+    spool = source._spool_dir
+    assert spool is not None and spool.is_dir()
+    del source
+    gc.collect()
+    assert not spool.exists()

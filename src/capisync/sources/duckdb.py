@@ -32,6 +32,7 @@ import logging
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
@@ -130,7 +131,7 @@ class DuckDBSource:
             self._con.close()
             self._con = None
         if self._spool_dir is not None:
-            shutil.rmtree(self._spool_dir, ignore_errors=True)
+            self._remove_spool()
             self._spool_dir = None
 
     # -- the user's file, held only while a statement reads it ------------------------------
@@ -140,6 +141,10 @@ class DuckDBSource:
         (created on first use, deleted by close())."""
         if self._con is None:
             self._spool_dir = Path(tempfile.mkdtemp(prefix="capisync-spool-"))
+            # a source dropped without close(), or still open at exit, leaves no spool behind
+            self._remove_spool = weakref.finalize(
+                self, shutil.rmtree, self._spool_dir, ignore_errors=True
+            )
             con = duckdb.connect(":memory:")
             con.execute("SET temp_directory = ?", [str(self._spool_dir / "tmp")])
             con.execute("SET preserve_insertion_order = true")  # the model's ORDER BY holds
