@@ -17,14 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -40,6 +42,9 @@ from capisync.project_file import (
     read_yaml,
     without_extensions,
 )
+
+if TYPE_CHECKING:
+    from capisync.sources.dbt import DbtRelation
 
 DEFAULT_PROJECT_FILE = "capisync.yml"
 META_GRAPH_URL = "https://graph.facebook.com"
@@ -158,9 +163,41 @@ class DeliveryConfig(_Strict):
     )
 
 
+class DbtModelConfig(_Strict):
+    """`model: {dbt: orders_capi}`: a dbt model whose relation is read from dbt's
+    manifest.json (capisync.sources.dbt; docs/dbt.md)."""
+
+    dbt: str = Field(description="the model's name, or package.name")
+    project_dir: str = Field(".", description="the dbt project's folder, relative to this file")
+    target: str | None = Field(None, description="the dbt target the manifest must be built for")
+    target_path: str | None = Field(None, description="dbt's target-path; default: dbt's own")
+    version: int | str | None = Field(None, description="a versioned model's version")
+
+
+def _model_kind(value: Any) -> str | None:
+    """Which form of `model:` a value is: pydantic's tag for it, None for neither."""
+    if isinstance(value, str):
+        return "sql"
+    return "dbt-model" if isinstance(value, dict | DbtModelConfig) else None
+
+
+# the union's branch names, which pydantic puts in an error's location: not shown to users
+_MODEL_TAGS = frozenset({"sql", "dbt-model"})
+ModelField = Annotated[
+    Annotated[str, Tag("sql")] | Annotated[DbtModelConfig, Tag("dbt-model")],
+    Discriminator(
+        _model_kind,
+        custom_error_type="model_kind",
+        custom_error_message="expected inline SQL, a path to a .sql file, or {dbt: <model name>}",
+    ),
+]
+
+
 class SyncConfig(_Strict):
     source: SourceConfig
-    model: Text = Field(description="inline SQL, or a path to a .sql file relative to the project")
+    model: ModelField = Field(
+        description="inline SQL, a path to a .sql file relative to the project, or {dbt: name}"
+    )
     identifier: Text = Field(description="the column that identifies a row (one event)")
     # parameter -> column; null switches a parameter's mapping by name off
     mapping: dict[str, MaybeText] = Field(default_factory=dict)
@@ -241,16 +278,25 @@ class Project:
 
     def model_file(self, name: str) -> str | None:
         """The .sql file (as written in the project file) the sync's model is read from, or
-        None for SQL written inline."""
-        model = self.sync(name).model.strip()
+        None for SQL written inline or a dbt model."""
+        model = self.sync(name).model
+        if not isinstance(model, str):
+            return None
+        model = model.strip()
         return model if _is_model_file(model) else None
 
     def model_origin(self, name: str) -> str:
         """Where the model's SQL is, for messages that point at a line of it."""
+        model = self.sync(name).model
+        if isinstance(model, DbtModelConfig):
+            return f"dbt model '{model.dbt}' (syncs.{name}.model in {self.path.name})"
         return self.model_file(name) or f"syncs.{name}.model in {self.path.name}"
 
     def model_sql(self, name: str) -> str:
-        model = self.sync(name).model.strip()
+        model = self.sync(name).model
+        if isinstance(model, DbtModelConfig):
+            return f"SELECT * FROM {self.dbt_relation(name).relation_name}"
+        model = model.strip()
         if self.model_file(name) is None:
             return model
         sql_path = self.resolve(model)
@@ -258,6 +304,30 @@ class Project:
             problem = f"file '{model}' not found (looked at {sql_path})"
             raise ConfigError([located(name, "model", problem)], str(self.path))
         return sql_path.read_text(encoding="utf-8")
+
+    def dbt_relation(self, name: str) -> DbtRelation:
+        """The relation of the sync's dbt model, from dbt's manifest (ConfigError if the sync's
+        model is not a dbt model, or cannot be resolved: capisync.sources.dbt)."""
+        from capisync.sources.dbt import DbtModelSpec, resolve_dbt_model
+
+        sync = self.sync(name)
+        model = sync.model
+        if not isinstance(model, DbtModelConfig):
+            raise ConfigError([f"syncs.{name}.model: not a dbt model"], str(self.path))
+        spec = DbtModelSpec(
+            name=model.dbt.strip(),
+            project_dir=self.resolve(model.project_dir),
+            target=model.target,
+            target_path=model.target_path,
+            version=None if model.version is None else str(model.version),
+        )
+        duckdb = sync.source.duckdb
+        return resolve_dbt_model(
+            spec,
+            where=f"syncs.{name}.model",
+            project_file=self.path,
+            duckdb_catalog=Path(duckdb).stem if duckdb else None,
+        )
 
     def state_location(self) -> str:
         state = self.config.state
@@ -388,7 +458,9 @@ def load_history(path: str | Path | None = None, env: Mapping[str, str] | None =
 
 
 def _describe(err: Any) -> str:
-    loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+    loc = tuple(
+        p for p in err["loc"] if not str(p).startswith("function-") and p not in _MODEL_TAGS
+    )
     where = dotted(loc)
     kind = err["type"]
     model = _model_at(loc[:-1])
@@ -443,7 +515,14 @@ _SECTIONS: dict[str, type[BaseModel]] = {
 _KNOWN_FIELDS = sorted(
     {
         name
-        for model in (SyncConfig, ProjectConfig, StateConfig, SourceConfig, DestinationConfig)
+        for model in (
+            SyncConfig,
+            ProjectConfig,
+            StateConfig,
+            SourceConfig,
+            DestinationConfig,
+            DbtModelConfig,
+        )
         for name in model.model_fields
     }
     | set(DeliveryConfig.model_fields)

@@ -49,6 +49,7 @@ def open_source_for(ctx: SyncContext) -> Source:
         origin=ctx.project.model_origin(ctx.name),
         field=f"syncs.{ctx.name}.source.url",
         project_file=str(ctx.project.path),
+        search_dir=ctx.project.root,
     )
 
 

@@ -31,15 +31,18 @@ def open_source(
     origin: str = "the model",
     field: str = "source.url",
     project_file: str | None = None,
+    search_dir: Path | None = None,
 ) -> Source:
     """`origin` names where the model's SQL comes from (`models/purchases.sql`, or
     `syncs.x.model in capisync.yml`), for errors that point at a line of it; `field`
     (`syncs.x.source.url`) and `project_file` name where the URL is, for a ConfigError (exit
-    2) when its dialect or driver is not installed or it is no URL."""
+    2) when its dialect or driver is not installed or it is no URL; `search_dir` (the
+    project's folder) is where DuckDB looks for a relative CSV/Parquet path after the
+    current directory."""
     if duckdb_path is not None:
         from capisync.sources.duckdb import DuckDBSource
 
-        return DuckDBSource(duckdb_path, model_sql, origin)
+        return DuckDBSource(duckdb_path, model_sql, origin, search_dir=search_dir)
     assert url is not None
     from capisync.sources.sql import SqlSource
 
