@@ -416,28 +416,47 @@ _SECRET_FIELDS = tuple(
 )
 
 
+# a URL's password: `scheme://user:PASSWORD@host`
+_URL_PASSWORD = re.compile(r"://[^/@:\s]*:([^@/\s]+)@")
+_SECRET_IN_FILE = (
+    "written in the project file itself: reference it from the environment instead "
+    "({how}) and keep the secret out of the file"
+)
+
+
 def _literal_secrets(raw: Mapping[str, Any]) -> tuple[str, ...]:
     """A warning per secret written in the file itself rather than referenced as `${VAR}`
-    (the file is committed, copied, shared). Names the field, never the value."""
-    syncs = raw.get("syncs")
+    (the file is committed, copied, shared): the destination's token and app secret, and a
+    password in `source.url` or `state.url`. Names the field, never the value."""
     warnings: list[str] = []
+    state = raw.get("state")
+    if isinstance(state, dict) and _url_password_written(state.get("url")):
+        how = 'url: "postgresql+psycopg://user:${PGPASSWORD}@host/db"'
+        warnings.append(f"state.url: a password {_SECRET_IN_FILE.format(how=how)}")
+    syncs = raw.get("syncs")
     for name, sync in syncs.items() if isinstance(syncs, dict) else ():
-        destination = sync.get("destination") if isinstance(sync, dict) else None
+        if not isinstance(sync, dict):
+            continue
+        source = sync.get("source")
+        if isinstance(source, dict) and _url_password_written(source.get("url")):
+            how = 'url: "postgresql+psycopg://user:${PGPASSWORD}@host/db"'
+            problem = f"a password {_SECRET_IN_FILE.format(how=how)}"
+            warnings.append(located(name, "source.url", problem))
+        destination = sync.get("destination")
         if not isinstance(destination, dict):
             continue
         for field in _SECRET_FIELDS:
             value = destination.get(field)
             if value is not None and not _ENV_REFERENCE.search(str(value)):
-                warnings.append(
-                    located(
-                        name,
-                        f"destination.{field}",
-                        "written in the project file itself: reference it from the "
-                        f'environment instead ({field}: "${{META_{field.upper()}}}") and keep '
-                        "the secret out of the file",
-                    )
-                )
+                how = f'{field}: "${{META_{field.upper()}}}"'
+                problem = _SECRET_IN_FILE.format(how=how)
+                warnings.append(located(name, f"destination.{field}", problem))
     return tuple(warnings)
+
+
+def _url_password_written(url: object) -> bool:
+    match = _URL_PASSWORD.search(url) if isinstance(url, str) else None
+    return match is not None and not _ENV_REFERENCE.search(match.group(1))
 
 
 def _sync_problems(data: Mapping[str, Any], errors: list[Any]) -> list[str]:

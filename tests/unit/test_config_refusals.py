@@ -132,3 +132,26 @@ def test_a_secret_written_in_the_file_is_warned_about_by_field_never_by_value(
     ]
     text = "\n".join(project.warnings)
     assert "literal" not in text and "EAAB" not in text
+
+
+@pytest.mark.parametrize(
+    "top, source, warned",
+    [
+        ("state:\n  url: postgresql://u:hunter2@h/db\n", "", ["state.url"]),
+        ('state:\n  url: "postgresql://u:${PGPASSWORD}@h/db"\n', "", []),
+        ("", "postgresql+psycopg://u:hunter2@h:5432/db", ["syncs.purchases.source.url"]),
+        ("", "postgresql+psycopg://u:${PW:-x}@h/db", []),
+        ("", "postgresql+psycopg://u@h/db", []),
+    ],
+)
+def test_a_password_written_in_a_url_is_warned_about_by_field(
+    tmp_path: Path, top: str, source: str, warned: list[str]
+) -> None:
+    path = project_file(tmp_path, top=top)
+    if source:
+        path.write_text(
+            path.read_text().replace("{duckdb: warehouse.duckdb}", f"{{url: '{source}'}}")
+        )
+    project = load_project(path, env={"TOKEN": "t", "PGPASSWORD": "pw"})
+    assert [w.split(":", 1)[0] for w in project.warnings] == warned
+    assert "hunter2" not in "\n".join(project.warnings)
