@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec
+from typing import IO, Annotated, ParamSpec, cast
 
 import typer
 from rich.console import Console
@@ -35,8 +37,48 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+class _StdoutUntilClosed(io.TextIOBase):
+    """sys.stdout (looked up on each write, as test runners swap it) until its reader goes
+    away (`capisync run | head -2`): from then on output is dropped, quietly, and the command
+    finishes its work and exits with its own code (docs/exit-codes.md), like `git log | head`."""
+
+    closed_by_reader = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_by_reader:
+            try:
+                sys.stdout.write(text)
+            except BrokenPipeError:
+                self._drop_from_now_on()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_by_reader:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                self._drop_from_now_on()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def _drop_from_now_on(self) -> None:
+        self.closed_by_reader = True
+        # what is still buffered would fail again when Python flushes stdout at exit
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+
 # piped into a log, lines are not cut at 80 columns
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+out = Console(
+    file=cast(IO[str], _StdoutUntilClosed()),
+    highlight=False,
+    width=None if sys.stdout.isatty() else 120,
+)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 P = ParamSpec("P")
 
@@ -49,7 +91,12 @@ ConfigOption = Annotated[
 
 
 def _project(path: Path) -> Project:
-    return load_project(path)
+    """The project file, loaded and validated; its warnings (a secret written in the file)
+    are printed to stderr, naming the field, never the value."""
+    project = load_project(path)
+    for warning in project.warnings:
+        err.print(Text.assemble(("warning: ", "bold yellow"), f"{project.path.name}: {warning}"))
+    return project
 
 
 def _guarded(command: Callable[P, None]) -> Callable[P, None]:
@@ -273,6 +320,8 @@ def runs(
     history = load_history(config)
     if sync is not None:
         history.check_sync(sync)
+    if _no_ledger_yet(history.state_location):
+        return
     ledger = Ledger(history.state_location)
     try:
         # a run left "running" by a process that died is shown closed, with its true counts
@@ -281,6 +330,20 @@ def runs(
         report.print_runs(out, ledger.runs(sync, limit=limit))
     finally:
         ledger.close()
+
+
+def _no_ledger_yet(location: str) -> bool:
+    """Say so when the SQLite ledger file does not exist yet: a read-only command creates
+    nothing (no `.capisync/`, no empty ledger). A server ledger (PostgreSQL) is always opened."""
+    from capisync.state.dialects import sqlite_file
+
+    file = sqlite_file(location)
+    if file is None or file.exists():
+        return False
+    with contextlib.suppress(ValueError):
+        file = file.relative_to(Path.cwd())
+    out.print(f"no runs yet (the ledger {file} does not exist)")
+    return True
 
 
 @app.command()
@@ -301,6 +364,8 @@ def rejections(
 
     history = load_history(config)
     history.check_sync(sync)
+    if _no_ledger_yet(history.state_location):
+        return
     ledger = Ledger(history.state_location)
     try:
         summary = ledger.rejection_summary(sync, examples=limit)
@@ -325,12 +390,38 @@ def sandbox(
     timeout_rate: Annotated[float, typer.Option(help="share of requests that hang")] = 0.0,
     hang_s: Annotated[float, typer.Option(help="how long a hanging request hangs")] = 30.0,
     token_expired: Annotated[bool, typer.Option(help="answer every call with code 190")] = False,
+    datasets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--datasets",
+            help="the only dataset ids that exist, comma-separated or repeated "
+            "(others answer 100/33; default: any all-digit id)",
+        ),
+    ] = None,
+    reject_event_ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reject-event-ids",
+            help="event_ids refused as invalid data (100/2804019), comma-separated or repeated",
+        ),
+    ] = None,
+    expired_versions: Annotated[
+        str,
+        typer.Option(
+            "--expired-versions",
+            help="a call to an expired API version: 'fail' (code 2635) or 'upgrade' (served "
+            "as the oldest current version)",
+        ),
+    ] = "fail",
 ) -> None:
     """Serve the local Graph API sandbox: Meta's validation and errors, on your machine.
 
-    Example: capisync sandbox --port 8765 --latency-ms 150
+    Example: capisync sandbox --port 8765 --latency-ms 150 --datasets 1234567890
     """
+    import errno
+
     from capisync.sandbox import SandboxConfig, serve
+    from capisync.sandbox.config import patch_config
 
     cfg = SandboxConfig(
         access_token=access_token,
@@ -343,12 +434,50 @@ def sandbox(
         hang_s=hang_s,
         token_expired=token_expired,
     )
+    listed = {
+        "datasets": None if datasets is None else _comma_separated(datasets),
+        "reject_event_ids": _comma_separated(reject_event_ids or []),
+        "expired_versions": expired_versions,
+    }
+    # the same checks as POST /_sandbox/config: one rule for both ways of setting a knob
+    problems = patch_config(cfg, listed)
+    if problems:
+        flags = "; ".join(
+            "--" + name.replace("_", "-") + ":" + why
+            for name, _, why in (p.partition(":") for p in problems)
+        )
+        err.print(Text.assemble(("error: ", "bold red"), f"capisync sandbox: {flags}"))
+        raise typer.Exit(2)
+    if cfg.datasets is not None and not all(d.isascii() and d.isdigit() for d in cfg.datasets):
+        err.print(
+            Text.assemble(
+                ("error: ", "bold red"), "capisync sandbox: --datasets: expected numeric ids"
+            )
+        )
+        raise typer.Exit(2)
     err.print(
         f"capisync sandbox on http://{host}:{port} (it accepts the token "
         f"'{access_token if access_token == 'sandbox-token' else '<--access-token>'}'; "
         "what arrived: /_sandbox/events)"
     )
-    serve(cfg, host=host, port=port)
+    try:
+        serve(cfg, host=host, port=port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # a person must act (exit 2, like a usage error): waiting will not free the port
+        err.print(
+            Text.assemble(
+                ("error: ", "bold red"),
+                f"port {port} is in use (another sandbox?): pick another with --port",
+            )
+        )
+        raise typer.Exit(2) from None
+
+
+def _comma_separated(values: list[str]) -> list[str]:
+    """`--datasets 1,2 --datasets 3` -> ["1", "2", "3"] (blanks dropped)."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 @app.command()

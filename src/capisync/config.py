@@ -35,6 +35,7 @@ from pydantic import (
 
 from capisync.capi import versions
 from capisync.errors import ConfigError
+from capisync.project_file import _ENV_REF as _ENV_REFERENCE
 from capisync.project_file import (
     EXTENSION_PREFIX,
     dotted,
@@ -74,10 +75,27 @@ def _as_text(value: object, info: ValidationInfo) -> object:
     return value
 
 
+def _not_boolean(value: object, info: ValidationInfo) -> object:
+    """A number field given `true`/`false`: pydantic would read it as 1/0, silently."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not {str(value).lower()}")
+    return value
+
+
 Text = Annotated[str, BeforeValidator(_as_text)]
+Int = Annotated[int, BeforeValidator(_not_boolean)]
+Float = Annotated[float, BeforeValidator(_not_boolean)]
 MaybeText = Annotated[str | None, BeforeValidator(_as_text)]
 MaybeSecretText = Annotated[SecretStr | None, BeforeValidator(_as_text)]
 SecretText = Annotated[SecretStr, BeforeValidator(_as_text)]
+
+
+def _version_as_text(value: object) -> object:
+    """`api_version: 27.0` (no `v`): YAML reads a number; say how to write it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        name = f"v{float(value):.1f}"
+        raise ValueError(f'write it as {name} (in quotes: api_version: "{name}")')
+    return value
 
 
 class _Strict(BaseModel):
@@ -104,7 +122,7 @@ class DestinationConfig(_Strict):
     access_token: SecretText = Field(
         description='a system user\'s token, read from the environment: "${META_ACCESS_TOKEN}"'
     )
-    api_version: str | None = Field(
+    api_version: Annotated[str | None, BeforeValidator(_version_as_text)] = Field(
         None, description="a Graph API version such as v27.0; default: the newest current one"
     )
     base_url: Text = META_GRAPH_URL
@@ -132,6 +150,10 @@ class DestinationConfig(_Strict):
     @classmethod
     def _version(cls, v: str | None) -> str | None:
         if v is not None and versions.parse_name(v) is None:
+            if re.fullmatch(r"[0-9]+\.[0-9]+", v.strip()):
+                raise ValueError(
+                    f'write it as v{v.strip()} (in quotes: api_version: "v{v.strip()}")'
+                )
             raise ValueError(
                 "expected a Graph API version such as 'vNN.0' (leave it out to use the newest "
                 "current version; `capisync check` says which versions are current)"
@@ -152,13 +174,13 @@ class DestinationConfig(_Strict):
 
 
 class DeliveryConfig(_Strict):
-    batch_size: int = Field(
+    batch_size: Int = Field(
         1000, ge=1, le=1000, description="events per request, 1 to 1000 (Meta's maximum)"
     )
-    concurrency: int = Field(4, ge=1, le=64, description="requests in flight, 1 to 64")
-    timeout: float = Field(30.0, gt=0, description="seconds to wait for one answer")
-    max_attempts: int = Field(6, ge=1, le=20, description="tries per request, 1 to 20")
-    max_retry_seconds: float = Field(
+    concurrency: Int = Field(4, ge=1, le=64, description="requests in flight, 1 to 64")
+    timeout: Float = Field(30.0, gt=0, description="seconds to wait for one answer")
+    max_attempts: Int = Field(6, ge=1, le=20, description="tries per request, 1 to 20")
+    max_retry_seconds: Float = Field(
         300.0, gt=0, description="seconds one batch may spend retrying"
     )
 
@@ -212,6 +234,14 @@ class SyncConfig(_Strict):
     on_locked: Literal["fail", "wait"] = "fail"
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)  # type: ignore[arg-type]
 
+    @field_validator("model", "identifier")
+    @classmethod
+    def _not_blank(cls, v: object, info: ValidationInfo) -> object:
+        if isinstance(v, str) and not v.strip():
+            field = cls.model_fields[str(info.field_name)]
+            raise ValueError(f"is empty: expected {field.description}")
+        return v
+
     @field_validator("default_country")
     @classmethod
     def _country(cls, v: str | None) -> str | None:
@@ -245,6 +275,16 @@ class StateConfig(_Strict):
     path: Text = ".capisync/state.db"
     url: MaybeSecretText = None
 
+    @field_validator("url")
+    @classmethod
+    def _ledger_backend(cls, v: SecretStr | None) -> SecretStr | None:
+        from capisync.state.dialects import unsupported_ledger_url
+
+        problem = None if v is None else unsupported_ledger_url(v.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
 
 class ProjectConfig(_Strict):
     version: Literal[1] = 1
@@ -255,9 +295,10 @@ class ProjectConfig(_Strict):
 class Project:
     """A loaded project file: its folder (relative paths resolve against it) and its syncs."""
 
-    def __init__(self, path: Path, config: ProjectConfig) -> None:
+    def __init__(self, path: Path, config: ProjectConfig, warnings: tuple[str, ...] = ()) -> None:
         self.path = path
         self.root = path.parent
+        self.warnings = warnings  # what is valid but unwise (a secret written in the file)
         self.config = config
 
     @property
@@ -364,7 +405,58 @@ def load_project(path: str | Path | None = None, env: Mapping[str, str] | None =
     if problems:
         raise ConfigError(_by_sync(list(dict.fromkeys(problems)), data), str(file))
     assert config is not None
-    return Project(file.resolve(), config)
+    return Project(file.resolve(), config, _literal_secrets(without_extensions(raw)))
+
+
+# the destination's secrets: SecretStr fields, read from the model so a new one is covered
+_SECRET_FIELDS = tuple(
+    name
+    for name, f in DestinationConfig.model_fields.items()
+    if SecretStr in (f.annotation, *getattr(f.annotation, "__args__", ()))
+)
+
+
+# a URL's password: `scheme://user:PASSWORD@host`
+_URL_PASSWORD = re.compile(r"://[^/@:\s]*:([^@/\s]+)@")
+_SECRET_IN_FILE = (
+    "written in the project file itself: reference it from the environment instead "
+    "({how}) and keep the secret out of the file"
+)
+
+
+def _literal_secrets(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """A warning per secret written in the file itself rather than referenced as `${VAR}`
+    (the file is committed, copied, shared): the destination's token and app secret, and a
+    password in `source.url` or `state.url`. Names the field, never the value."""
+    warnings: list[str] = []
+    state = raw.get("state")
+    if isinstance(state, dict) and _url_password_written(state.get("url")):
+        how = 'url: "postgresql+psycopg://user:${PGPASSWORD}@host/db"'
+        warnings.append(f"state.url: a password {_SECRET_IN_FILE.format(how=how)}")
+    syncs = raw.get("syncs")
+    for name, sync in syncs.items() if isinstance(syncs, dict) else ():
+        if not isinstance(sync, dict):
+            continue
+        source = sync.get("source")
+        if isinstance(source, dict) and _url_password_written(source.get("url")):
+            how = 'url: "postgresql+psycopg://user:${PGPASSWORD}@host/db"'
+            problem = f"a password {_SECRET_IN_FILE.format(how=how)}"
+            warnings.append(located(name, "source.url", problem))
+        destination = sync.get("destination")
+        if not isinstance(destination, dict):
+            continue
+        for field in _SECRET_FIELDS:
+            value = destination.get(field)
+            if value is not None and not _ENV_REFERENCE.search(str(value)):
+                how = f'{field}: "${{META_{field.upper()}}}"'
+                problem = _SECRET_IN_FILE.format(how=how)
+                warnings.append(located(name, f"destination.{field}", problem))
+    return tuple(warnings)
+
+
+def _url_password_written(url: object) -> bool:
+    match = _URL_PASSWORD.search(url) if isinstance(url, str) else None
+    return match is not None and not _ENV_REFERENCE.search(match.group(1))
 
 
 def _sync_problems(data: Mapping[str, Any], errors: list[Any]) -> list[str]:

@@ -115,14 +115,19 @@ def _listening_socket(host: str, port: int, *, reuse_port: bool = False) -> sock
 
 
 def serve(config: SandboxConfig, *, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve the sandbox until interrupted (Ctrl+C); for `capisync sandbox`."""
+    """Serve the sandbox until interrupted (Ctrl+C); for `capisync sandbox`.
+
+    Raises OSError (errno EADDRINUSE) before serving anything if the port is taken."""
+    listener = _listening_socket(host, port)  # bound here, so a taken port is an OSError
     # no access log: the official SDK puts the token in the query string
-    uvicorn.run(
+    uv_config = uvicorn.Config(
         create_app(config),
-        host=host,
-        port=port,
         log_level="info",
         access_log=False,
         lifespan="off",
         date_header=False,  # the app dates its answers by the sandbox's clock
     )
+    try:
+        uvicorn.Server(uv_config).run(sockets=[listener])
+    finally:
+        listener.close()

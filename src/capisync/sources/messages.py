@@ -12,7 +12,15 @@ it its own way:
     BigQuery    Bad int64 value: jane@example.com          (not quoted at all)
 
 Quoted text is kept only when it is an identifier the user needs (after `column`, `relation`,
-`table`, `near` ...) and looks like one; everything else quoted becomes `'…'`, and so does an
+`table`, `near` ...) and looks like one, or a server-side name of the connection, which is no
+customer's data either (its host, database, role or user):
+
+    PostgreSQL  connection to server at "db.example.com" (10.0.0.5), port 5432 failed:
+                FATAL:  database "analytics" does not exist   /  role "capisync" does not exist
+    MariaDB     (1049, "Unknown database 'analytics'")
+                (1045, "Access denied for user 'capisync'@'10.0.0.7' (using password: YES)")
+
+Everything else quoted everything else quoted becomes `'…'`, and so does an
 unquoted value after `value:`. Only the headline of a message is kept (plus hint lines that
 name identifiers): the lines after it echo the SQL or the raw value (DuckDB prints the failing
 value alone on the next line, PostgreSQL's DETAIL repeats the row). As a last net, anything
@@ -32,6 +40,14 @@ _NAME_CONTEXT = re.compile(
     r"(?i)\b(?:columns?|relation|table|schema|database|catalog|function|procedure|type|"
     r"constraint|index|view|sequence|key|identifier|object|bindings:|reference)\s*$"
 )
+# words after which a quoted name is a server-side account, database or host; a login name
+# may hold a dash or a dot (`capisync-ro`), a host is a name or an IPv4/IPv6 address
+_ACCOUNT_CONTEXT = re.compile(r"(?i)\b(?:database|role|user)\s*$")
+_ACCOUNT = re.compile(r"[A-Za-z_][A-Za-z0-9_$.\-]{0,127}")
+_HOST_CONTEXT = re.compile(r"(?i)(?:\bserver (?:at|on)|\bhost(?: name)?)\s*$|['\"`]@$")
+_HOST = re.compile(r"[A-Za-z0-9_.%\-]{1,253}|\[?[0-9A-Fa-f:.%]{2,64}\]?")
+# the address PostgreSQL adds after a host name it resolved: "db.example.com" (10.0.0.5)
+_HOST_ADDRESS = re.compile(r"(\x00\d+\x00[\"'`] \()([0-9A-Fa-f.:]{2,45})\)")
 # a syntax error's token; SQLite's "JSON path error near 'x'" quotes a value instead
 _TOKEN_CONTEXT = re.compile(r"(?i)(?<!path error )\b(?:near|unexpected)\s*$")
 _LIST_GLUE = re.compile(r"^\s*,\s*$")
@@ -70,6 +86,7 @@ def scrub_message(message: object) -> str:
 
 def _scrub_line(line: str) -> str:
     out: list[str] = []
+    hosts: list[str] = []  # kept hosts, out of the digit net's way until the end
     i, last_kept = 0, -1
     while i < len(line):
         quote = line[i]
@@ -81,6 +98,12 @@ def _scrub_line(line: str) -> str:
         content = line[i + 1 : end]
         prefix = line[:i]
         glue = last_kept >= 0 and _LIST_GLUE.match(line[last_kept:i]) is not None
+        if end < len(line) and _HOST_CONTEXT.search(prefix) and _HOST.fullmatch(content):
+            out.append(f"{quote}\x00{len(hosts)}\x00{quote}")
+            hosts.append(content)
+            last_kept = end + 1
+            i = end + 1
+            continue
         if end < len(line) and _is_name(prefix, content, glue):
             out.append(line[i : end + 1])
             last_kept = end + 1
@@ -95,9 +118,16 @@ def _scrub_line(line: str) -> str:
         if _unbalanced(line[i:]):  # the value cut through a quoted name: drop the rest
             break
     text = "".join(out)
+
+    def keep_address(match: re.Match[str]) -> str:  # `server at "db.host" (10.0.0.5)`
+        hosts.append(match.group(2))
+        return f"{match.group(1)}\x00{len(hosts) - 1}\x00)"
+
+    text = _HOST_ADDRESS.sub(keep_address, text)
     text = _UNQUOTED_VALUE.sub(lambda m: m.group(1) + SCRUBBED, text)
     text = _EMAIL.sub(SCRUBBED, text)
-    return _DIGIT_RUN.sub(lambda m: m.group("keep") or SCRUBBED, text)
+    text = _DIGIT_RUN.sub(lambda m: m.group("keep") or SCRUBBED, text)
+    return re.sub("\x00(\\d+)\x00", lambda m: hosts[int(m.group(1))], text)
 
 
 def _is_apostrophe(line: str, i: int) -> bool:
@@ -130,8 +160,10 @@ def _is_name(prefix: str, content: str, after_list_item: bool) -> bool:
         return True
     if _TOKEN_CONTEXT.search(prefix):
         return bool(_IDENTIFIER.fullmatch(content) or _PUNCTUATION.fullmatch(content))
-    if _NAME_CONTEXT.search(prefix) or after_list_item:
-        return _IDENTIFIER.fullmatch(content) is not None
+    if (_NAME_CONTEXT.search(prefix) or after_list_item) and _IDENTIFIER.fullmatch(content):
+        return True
+    if _ACCOUNT_CONTEXT.search(prefix):
+        return _ACCOUNT.fullmatch(content) is not None
     return False
 
 

@@ -23,7 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from capisync.errors import LedgerError, LedgerUnavailableError
+from capisync.errors import ConfigError, LedgerError, LedgerUnavailableError
+from capisync.state.dialects import unsupported_ledger_url
 from capisync.state.locks import RunLock, run_lock_for
 from capisync.state.schema import (
     COUNT_FIELDS,
@@ -119,6 +120,8 @@ class Ledger:
         # the SQLite file, watched so that a ledger deleted or replaced mid-run stops the run
         self.path = None if "://" in location else Path(location)
         url = _sqlite_url(self.path) if self.path is not None else location
+        if (unsupported := unsupported_ledger_url(url)) is not None:
+            raise ConfigError([f"state.url: {unsupported}"])
         self.shown = sa.engine.make_url(url).render_as_string(hide_password=True)
         try:
             self.engine = sa.create_engine(url)

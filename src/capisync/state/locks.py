@@ -115,12 +115,22 @@ def advisory_key(schema: str, sync: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def lock_file(ledger_file: Path, sync: str) -> Path:
-    """`state.db.<sync>.lock` beside the ledger (a short hash keeps odd names unique)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", sync)
+TEST_RUN_KIND = "test-run"  # `capisync.sync.lock_name` names a test run's lock `<sync>:test-run`
+
+
+def lock_file(ledger_file: Path, lock_name: str) -> Path:
+    """`state.db.<sync>.lock` beside the ledger, `state.db.<sync>.test-run.lock` for the test
+    runs of a sync: one stable file per sync and kind, whatever the run, so files never pile
+    up (the file is kept: see FileRunLock). A sync name with other characters than letters,
+    digits, `_` and `-` gets a short hash of itself appended, so two names never share a file
+    and a sync's name never reads as another's kind."""
+    sync, kind = lock_name, ""
+    if lock_name.endswith(":" + TEST_RUN_KIND):
+        sync, kind = lock_name[: -len(TEST_RUN_KIND) - 1], TEST_RUN_KIND
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", sync)
     if safe != sync:
         safe += "-" + hashlib.sha256(sync.encode()).hexdigest()[:8]
-    return ledger_file.with_name(f"{ledger_file.name}.{safe}.lock")
+    return ledger_file.with_name(f"{ledger_file.name}.{safe}{'.' + kind if kind else ''}.lock")
 
 
 def run_lock_for(engine: sa.Engine, sync: str) -> RunLock:
