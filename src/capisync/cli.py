@@ -173,8 +173,9 @@ def run(
     after SIGTERM, batches in flight recorded first; see docs/exit-codes.md).
     Example: capisync run purchases --test-event-code TEST12345 --limit 10
     """
-    from capisync.sync import ensure_syncs
+    from capisync.sync import check_test_event_code, ensure_syncs
 
+    check_test_event_code(test_event_code)
     project = _project(config)
     codes: dict[str, int] = {}
     for name in ensure_syncs(project, list(syncs or [])):
@@ -201,6 +202,9 @@ def _run_one(
                 test_event_code=test_event_code,
                 limit=limit,
                 progress=progress.update,
+                waiting=lambda holder: err.print(
+                    f"{name}: waiting for the sync's lock (on_locked: wait), {holder}"
+                ),
             )
     except Exception as exc:
         done = getattr(exc, "report", None)
@@ -304,7 +308,12 @@ def rejections(
     ledger = Ledger(history.state_location)
     try:
         summary = ledger.rejection_summary(sync, examples=limit)
-        report.print_rejections(out, summary)
+        # the last real run's rejected rows without an identifier: counted, never stored
+        last = next((r for r in ledger.runs(sync) if r.test_event_code is None), None)
+        unidentified = None
+        if last is not None:
+            unidentified = (last.id, int(last.details.get("unidentified") or 0))
+        report.print_rejections(out, summary, unidentified=unidentified)
     finally:
         ledger.close()
 
