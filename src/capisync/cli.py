@@ -210,7 +210,7 @@ def _run_one(
         done = getattr(exc, "report", None)
         if done is not None and (done.counts["read"] or isinstance(exc, LedgerError)):
             # what was done before it failed; the error itself is said once, below
-            done.error = done.error.replace(str(exc), "").strip() if done.error else None
+            done.error = done.error.replace(str(exc), "", 1).strip() if done.error else None
             report.print_run(out, done)
         return _sync_failed(name, exc)
     report.print_run(out, result)

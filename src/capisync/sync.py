@@ -328,9 +328,11 @@ def _record_end(
             report.status, report.error = "failed", str(exc)
             exc.report = report  # type: ignore[attr-defined]
             raise
+        same = report.failure is not None and str(exc) == str(report.failure)
+        why = "the same error" if same else str(exc) or type(exc).__name__
         report.error = (
             f"{report.error}\nThe run could not be recorded as {report.status} either "
-            f"({str(exc) or type(exc).__name__}); "
+            f"({why}); "
             f"`capisync runs` shows run {report.run_id} as running until the next run of this "
             "sync closes it."
         )
