@@ -169,13 +169,13 @@ TEST_CODE_IN_PROJECT = (
 )
 
 
-def unidentified_note(n: int) -> str:
-    """Rejected rows with no identifier the ledger can store (missing, personal data, too
-    long): counted under rejected, never listed by `capisync rejections`."""
+def unidentified_note(n: int, *, listed: str = "they are listed above, by reason") -> str:
+    """Rejected rows with no identifier the ledger can store (missing, or holding personal
+    data): counted under rejected, never listed by `capisync rejections`."""
     them = "it has" if n == 1 else f"{n:,} of them have"
     return (
-        f"rejected: {them} no identifier (missing, personal data or too long) and cannot be "
-        "listed by `capisync rejections`; they are listed above, by reason"
+        f"rejected: {them} no identifier (missing, or holding personal data) and cannot be "
+        f"listed by `capisync rejections`; {listed}"
     )
 
 
@@ -301,11 +301,7 @@ def _history_notes(r: RunRecord) -> list[str]:
         notes.append("the model returned no rows")
     unidentified = int(r.details.get("unidentified") or 0)
     if unidentified:
-        notes.append(
-            unidentified_note(unidentified).replace(
-                "they are listed above, by reason", "its summary listed them"
-            )
-        )
+        notes.append(unidentified_note(unidentified, listed="its summary listed them"))
     unrecorded = int(r.details.get("unrecorded") or 0)
     if unrecorded:
         notes.append(
@@ -328,8 +324,8 @@ def print_rejections(
     if unidentified is not None and unidentified[1]:
         run_id, n = unidentified
         console.print(
-            f"run {run_id} also rejected {n:,} {_rows(n)} without an identifier (missing, "
-            "personal data or too long): they are counted in its `rejected` but cannot be "
+            f"run {run_id} also rejected {n:,} {_rows(n)} without an identifier (missing, or "
+            "holding personal data): they are counted in its `rejected` but cannot be "
             "stored or listed here; its summary listed them by reason"
         )
     if not summary.total:

@@ -145,9 +145,14 @@ def test_a_waiting_run_queues_behind_the_first_and_sends_nothing_twice(
     sandbox.config.latency_ms = 50
     config = make_project(tmp_path, sandbox.url, on_locked="wait")
     first, second = start_run(config), start_run(config)
+    said = []
     for p in (first, second):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, out + err
+        said.append(
+            flat(err).count("orders: waiting for the sync's lock (on_locked: wait), held by")
+        )
+    assert sorted(said) == [0, 1]  # the one that waited said once whom for; the other did not
     ids = Counter(e.event["event_id"] for e in sandbox.store.events())
     assert len(ids) == ROWS and set(ids.values()) == {1}
 
@@ -497,3 +502,30 @@ def test_runs_shows_the_rows_of_a_live_run_in_flight_so_its_columns_add_up(
     assert "running" in line and read > sent and pending > 0, history.stdout
     assert read == already + baseline + sent + rejected + dup + expired + pending
     assert f"pending includes {pending:,} rows in flight" in flat(history.stdout)
+
+
+def test_a_ledger_on_a_read_only_file_system_says_so_not_chmod(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(state)], capture_output=True)
+    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr!r}"
+    try:
+        config = make_project(tmp_path, sandbox.url)
+        config.write_text(f"state: {{path: {state}/state.db}}\n" + config.read_text())
+        first = subprocess.run(
+            [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
+        )
+        assert first.returncode == 0, first.stdout + first.stderr
+        # the volume is remounted read-only (EROFS): every file is still writable by mode
+        subprocess.run(["mount", "-o", "remount,ro", str(state)], check=True)
+        again = subprocess.run(
+            [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
+        )
+        err = flat(again.stderr)
+        assert again.returncode == 3, again.stdout + again.stderr
+        assert f"the file system holding {state} is mounted read-only" in err, err
+        assert "chmod" not in err and "another user" not in err
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
