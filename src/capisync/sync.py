@@ -7,13 +7,18 @@
 Every row read ends the run in exactly one state: already (sent by an earlier run), baseline
 (recorded, not sent, by a first run with skip_existing), sent, rejected (with reasons),
 duplicate (its identifier came earlier in the run), expired (too old for Meta; once expired,
-a row is not evaluated again), or pending (not sent because the run stopped). The counts
+a row is not evaluated again), or pending (not sent because the run stopped, or sent but
+not recorded because the ledger failed: the ledger does not hold it). The counts
 always add up to `read`; a run that stopped early says so (`read_all` is False), since rows it
 never read are in no count.
 
+Before reading, a run judges the Graph API version (as `capisync check` does): expired or not
+released fails it like Meta's refusal (exit 5); expiring within 90 days is a notice.
+
 A run stops early, and cleanly (stop reading, let the batches in flight land and be
 checkpointed, record the run, print the summary), on the first Ctrl-C or SIGTERM
-(interrupted), on a run-fatal answer from Meta (failed, rows stay pending), and on any
+(interrupted; the warehouse query in flight is cancelled through Source.interrupt), on a
+run-fatal answer from Meta (failed, rows stay pending), and on any
 exception in a send, checkpoint or heartbeat task, such as a ledger that cannot be written
 (failed, and the exception is raised to the caller: nothing is sent that cannot be recorded).
 
