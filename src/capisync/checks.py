@@ -103,13 +103,20 @@ def _try_sample(
 
 
 def _judge_api_version(result: CheckResult, ctx: SyncContext) -> None:
+    notice, failure = judge_api_version(ctx)
+    result.api_version = notice
+    if failure is not None and result.failure is None:
+        result.failure = failure
+
+
+def judge_api_version(ctx: SyncContext) -> tuple[VersionNotice, MetaFatalError | None]:
     """Warn when the Graph API version expires within 90 days; fail when it has expired or is
-    not released yet. Either way the message names the version to move to."""
+    not released yet. Either way the message names the version to move to. The failure is
+    what Meta would answer a run with this version: a refused request (exit 5). `check` and
+    `run` both judge with this."""
     today = versions.day_of(ctx.clock())
-    result.api_version = versions.notice(ctx.config.destination.version_on(today), today)
-    if result.api_version.level == "error" and result.failure is None:
-        # what Meta would answer a run with this version: a refused request (exit 5)
-        result.failure = MetaFatalError(result.api_version.message)
+    notice = versions.notice(ctx.config.destination.version_on(today), today)
+    return notice, MetaFatalError(notice.message) if notice.level == "error" else None
 
 
 async def _test_connection(ctx: SyncContext) -> tuple[str, MetaError | None]:

@@ -220,8 +220,9 @@ def run(
     after SIGTERM, batches in flight recorded first; see docs/exit-codes.md).
     Example: capisync run purchases --test-event-code TEST12345 --limit 10
     """
-    from capisync.sync import ensure_syncs
+    from capisync.sync import check_test_event_code, ensure_syncs
 
+    check_test_event_code(test_event_code)
     project = _project(config)
     codes: dict[str, int] = {}
     for name in ensure_syncs(project, list(syncs or [])):
@@ -248,12 +249,15 @@ def _run_one(
                 test_event_code=test_event_code,
                 limit=limit,
                 progress=progress.update,
+                waiting=lambda holder: err.print(
+                    f"{name}: waiting for the sync's lock (on_locked: wait), {holder}"
+                ),
             )
     except Exception as exc:
         done = getattr(exc, "report", None)
         if done is not None and (done.counts["read"] or isinstance(exc, LedgerError)):
             # what was done before it failed; the error itself is said once, below
-            done.error = done.error.replace(str(exc), "").strip() if done.error else None
+            done.error = done.error.replace(str(exc), "", 1).strip() if done.error else None
             report.print_run(out, done)
         return _sync_failed(name, exc)
     report.print_run(out, result)
@@ -369,7 +373,12 @@ def rejections(
     ledger = Ledger(history.state_location)
     try:
         summary = ledger.rejection_summary(sync, examples=limit)
-        report.print_rejections(out, summary)
+        # the last real run's rejected rows without an identifier: counted, never stored
+        last = next((r for r in ledger.runs(sync) if r.test_event_code is None), None)
+        unidentified = None
+        if last is not None:
+            unidentified = (last.id, int(last.details.get("unidentified") or 0))
+        report.print_rejections(out, summary, unidentified=unidentified)
     finally:
         ledger.close()
 

@@ -28,16 +28,27 @@ def new_owner() -> str:
 
 
 async def acquire_lock(
-    ledger: Ledger, sync: str, owner: str, *, wait_seconds: float, clock: Callable[[], float]
+    ledger: Ledger,
+    sync: str,
+    owner: str,
+    *,
+    wait_seconds: float,
+    clock: Callable[[], float],
+    waiting: Callable[[str], None] | None = None,
 ) -> None:
-    """Take the lock of `sync`, polling for up to `wait_seconds` (`on_locked: wait`).
+    """Take the lock of `sync`, polling for up to `wait_seconds` (`on_locked: wait`);
+    `waiting(holder)` is called once, when the wait begins.
 
     Raises SyncLockedError (exit 4) naming the holder when it is still held at the deadline."""
     deadline = clock() + wait_seconds
+    told = False
     while True:
         holder = ledger.try_lock(sync, owner, clock())
         if holder is None:
             return
+        if waiting is not None and not told and clock() < deadline:
+            waiting(holder)
+            told = True
         if clock() >= deadline:
             raise SyncLockedError(
                 f"sync '{sync}' is already running ({holder}); wait for it to finish, or set "

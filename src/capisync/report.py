@@ -109,6 +109,10 @@ def print_run(console: Console, run: RunReport) -> None:
 def _print_run_notes(console: Console, run: RunReport) -> None:
     """What the counts alone do not say: rows not read, rows not recorded, test runs."""
     c = run.counts
+    for notice in run.notices:
+        console.print(Text.assemble(("warning: ", "yellow"), notice))
+    if run.test_code_in_project:
+        console.print(Text(TEST_CODE_IN_PROJECT, style="yellow"))
     if run.test_event_code is not None:
         console.print(
             Text(
@@ -131,11 +135,14 @@ def _print_run_notes(console: Console, run: RunReport) -> None:
             f"{why}[/yellow]: any rows after those were not read, are in no column above, "
             "and the next run reads them"
         )
+    if c["unidentified"]:
+        console.print(unidentified_note(c["unidentified"]))
     if c["unrecorded"]:
         console.print(
             f"[red]{c['unrecorded']:,} {_rows(c['unrecorded'])} this run sent or settled "
-            "could not be recorded in the ledger[/red]: the next run treats them as new "
-            "(sent ones go again with the same event_id, which Meta deduplicates on)"
+            "could not be recorded in the ledger[/red], so they are counted as pending: the "
+            "next run takes them again (sent ones go again with the same event_id, which Meta "
+            "deduplicates on)"
         )
     if c["baseline"]:
         console.print(
@@ -153,6 +160,23 @@ def _print_run_notes(console: Console, run: RunReport) -> None:
                 "considered: make the identifier column unique"
             )
         )
+
+
+TEST_CODE_IN_PROJECT = (
+    "destination.test_event_code is set in the project file: every run of this sync is a "
+    "test run and sends the whole window again as test events, settling nothing; remove it "
+    "for production runs"
+)
+
+
+def unidentified_note(n: int, *, listed: str = "they are listed above, by reason") -> str:
+    """Rejected rows with no identifier the ledger can store (missing, or holding personal
+    data): counted under rejected, never listed by `capisync rejections`."""
+    them = "it has" if n == 1 else f"{n:,} of them have"
+    return (
+        f"rejected: {them} no identifier (missing, or holding personal data) and cannot be "
+        f"listed by `capisync rejections`; {listed}"
+    )
 
 
 def print_coverage(console: Console, coverage: Counter[str]) -> None:
@@ -216,7 +240,7 @@ def print_runs(console: Console, runs: list[RunRecord]) -> None:
         table.add_column(header, justify="right", no_wrap=True)
     for r in runs:
         took = f"{r.ended_at - r.started_at:.1f}s" if r.ended_at else ""
-        c = r.counts
+        c = _history_counts(r)
         status = f"{r.status} (test)" if r.test_event_code is not None else r.status
         table.add_row(
             str(r.id),
@@ -245,33 +269,65 @@ _HISTORY_COLUMNS = (
 )
 
 
+def _in_flight(r: RunRecord) -> int:
+    """Rows a running run has read and not yet settled (queued or in a request to Meta)."""
+    if r.status != "running":
+        return 0
+    return max(0, r.counts["read"] - sum(r.counts[k] for k, _ in _HISTORY_COLUMNS[1:]))
+
+
+def _history_counts(r: RunRecord) -> dict[str, int]:
+    """The columns as `runs` shows them: a running run's rows in flight are under pending."""
+    return {**r.counts, "pending": r.counts["pending"] + _in_flight(r)}
+
+
 def _history_notes(r: RunRecord) -> list[str]:
     notes = []
     if r.test_event_code is not None:
         notes.append(
             f"test run (test_event_code {r.test_event_code}): sent as test events, no row settled"
         )
+        if r.details.get("test_code_in_project"):
+            notes.append(TEST_CODE_IN_PROJECT)
     if r.status == "running":
-        notes.append("running (its counts are as of its last checkpoint)")
+        flying = _in_flight(r)
+        in_flight = f"; pending includes {flying:,} {_rows(flying)} in flight" if flying else ""
+        notes.append(f"running (its counts are as of its last checkpoint{in_flight})")
     elif r.status != "completed" and r.details.get("read_all") is False and r.counts["read"]:
         notes.append(
             f"stopped after reading {r.counts['read']:,} rows of the model; the rest were not read"
         )
     elif r.details.get("read_all") and not r.counts["read"]:
         notes.append("the model returned no rows")
+    unidentified = int(r.details.get("unidentified") or 0)
+    if unidentified:
+        notes.append(unidentified_note(unidentified, listed="its summary listed them"))
     unrecorded = int(r.details.get("unrecorded") or 0)
     if unrecorded:
         notes.append(
-            f"{unrecorded:,} rows it sent or settled could not be recorded in the ledger; the "
-            "next run sent them again (same event_id)"
+            f"{unrecorded:,} {_rows(unrecorded)} it sent or settled could not be recorded in "
+            "the ledger, so they count as pending: the next run takes them again (sent ones "
+            "with the same event_id)"
         )
+    notes.extend(f"warning: {n}" for n in r.details.get("notices") or ())
     if r.error:
         notes.append(r.error)
     return notes
 
 
-def print_rejections(console: Console, summary: RejectionSummary) -> None:
-    """The ledger's rejected rows: counted in full, a few identifiers listed per reason."""
+def print_rejections(
+    console: Console, summary: RejectionSummary, *, unidentified: tuple[int, int] | None = None
+) -> None:
+    """The ledger's rejected rows: counted in full, a few identifiers listed per reason.
+    `unidentified`: (run id, rows) the sync's last run rejected without an identifier the
+    ledger can store: counted in that run's `rejected`, not here."""
+    if unidentified is not None and unidentified[1]:
+        run_id, n = unidentified
+        console.print(
+            f"run {run_id} also rejected {n:,} {_rows(n)} without an identifier (missing, or "
+            "holding personal data): they are counted in its `rejected` but cannot be "
+            "stored or listed here; its summary listed them by reason"
+        )
     if not summary.total:
         console.print("no rejected rows")
         return

@@ -7,13 +7,18 @@
 Every row read ends the run in exactly one state: already (sent by an earlier run), baseline
 (recorded, not sent, by a first run with skip_existing), sent, rejected (with reasons),
 duplicate (its identifier came earlier in the run), expired (too old for Meta; once expired,
-a row is not evaluated again), or pending (not sent because the run stopped). The counts
+a row is not evaluated again), or pending (not sent because the run stopped, or sent but
+not recorded because the ledger failed: the ledger does not hold it). The counts
 always add up to `read`; a run that stopped early says so (`read_all` is False), since rows it
 never read are in no count.
 
+Before reading, a run judges the Graph API version (as `capisync check` does): expired or not
+released fails it like Meta's refusal (exit 5); expiring within 90 days is a notice.
+
 A run stops early, and cleanly (stop reading, let the batches in flight land and be
 checkpointed, record the run, print the summary), on the first Ctrl-C or SIGTERM
-(interrupted), on a run-fatal answer from Meta (failed, rows stay pending), and on any
+(interrupted; the warehouse query in flight is cancelled through Source.interrupt), on a
+run-fatal answer from Meta (failed, rows stay pending), and on any
 exception in a send, checkpoint or heartbeat task, such as a ledger that cannot be written
 (failed, and the exception is raised to the caller: nothing is sent that cannot be recorded).
 
@@ -82,6 +87,8 @@ class RunReport:
     test_event_code: str | None = None  # a test run: sent to Test Events, settled nothing
     stopped_by: str | None = None  # the signal that stopped it (SIGINT, SIGTERM)
     exit_code: int | None = None  # what the process exits with after that signal
+    test_code_in_project: bool = False  # the test_event_code comes from the project file
+    notices: list[str] = field(default_factory=list)  # warnings for the summary (api_version)
 
     @property
     def ok(self) -> bool:
@@ -106,6 +113,7 @@ class SyncContext:
     transport: Any = None  # an httpx transport, for tests that need one
     lock_wait_seconds: float = 600.0
     limit: int | None = None  # send at most this many events, then stop reading
+    waiting: Callable[[str], None] | None = None  # told once who holds the lock it waits for
 
     @property
     def test_code(self) -> str | None:
@@ -122,6 +130,21 @@ class SyncContext:
         return lock_name(self.name, test=self.test_code is not None)
 
 
+def check_test_event_code(code: str | None) -> None:
+    """Refuse an empty or blank --test-event-code (what `--test-event-code "$CODE"` sends when
+    $CODE is unset): read as "no code", it would make a real run that settles the rows.
+    Raises ConfigError (exit 2)."""
+    if code is not None and not code.strip():
+        raise ConfigError(
+            [
+                "--test-event-code is empty: give the code Events Manager > Test Events shows "
+                "(e.g. TEST12345), or leave the option out for a real run (is the variable "
+                "your scheduler passes unset?)"
+            ],
+            "the command line",
+        )
+
+
 def lock_name(sync: str, *, test: bool) -> str:
     """Test runs queue behind each other, never behind (or in front of) real runs."""
     return f"{sync}:test-run" if test else sync
@@ -136,14 +159,16 @@ def run_sync(
     limit: int | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.time,
+    waiting: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Run one sync: see the module docstring. Returns the report of a run that completed,
     was interrupted (report.exit_code says how to exit) or was stopped by Meta (failed, rows
     pending). Raises CapisyncError (its .report holds what was done) when the warehouse, the
     ledger or the configuration fails, and re-raises any other exception after recording the
     run as failed."""
+    check_test_event_code(test_event_code)
     ctx = SyncContext(name, project.sync(name), project, test_event_code, dry_run, clock, progress)
-    ctx.limit = limit
+    ctx.limit, ctx.waiting = limit, waiting
     return asyncio.run(_run(ctx))
 
 
@@ -169,7 +194,9 @@ async def _lock(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRequest)
     requested first. Raises SyncLockedError when another run holds it."""
     wait = ctx.lock_wait_seconds if ctx.config.on_locked == "wait" else 0.0
     taking = asyncio.create_task(
-        acquire_lock(ledger, ctx.lock_name, owner, wait_seconds=wait, clock=ctx.clock)
+        acquire_lock(
+            ledger, ctx.lock_name, owner, wait_seconds=wait, clock=ctx.clock, waiting=ctx.waiting
+        )
     )
 
     def give_up() -> None:
@@ -237,8 +264,13 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRe
     )
     report = RunReport(ctx.name, run_id, "dry-run" if ctx.dry_run else "running")
     report.limit, report.test_event_code = ctx.limit, ctx.test_code
+    report.test_code_in_project = ctx.test_event_code is None and ctx.test_code is not None
     try:
+        if not ctx.dry_run and not _api_version_ok(ctx, report):
+            _record_end(ledger, report, ctx, started, failing=True)
+            return report
         source = open_source_for(ctx)
+        stop.on_request(source.interrupt)  # a query in flight is cancelled, not waited for
         try:
             mapping = resolve_for(ctx, source.columns())
             baseline = (
@@ -271,6 +303,21 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRe
     return report
 
 
+def _api_version_ok(ctx: SyncContext, report: RunReport) -> bool:
+    """Judge the Graph API version as `capisync check` does, before anything is read: an
+    expired or unreleased one fails the run as Meta's refusal would (exit 5, rows untouched);
+    one expiring within 90 days adds a warning to the summary."""
+    from capisync.checks import judge_api_version  # checks imports this module
+
+    notice, failure = judge_api_version(ctx)
+    if failure is not None:
+        report.status, report.error, report.failure = "failed", str(failure), failure
+        return False
+    if notice.level == "warning":
+        report.notices.append(notice.message)
+    return True
+
+
 def _record_end(
     ledger: Ledger, report: RunReport, ctx: SyncContext, started: float, *, failing: bool
 ) -> None:
@@ -286,8 +333,11 @@ def _record_end(
             report.status, report.error = "failed", str(exc)
             exc.report = report  # type: ignore[attr-defined]
             raise
+        same = report.failure is not None and str(exc) == str(report.failure)
+        why = "the same error" if same else str(exc) or type(exc).__name__
         report.error = (
-            f"{report.error}\nThe run could not be recorded as {report.status} either ({exc}); "
+            f"{report.error}\nThe run could not be recorded as {report.status} either "
+            f"({why}); "
             f"`capisync runs` shows run {report.run_id} as running until the next run of this "
             "sync closes it."
         )
@@ -300,6 +350,9 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "coverage": dict(report.coverage),
         "read_all": report.read_all,
         "unrecorded": report.counts["unrecorded"],
+        "unidentified": report.counts["unidentified"],
+        "notices": report.notices,
+        "test_code_in_project": report.test_code_in_project,
         "limit": report.limit,
         "stopped_by": report.stopped_by,
     }
@@ -405,7 +458,12 @@ class _Runner:
     async def _read_and_send(self, source: Source) -> None:
         rows_iter = iter(source.batches(self.batch_size))
         while not self.stopped and self._room():
-            rows = await asyncio.to_thread(next, rows_iter, None)
+            try:
+                rows = await asyncio.to_thread(next, rows_iter, None)
+            except CapisyncError:
+                if self.stop.requested:
+                    break  # the signal cancelled the query in flight (Source.interrupt)
+                raise
             if rows is None:
                 self.report.read_all = True
                 break
@@ -538,23 +596,25 @@ class _Runner:
         self._count_rejections(rejected)
         # a row without an identifier cannot be remembered; it is reported, not stored
         storable = [r for r in rejected if r.identifier]
+        counts["unidentified"] += len(rejected) - len(storable)
         marked = {EXPIRED: expired, BASELINE: baseline}
-        self._write(
-            now, len(storable) + len(expired) + len(baseline), rejected=storable, marked=marked
-        )
+        held = Counter(rejected=len(storable), expired=len(expired), baseline=len(baseline))
+        self._write(now, held, rejected=storable, marked=marked)
 
     def _write(
         self,
         now: float,
-        rows: int,
+        held: Counter[str],
         *,
         sent: list[tuple[str, str, str | None]] | None = None,
         rejected: list[Rejected] | None = None,
         marked: dict[str, list[str]] | None = None,
     ) -> None:
         """One checkpoint: the rows this run settled and its counts so far, in one ledger
-        transaction (a dry run writes nothing; a test run only its progress). When it fails,
-        the `rows` it held are counted as unrecorded and the LedgerError stops the run."""
+        transaction (a dry run writes nothing; a test run only its progress). `held`: the rows
+        it settles, by column. When it fails, those rows move from their column to `pending`
+        (the ledger does not hold them: the next run takes them again), are counted as
+        `unrecorded` too, and the LedgerError stops the run."""
         run_id = self.report.run_id
         if run_id is None:
             return
@@ -572,7 +632,10 @@ class _Runner:
             )
         except Exception:
             if self.ctx.records_rows:
-                self.report.counts["unrecorded"] += rows
+                counts, rows = self.report.counts, sum(held.values())
+                counts.subtract(held)
+                counts["pending"] += rows
+                counts["unrecorded"] += rows
             self.stopped = True
             raise
 
@@ -646,7 +709,8 @@ class _Runner:
             self.stopped = True
             self.report.status, self.report.error = "failed", str(result.fatal)
             self.report.failure = result.fatal
-        self._write(now, len(sent) + len(rejected), sent=sent, rejected=rejected)
+        held = Counter(sent=len(sent), rejected=len(rejected))
+        self._write(now, held, sent=sent, rejected=rejected)
         self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
         self._notify()
 

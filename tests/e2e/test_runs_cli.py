@@ -105,3 +105,72 @@ def test_a_model_with_no_rows_warns_in_the_summary_and_the_history(
     assert result.exit_code == 0 and "warning: the model returned no rows" in result.output
     history = runner.invoke(app, ["runs", "--config", config])
     assert "the model returned no rows" in history.output
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_rejected_rows_without_an_identifier_reconcile_with_rejections(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = project(tmp_path, sandbox)
+    # the class: no identifier (NULL, blank) and an identifier holding personal data (an
+    # email, a phone): rejected, counted, never storable in the ledger
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute(
+            "INSERT INTO t SELECT x, 100 + i, 'Purchase', now() - INTERVAL 1 HOUR, "
+            "'physical_store', 'v' || i || '@example.com', 1.0, 'USD' FROM (VALUES "
+            "(NULL, 1), ('   ', 2), ('buyer@example.com', 3), ('+1 650 555 1212', 4)) v(x, i)"
+        )
+    result = runner.invoke(app, ["run", "--config", config])
+    assert result.exit_code == 0, result.output
+    out = _flat(result.output)
+    assert "4 of them have no identifier" in out
+    assert "cannot be listed by `capisync rejections`" in out
+    rows = history_rows(runner.invoke(app, ["runs", "--config", config]).output)
+    assert rows[1]["rejected"] == 5  # o-4 (no customer key) and the four above
+    history = _flat(runner.invoke(app, ["runs", "--config", config]).output)
+    assert "4 of them have no identifier" in history
+    listed = _flat(runner.invoke(app, ["rejections", "s", "--config", config]).output)
+    assert "1 row currently rejected" in listed
+    assert "run 1 also rejected 4 rows without an identifier" in listed
+    # a later run with none of them says so: the note is about the last run
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("DELETE FROM t WHERE n >= 100")
+    assert runner.invoke(app, ["run", "--config", config]).exit_code == 0
+    later = _flat(runner.invoke(app, ["rejections", "s", "--config", config]).output)
+    assert "without an identifier" not in later and "1 row currently rejected" in later
+
+
+@pytest.mark.parametrize("code", ["", " ", "\t"])
+def test_an_empty_test_event_code_is_refused_and_consumes_nothing(
+    tmp_path: Path, sandbox: SandboxServer, code: str
+) -> None:
+    config = project(tmp_path, sandbox)
+    before = len(sandbox.store.events())
+    result = runner.invoke(app, ["run", "--config", config, "--test-event-code", code])
+    assert result.exit_code == 2, result.output
+    assert "--test-event-code is empty" in _flat(result.output)
+    assert len(sandbox.store.events()) == before
+    assert "no runs yet" in runner.invoke(app, ["runs", "--config", config]).output
+
+
+def test_a_test_event_code_in_the_project_file_is_said_on_every_run(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = Path(project(tmp_path, sandbox))
+    config.write_text(
+        config.read_text().replace('base_url: "', 'test_event_code: TEST7, base_url: "')
+    )
+    for _ in range(2):  # each scheduled run sends the whole window again
+        result = runner.invoke(app, ["run", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        out = _flat(result.output)
+        assert "destination.test_event_code is set in the project file" in out
+        assert "sends the whole window again as test events" in out
+    history = _flat(runner.invoke(app, ["runs", "--config", str(config)]).output)
+    assert history.count("destination.test_event_code is set in the project file") == 2
+    # a code given on the command line is a person's test run: no such line
+    once = runner.invoke(app, ["run", "--config", str(config), "--test-event-code", "T1"])
+    assert "set in the project file" not in _flat(once.output)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -144,9 +145,14 @@ def test_a_waiting_run_queues_behind_the_first_and_sends_nothing_twice(
     sandbox.config.latency_ms = 50
     config = make_project(tmp_path, sandbox.url, on_locked="wait")
     first, second = start_run(config), start_run(config)
+    said = []
     for p in (first, second):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, out + err
+        said.append(
+            flat(err).count("orders: waiting for the sync's lock (on_locked: wait), held by")
+        )
+    assert sorted(said) == [0, 1]  # the one that waited said once whom for; the other did not
     ids = Counter(e.event["event_id"] for e in sandbox.store.events())
     assert len(ids) == ROWS and set(ids.values()) == {1}
 
@@ -221,13 +227,17 @@ def test_another_process_holding_the_ledgers_write_lock_stops_the_run_try_again_
     assert_stopped_sending(sandbox, recorded)
     row = run_row(tmp_path)
     assert row["status"] == "failed" and "write lock" in str(row["error"])
-    assert row["read"] < ROWS and row["sent"] >= recorded
+    # the columns say what the ledger holds: rows sent but not recorded count as pending
+    details = json.loads(str(row["details"]))
+    assert row["read"] < ROWS and row["sent"] == recorded and details["unrecorded"] > 0
+    assert row["pending"] >= details["unrecorded"]
     assert row["read"] == row["sent"] + row["rejected"] + row["pending"]
 
     history = subprocess.run(
         [EXE, "runs", "--config", str(config)], capture_output=True, text=True, timeout=30
     )
-    assert "could not be recorded in the ledger" in flat(history.stdout)
+    assert "could not be recorded in the ledger, so they count as pending" in flat(history.stdout)
+    assert "the next run takes them again" in flat(history.stdout)  # none has run yet
 
     again = subprocess.run(
         [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
@@ -255,7 +265,8 @@ def test_a_ledger_file_deleted_mid_run_stops_the_run(
 
     assert proc.returncode == LedgerError.exit_code, out + err
     assert f"the ledger file {ledger} was deleted" in " ".join(err.split())
-    assert "could not be recorded as failed either" in " ".join(out.split())
+    assert "could not be recorded as failed either (the same error)" in flat(out)
+    assert "()" not in out
     assert_stopped_sending(sandbox, sent_before)
 
 
@@ -285,7 +296,8 @@ def test_a_full_disk_under_the_ledger_stops_the_run(tmp_path: Path, sandbox: San
         sandbox.config.latency_ms = 0
         assert proc.returncode == LedgerError.exit_code, out + err
         assert "the disk holding it is full" in err and str(state / "state.db") in err
-        assert "could not be recorded as failed either" in out  # the disk is still full
+        assert "could not be recorded as failed either (the same error)" in out  # still full
+        assert "()" not in out
         filler.unlink()
         db = sqlite3.connect(state / "state.db")
         recorded = db.execute("select count(*) from capisync_ledger").fetchone()[0]
@@ -372,3 +384,148 @@ def test_runs_never_closes_a_run_that_is_alive(tmp_path: Path, sandbox: SandboxS
     assert "running" in history.stdout and "abandoned" not in history.stdout
     assert proc.returncode == 0, out + err
     assert run_row(tmp_path)["status"] == "completed"
+
+
+# -- a signal cancels the warehouse query in flight -----------------------------------------
+
+SLOW_QUERY_SECONDS = 60  # what the slow models below would take if the signal waited for them
+
+
+def slow_project(root: Path, base_url: str, source: str, model: str) -> Path:
+    config = root / "capisync.yml"
+    config.write_text(f"""
+syncs:
+  slow:
+    source: {source}
+    model: "{model}"
+    identifier: order_id
+    destination: {{dataset_id: "77", access_token: sandbox-token, base_url: "{base_url}"}}
+""")
+    return config
+
+
+def assert_interrupted_at_once(
+    root: Path, proc: subprocess.Popen[str], signum: int, signalled_at: float
+) -> None:
+    try:
+        out, err = proc.communicate(timeout=SLOW_QUERY_SECONDS)
+    finally:
+        proc.kill()
+    took = time.monotonic() - signalled_at
+    assert proc.returncode == 128 + signum, out + err
+    assert took < 10, f"the run outlived the signal by {took:.1f} s: the query was waited for"
+    row = run_row(root)
+    assert row["status"] == "interrupted" and row["read"] == 0, row
+    assert "failed" not in flat(out)  # a cancelled query is the stop asked for, not a failure
+
+
+def test_sigterm_cancels_a_slow_postgresql_query_at_once(
+    tmp_path: Path, sandbox: SandboxServer, pg_url: str
+) -> None:
+    import psycopg
+
+    model = (
+        "select 'ord-1' as order_id, 'Purchase' as event_name, now() - interval '1 hour' "
+        "as event_time, 'physical_store' as action_source, 'a@example.com' as email, "
+        f"pg_sleep({SLOW_QUERY_SECONDS})::text as slept"
+    )
+    app = f"capisync-test-{tmp_path.name}"  # this test's session, not another one's
+    url = f"{pg_url}&application_name={app}"
+    config = slow_project(tmp_path, sandbox.url, f"{{url: '{url}'}}", model)
+    proc = start_run(config)
+
+    def sleeping() -> bool:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test") as conn:
+            q = (
+                "select count(*) from pg_stat_activity where state = 'active' "
+                "and wait_event = 'PgSleep' and application_name = %s"
+            )
+            found = conn.execute(q, (app,)).fetchone()
+            return bool(found and found[0])
+
+    wait_for(lambda: sleeping() or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    assert_interrupted_at_once(tmp_path, proc, signal.SIGTERM, time.monotonic())
+    assert not sleeping()  # cancelled in the server too, not only abandoned by the client
+
+
+def test_ctrl_c_cancels_a_slow_duckdb_query_at_once(tmp_path: Path, sandbox: SandboxServer) -> None:
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table seed as select 1 as n")
+    # a cross join of 1e11 pairs: minutes of CPU, in the model's copy into the spool
+    model = (
+        "select 'ord-1' as order_id, 'Purchase' as event_name, now() - interval 1 hour "
+        "as event_time, 'physical_store' as action_source, 'a@example.com' as email, "
+        "(select sum(a.range * b.range) from range(1000000) a, range(100000) b) as slow "
+        "from seed"
+    )
+    config = slow_project(tmp_path, sandbox.url, "{duckdb: w.duckdb}", model)
+    proc = start_run(config)
+    wait_for(lambda: (tmp_path / ".capisync" / "state.db").exists())
+    wait_for(lambda: _has_run(tmp_path))
+    time.sleep(2.0)  # well into the copy
+    proc.send_signal(signal.SIGINT)
+    assert_interrupted_at_once(tmp_path, proc, signal.SIGINT, time.monotonic())
+
+
+def _has_run(root: Path) -> bool:
+    try:
+        return bool(run_row(root))
+    except (sqlite3.Error, TypeError):
+        return False
+
+
+def test_runs_shows_the_rows_of_a_live_run_in_flight_so_its_columns_add_up(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sandbox.config.latency_ms = 300
+    config = make_project(tmp_path, sandbox.url)
+    proc = start_run(config)
+    try:
+        wait_for(lambda: len(sandbox.store.events()) >= ROWS // 4)
+        history = subprocess.run(
+            [EXE, "runs", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        sandbox.config.latency_ms = 0
+    line = next(ln for ln in history.stdout.splitlines() if ln.split()[:1] == ["1"])
+    read, already, baseline, sent, rejected, dup, expired, pending = (
+        int(c.replace(",", "")) for c in line.split()[-8:]
+    )
+    assert "running" in line and read > sent and pending > 0, history.stdout
+    assert read == already + baseline + sent + rejected + dup + expired + pending
+    assert f"pending includes {pending:,} rows in flight" in flat(history.stdout)
+
+
+def test_a_ledger_on_a_read_only_file_system_says_so_not_chmod(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(state)], capture_output=True)
+    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr!r}"
+    try:
+        config = make_project(tmp_path, sandbox.url)
+        config.write_text(f"state: {{path: {state}/state.db}}\n" + config.read_text())
+        first = subprocess.run(
+            [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
+        )
+        assert first.returncode == 0, first.stdout + first.stderr
+        # the volume is remounted read-only (EROFS): every file is still writable by mode
+        subprocess.run(["mount", "-o", "remount,ro", str(state)], check=True)
+        again = subprocess.run(
+            [EXE, "run", "--config", str(config)], capture_output=True, text=True, timeout=120
+        )
+        err = flat(again.stderr)
+        assert again.returncode == 3, again.stdout + again.stderr
+        assert f"the file system holding {state} is mounted read-only" in err, err
+        assert "chmod" not in err and "another user" not in err
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)

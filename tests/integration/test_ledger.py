@@ -62,7 +62,8 @@ def test_runs_are_recorded_and_a_run_left_running_is_closed_as_abandoned(ledger:
     assert [r.id for r in runs] == [second, first]
     assert runs[0].counts["read"] == 5 and runs[0].counts["sent"] == 4
     assert runs[0].details == {"reasons": {"x": 1}}
-    assert runs[1].status == "abandoned" and runs[1].ended_at == 20.0
+    # it recorded nothing: as far as anyone knows it ended where it started, not when found
+    assert runs[1].status == "abandoned" and runs[1].ended_at == 10.0
     assert ledger.has_history("s") and not ledger.has_history("t")
 
 
@@ -86,7 +87,9 @@ def test_an_abandoned_run_keeps_the_counts_its_checkpoints_recorded(ledger: Ledg
 
     ledger.start_run("s", dry_run=False, now=50.0)  # the next run takes the lock and closes it
     closed = next(r for r in ledger.runs("s") if r.id == dead)
-    assert closed.status == "abandoned" and closed.ended_at == 50.0
+    # its duration runs to its last checkpoint (2.0), not to when the next run found it dead
+    assert closed.status == "abandoned" and closed.ended_at == 2.0
+    assert "the next run sends them" in str(closed.error)  # no next run has sent them yet
     c = closed.counts
     assert (c["read"], c["sent"], c["rejected"], c["expired"], c["duplicate"]) == (
         300,

@@ -7,12 +7,14 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
+from capisync.capi import versions
 from capisync.checks import check_sync
 from capisync.config import Project, load_project
 from capisync.demo import (
@@ -591,3 +593,81 @@ def test_a_model_with_no_rows_says_so(tmp_path: Path, sandbox: SandboxServer) ->
     console = Console(record=True, width=200)
     print_run(console, report)
     assert "warning: the model returned no rows" in console.export_text()
+
+
+# -- the Graph API version is judged before a run reads anything -----------------------------
+
+
+DAY = timedelta(days=1)
+
+
+def _noon(day: date) -> float:
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp()
+
+
+def _version_project(tmp_path: Path, sandbox: SandboxServer, version: str) -> Project:
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("""CREATE OR REPLACE TABLE t AS SELECT 'o-1' AS order_id, 'Lead' AS
+            event_name, now() AS event_time, 'system_generated' AS action_source,
+            'a@b.co' AS email""")
+    project = duckdb_sync(tmp_path, sandbox, model="select * from t where false")
+    config = project.path
+    config.write_text(
+        config.read_text().replace('dataset_id: "42"', f'dataset_id: "42", api_version: {version}')
+    )
+    return project_for(config, sandbox)
+
+
+def _ended_versions() -> list[versions.ApiVersion]:
+    return [v for v in versions.VERSIONS if v.available_until is not None]
+
+
+@pytest.mark.parametrize(
+    ("case", "pick"),
+    [
+        # the oldest ended version, the day after its last day: expired (even with nothing
+        # pending, as a scheduler has it most days)
+        ("expired", lambda: (_ended_versions()[-1], _ended_versions()[-1].available_until + DAY)),
+        # the newest version, the day before its release: not released yet
+        ("unreleased", lambda: (versions.VERSIONS[0], versions.VERSIONS[0].released - DAY)),
+    ],
+)
+def test_an_expired_or_unreleased_api_version_fails_the_run_before_reading(
+    tmp_path: Path, sandbox: SandboxServer, case: str, pick: Any
+) -> None:
+    from capisync.errors import MetaFatalError
+
+    version, day = pick()
+    project = _version_project(tmp_path, sandbox, version.name)
+    report = run_sync(project, "s", clock=lambda: _noon(day))
+    assert report.status == "failed" and report.counts["read"] == 0
+    assert isinstance(report.failure, MetaFatalError) and report.failure.exit_code == 5
+    assert version.name in str(report.error) and "api_version" in str(report.error)
+    assert not sandbox.store.events()
+    ledger = Ledger(project.state_location())
+    try:
+        assert ledger.runs("s")[0].status == "failed"
+    finally:
+        ledger.close()
+
+
+def test_an_api_version_expiring_within_90_days_warns_in_the_summary(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    from rich.console import Console
+
+    from capisync.report import print_run
+
+    version = _ended_versions()[0]
+    assert version.available_until is not None
+    project = _version_project(tmp_path, sandbox, version.name)
+    for days_left, warned in ((30, True), (89, True), (91, False)):
+        day = version.available_until - timedelta(days=days_left)
+        report = run_sync(project, "s", clock=lambda day=day: _noon(day))
+        assert report.status == "completed"
+        console = Console(record=True, width=300)
+        print_run(console, report)
+        text = console.export_text()
+        assert ("warning: api_version" in text) is warned, text
+        if warned:
+            assert f"in {days_left} days" in text

@@ -22,6 +22,12 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
+    def interrupt(self) -> None:
+        """Cancel the warehouse query in flight, from another thread (a run being stopped by
+        a signal); the reading thread then gets a SourceError. Does nothing when no query
+        runs, or when the warehouse offers no way to cancel one."""
+        ...
+
 
 def open_source(
     *,

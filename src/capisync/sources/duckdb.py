@@ -126,6 +126,11 @@ class DuckDBSource:
             self._detach(con, catalog)
         yield from self._stream(con.cursor(), spool, number, size)
 
+    def interrupt(self) -> None:
+        """Cancel the statement the connection runs (the model's copy into the spool)."""
+        if self._con is not None:
+            self._con.interrupt()
+
     def close(self) -> None:
         if self._con is not None:
             self._con.close()

@@ -4,6 +4,7 @@ Redshift, Databricks, SQLite...), each through the dialect and driver its extra 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -54,6 +55,7 @@ class SqlSource:
         if self._mysql:
             sa.event.listen(self._engine, "connect", _mysql_session_in_utc)
         self.display_url = self._engine.url.render_as_string(hide_password=True)
+        self._reading: sa.Connection | None = None  # the connection batches() reads with
 
     def columns(self) -> list[str]:
         with self._connect() as conn:
@@ -62,6 +64,7 @@ class SqlSource:
 
     def batches(self, size: int, *, limit: int | None = None) -> Iterator[list[Row]]:
         with self._connect() as conn:
+            self._reading = conn
             # server-side cursor: the warehouse hands rows over a batch at a time
             conn = conn.execution_options(stream_results=True, yield_per=size)
             result = self._execute(conn, wrap_model(self.model_sql, limit=limit))
@@ -74,6 +77,20 @@ class SqlSource:
                     yield rows
             except SQLAlchemyError as exc:
                 raise self._failure("the model failed while streaming rows", exc) from exc
+
+    def interrupt(self) -> None:
+        """Cancel the query batches() runs: the driver's cancel() (psycopg, psycopg2), or
+        KILL QUERY from a second connection (MySQL/MariaDB). Other drivers: nothing."""
+        conn = self._reading
+        if conn is None or conn.closed:
+            return
+        dbapi: Any = conn.connection.dbapi_connection
+        if self._mysql and hasattr(dbapi, "thread_id"):
+            with contextlib.suppress(SQLAlchemyError), self._engine.connect() as killer:
+                killer.execute(sa.text(f"KILL QUERY {int(dbapi.thread_id())}"))
+        elif callable(getattr(dbapi, "cancel", None)):
+            with contextlib.suppress(Exception):  # the query may have ended meanwhile
+                dbapi.cancel()
 
     def close(self) -> None:
         self._engine.dispose()

@@ -44,7 +44,7 @@ BUSY_TIMEOUT_S = 10  # how long a SQLite write waits for another process's write
 ABANDONED_MESSAGE = (
     "the process running it stopped before the run finished (killed, crashed, or its machine "
     "went down); the counts are what the ledger recorded for it, and rows it had read but not "
-    "recorded count as pending: the next run sent them"
+    "recorded count as pending: the next run sends them"
 )
 
 
@@ -565,10 +565,17 @@ def _close_abandoned(conn: sa.Connection, run: Any, now: float) -> None:
     settled = sum(counts[k] for k in END_STATES if k != "pending")
     counts["read"] = max(counts["read"], settled)
     counts["pending"] = counts["read"] - settled
+    # it ended, as far as anyone can tell, at its last checkpoint: not when it was found dead
+    last = conn.execute(
+        sa.select(sa.func.max(LEDGER.c.updated_at)).where(
+            LEDGER.c.sync == run["sync"], LEDGER.c.run_id == run["id"]
+        )
+    ).scalar()
+    ended = min(now, max(float(last or run["started_at"]), float(run["started_at"])))
     conn.execute(
         RUNS.update()
         .where(RUNS.c.id == run["id"])
-        .values(status="abandoned", ended_at=now, error=ABANDONED_MESSAGE, **counts)
+        .values(status="abandoned", ended_at=ended, error=ABANDONED_MESSAGE, **counts)
     )
 
 
@@ -626,11 +633,24 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
+def _read_only_file_system(folder: Path) -> bool:
+    """Whether `folder` is on a file system mounted read-only (EROFS), which no chmod fixes."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def _read_only_culprit(path: Path) -> str:
     """Which files or folder make the SQLite ledger read-only, and how to fix it. A WAL
     ledger writes three files: state.db, state.db-wal and state.db-shm, and creates the last
     two in the folder: one left read-only (e.g. by a run as another user) fails every write
     even after state.db itself is fixed, so every such file is named at once."""
+    if _read_only_file_system(path.parent):
+        return (
+            f"the file system holding {path.parent} is mounted read-only; set `state.path` "
+            "to a writable folder (in a container: a writable volume)"
+        )
     files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
     stuck = [str(f) for f in files if f.exists() and not os.access(f, os.W_OK)]
     if stuck:
