@@ -439,7 +439,7 @@ EVENT_TIME_INVALID = Issue(
 )
 NO_CUSTOMER_KEYS = Issue(
     "no_customer_keys",
-    "no customer information is left after normalization (see this row's warnings): map "
+    "no customer information is left after normalization: map "
     "at least one of em, ph, external_id, fbp, fbc, or client_ip_address with "
     "client_user_agent",
     "user_data",
