@@ -355,3 +355,20 @@ def test_a_bad_static_value_says_it_is_under_static(key: str, value: object) -> 
     assert problem.startswith(f"the static value for '{key}'")
     assert problem.endswith("fix it under `static:`")
     assert "in the mapping" not in problem
+
+
+def test_a_mapped_messaging_key_empty_in_a_row_names_its_column_and_warning() -> None:
+    make = lambda: builder(  # noqa: E731
+        static={
+            "action_source": "business_messaging",
+            "messaging_channel": "whatsapp",
+            "whatsapp_business_account_id": "1234567890",
+        },
+        explicit={"ctwa_clid": "ref", "page_id": None},
+    )
+    rejection = outcome(make, row(event_name="LeadSubmitted", ref="not a click id"))
+    assert isinstance(rejection, Rejection)
+    (reason,) = [r for r in rejection.reasons if r.code == "messaging_missing_channel_keys"]
+    assert reason.message.startswith("this business messaging channel needs ctwa_clid, which")
+    assert "(column `ref`), or its value was left out (" in reason.message
+    assert "not a click id" not in reason.message

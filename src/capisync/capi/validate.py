@@ -400,8 +400,7 @@ def _check_messaging(
                 "messaging_missing_channel_keys",
                 f"{channel} business messaging events need user_data "
                 f"{' and '.join(rules.MESSAGING_CHANNEL_KEYS[channel])}; this row has no "
-                f"{' and no '.join(missing)} (or it was dropped as malformed, see the "
-                f"warnings): map the column holding it",
+                f"{' and no '.join(missing)}: map the column holding it",
                 missing[0],
             )
         )
