@@ -249,6 +249,12 @@ _texts = st.sampled_from(
         "2026-05-30T10:00:00Z",
         "2026-05-30 10:00",
         "x" * 70,
+        "x" * 501,  # longer than the ledger holds (an identifier, an event_id)
+        "someone@example.com",  # customer data where Meta reads it unhashed
+        "+44 20 7946 0958",
+        "https://shop.example/thanks",
+        "https://shop.example/?email=someone%40example.com",
+        "shop.example/thanks",
     ]
 )
 _cells = st.one_of(

@@ -150,9 +150,9 @@ def test_a_schema_error_does_not_hide_mapping_static_and_template_problems(
         "every event, under `static:`",
         "syncs.leads.static: the static value for 'action_source' is not one of Meta's action "
         "sources (app, business_messaging, chat, email, other, phone_call, physical_store, "
-        "system_generated, website)",
+        "system_generated, website): fix it under `static:`",
         "syncs.leads.static: the static value for 'ph' was dropped by normalization "
-        "(phone_malformed): fix it",
+        "(phone_malformed): fix it under `static:`",
     ]
     assert not any("not a phone" in p for p in problems)  # a static value is never echoed
 

@@ -31,7 +31,10 @@ from capisync.capi.normalize import (
 from capisync.capi.outcome import (
     EVENT_ID_FALLBACK,
     EVENT_ID_PERSONAL_DATA,
+    EVENT_ID_TOO_LONG,
     IDENTIFIER_PERSONAL_DATA,
+    IDENTIFIER_TOO_LONG,
+    LEDGER_TEXT_CHARS,
     MISSING_IDENTIFIER,
     BuiltEvent,
     Rejection,
@@ -140,6 +143,22 @@ def _fill(
             target[key] = value
     if dropped is not None and _INVALID in cells:
         _drop_invalid(targets, cells, key, dropped, warned)
+    if field.screen is not None:
+        _drop_personal(targets, cells, key, field, warned)
+
+
+def _drop_personal(
+    targets: list[dict[str, Any]], cells: list[Any], key: str, field: FieldPlan, warned: Warned
+) -> None:
+    """Values that hold customer data (``personal.screen``): left out, with a warning."""
+    check = field.screen
+    assert check is not None
+    for i, value in enumerate(cells):
+        if value is not None and value is not _INVALID:
+            issue = check(value)
+            if issue is not None:
+                del targets[i][key]
+                warned.setdefault(i, []).append(issue)
 
 
 def _drop_invalid(
@@ -312,7 +331,7 @@ def _finish(
 ) -> list[BuiltEvent | Rejection]:
     """Per row: identifier, the sections into the event, event_id, validation, body."""
     time_column, column_id = plan.time_column, plan.event_id_source == "column"
-    check_event_id = plan.check_event_id
+    check_event_id, advice = plan.check_event_id, plan.advice
     check_identifier = column_may_look_personal(identifiers)
     out: list[BuiltEvent | Rejection] = []
     for i, identifier in enumerate(identifiers):
@@ -325,6 +344,9 @@ def _finish(
             if identifier is None:
                 out.append(Rejection("", (MISSING_IDENTIFIER,), (), False))
                 continue
+        if len(identifier) > LEDGER_TEXT_CHARS:  # no ledger column holds it: never sent
+            out.append(Rejection("", (IDENTIFIER_TOO_LONG,), (), False))
+            continue
         if check_identifier and looks_personal(identifier):  # never stored nor sent
             out.append(Rejection("", (IDENTIFIER_PERSONAL_DATA,), (), False))
             continue
@@ -342,8 +364,12 @@ def _finish(
         reasons = check_event(event, keys, now=now, time_column=time_column)
         if event_id is None:
             reasons.append(plan.template_issue)
+        elif len(event_id) > LEDGER_TEXT_CHARS:
+            reasons.append(EVENT_ID_TOO_LONG)
         elif check_event_id and looks_personal(event_id):
             reasons.append(EVENT_ID_PERSONAL_DATA)
+        if reasons:
+            reasons = advice.fit(reasons, warnings)
         if reasons or event_id is None:  # no event_id: the template's issue is a reason
             out.append(Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons)))
             continue

@@ -38,15 +38,19 @@ from capisync.capi.normalize import (
 from capisync.capi.outcome import (
     EVENT_ID_FALLBACK,
     EVENT_ID_PERSONAL_DATA,
+    EVENT_ID_TOO_LONG,
     IDENTIFIER_PERSONAL_DATA,
+    IDENTIFIER_TOO_LONG,
+    LEDGER_TEXT_CHARS,
     MISSING_IDENTIFIER,
     BuiltEvent,
     Rejection,
     identifier_text,
 )
-from capisync.capi.params import ACTION_SOURCES, PARAMS
-from capisync.capi.personal import looks_personal
+from capisync.capi.params import ACTION_SOURCES, PARAMS, Screen
+from capisync.capi.personal import Screener, looks_personal, screen
 from capisync.capi.plan import (
+    Advice,
     BuildPlan,
     Coercer,
     DobOrder,
@@ -162,6 +166,8 @@ class EventBuilder:
             identifier = identifier_text(identifier)
             if identifier is None:
                 return Rejection("", (MISSING_IDENTIFIER,), (), False)
+        if len(identifier) > LEDGER_TEXT_CHARS:  # no ledger column holds it: never sent
+            return Rejection("", (IDENTIFIER_TOO_LONG,), (), False)
         if looks_personal(identifier):  # never stored under it, never sent
             return Rejection("", (IDENTIFIER_PERSONAL_DATA,), (), False)
         state = self.year_state(at)
@@ -180,8 +186,12 @@ class EventBuilder:
         reasons = check_event(event, keys, now=at, time_column=plan.time_column)
         if event_id is None:
             reasons.append(plan.template_issue)
+        elif len(event_id) > LEDGER_TEXT_CHARS:
+            reasons.append(EVENT_ID_TOO_LONG)
         elif plan.check_event_id and looks_personal(event_id):
             reasons.append(EVENT_ID_PERSONAL_DATA)
+        if reasons:
+            reasons = plan.advice.fit(reasons, warnings)
         if reasons or event_id is None:  # no event_id: the template's issue is a reason
             return Rejection(identifier, tuple(reasons), tuple(warnings), is_expired(reasons))
         event["event_id"] = event_id
@@ -273,7 +283,12 @@ def _apply(
             value = field.coerce(raw)
         if value is not invalid:
             if value is not None:
-                out[field.key] = value
+                check = field.screen
+                issue = None if check is None else check(value)
+                if issue is None:
+                    out[field.key] = value
+                else:
+                    warnings.append(issue)
         elif field.dropped is None:
             out[field.key] = value  # kept INVALID: validation rejects the row with a precise reason
         else:
@@ -335,6 +350,7 @@ def compile_plan(mapping: ResolvedMapping, options: BuildOptions) -> BuildPlan:
         hash_external_id=options.hash_external_id,
         event_id_source=source,
         template=template,
+        advice=Advice({f.key: f.column for f in mapping.fields if f.column is not None}),
         check_event_id=source == "column"
         or any(column not in (None, mapping.identifier) for _, _, column in template),
         template_issue=Issue(
@@ -383,11 +399,19 @@ class _Fields:
             if fm.key == "event_time":
                 self.time_column = fm.column
             target = self.custom if section == "custom_data" else self.event
-            field = FieldPlan(wire_key, fm.column, coerce, kind, _dropped_warning(fm.key), {})
+            dropped = _dropped_warning(fm.key)
+            field = FieldPlan(wire_key, fm.column, coerce, kind, dropped, {}, _screen(fm.key))
             target.append(field)
             return
         value = coerce(fm.static)
         problem = _static_problem(fm.key, value)
+        screener = _screen(fm.key)
+        if problem is None and screener is not None and screener(value) is not None:
+            problem = (
+                "holds an email address or a phone number, or is no http(s) URL where one "
+                "is needed: Meta would receive it unhashed on every event; fix it under "
+                "`static:`"
+            )
         if problem is not None:
             problems.append(f"the static value for '{fm.key}' {problem}")
         else:
@@ -430,24 +454,36 @@ def _check_static_user(
         if user_data_value(key, raw, ctx, dropped) is None:
             problems.append(
                 f"the static value for '{key}' was dropped by normalization "
-                f"({', '.join(i.code for i in dropped) or 'empty'}): fix it"
+                f"({', '.join(i.code for i in dropped) or 'empty'}): fix it under `static:`"
             )
 
 
 def _static_problem(key: str, value: object) -> str | None:
     """Why a static value cannot be used (it would fail every row), or None."""
     if value is None or value is values.INVALID:
-        return f"cannot be read as {key}: fix it in the mapping"
+        return f"cannot be read as {key}: fix it under `static:`"
     if key == "event_id":
         return (
-            "would give every event the same event_id, and Meta drops duplicates: map "
-            "a column or set event_id_template"
+            "would give every event the same event_id, and Meta drops duplicates: remove it "
+            "from `static:` and map a column or set event_id_template"
         )
     if key == "action_source" and value not in ACTION_SOURCES:
-        return f"is not one of Meta's action sources ({', '.join(sorted(ACTION_SOURCES))})"
+        return (
+            f"is not one of Meta's action sources ({', '.join(sorted(ACTION_SOURCES))}): fix "
+            f"it under `static:`"
+        )
     if key == "content_type" and value not in CONTENT_TYPES:
-        return "must be 'product' or 'product_group'"
+        return "must be 'product' or 'product_group': fix it under `static:`"
     return None
+
+
+def _screen(key: str) -> Screener | None:
+    """The customer-data check of a key's values (``params.Param.screen``); custom
+    properties are free text."""
+    name = key.removeprefix(CUSTOM_PREFIX)
+    param = PARAMS.get(key)
+    policy: Screen = "text" if param is None else param.screen
+    return screen(name, policy)
 
 
 def _dropped_warning(key: str) -> Issue | None:

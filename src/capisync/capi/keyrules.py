@@ -27,6 +27,7 @@ from capisync.capi import geo, phone, rules, values
 from capisync.capi.dates import DateError, date_parts, is_calendar_date
 from capisync.capi.issues import Issue
 from capisync.capi.params import PARAMS
+from capisync.capi.personal import screen
 from capisync.capi.textforms import (
     ascii_form,
     fold_presentation_forms,
@@ -331,13 +332,18 @@ def _as_is(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
 
 def _raw_of(key: str) -> Callable[[str, NormalizeContext, Warnings], str]:
     """A key Meta wants as is (client_user_agent, page_id...): a SHA-256-looking value is
-    dropped, since Meta refuses a hash there ("must not be hashed")."""
+    dropped, since Meta refuses a hash there ("must not be hashed"); so is one holding
+    customer data Meta would receive unhashed (``personal.screen``: ``<key>_personal_data``)."""
+    check = screen(key, PARAMS[key].screen)
 
     def normalize_raw(text: str, ctx: NormalizeContext, warnings: Warnings) -> str:
         if not is_utf8(text):  # a lone surrogate: no JSON body can carry it
             raise dropped(key, "text_malformed")
         if len(text) == 64 and _HEX64.fullmatch(text):
             raise dropped(key, "value_hashed")
+        issue = None if check is None else check(text)
+        if issue is not None:
+            raise ValueDropped(issue)
         return text
 
     return normalize_raw

@@ -33,11 +33,29 @@ class Rejection:
     expired: bool  # only too old (event_time_too_old): never sendable, not a data fault
 
 
+LEDGER_TEXT_CHARS = 500
+"""The most characters an identifier or event_id may have: the ledger stores both in columns
+of this width (``state/schema.py`` reads it), and PostgreSQL refuses a longer value, which
+would fail the checkpoint of a batch Meta had already accepted. Meta documents no limit of
+its own for event_id ("Server event parameters", checked late 2026), so this one governs."""
+
 MISSING_IDENTIFIER = Issue(
     "missing_identifier",
     "the identifier column is empty (or unreadable: a NUL character, invalid Unicode, a "
     f"number of more than {values.MAX_NUMBER_DIGITS:,} digits): every row needs a unique, "
     "stable identifier so it is sent once; filter out rows without one in the model",
+)
+IDENTIFIER_TOO_LONG = Issue(
+    "identifier_too_long",
+    f"the identifier has more than {LEDGER_TEXT_CHARS} characters, more than the ledger can "
+    "store, so this row was neither sent nor stored: choose a shorter identifier column (an "
+    "order or lead ID), or a hash of the long one computed in the model",
+)
+EVENT_ID_TOO_LONG = Issue(
+    "event_id_too_long",
+    f"event_id has more than {LEDGER_TEXT_CHARS} characters, more than the ledger can store, "
+    "so this event was not sent: map a shorter event_id column or a shorter template",
+    "event_id",
 )
 EVENT_ID_FALLBACK = Issue(
     "event_id_missing",
@@ -84,7 +102,10 @@ def _plain_str(raw: object) -> str | None:
 
 def ledger_identifier(raw: object) -> str | None:
     """The identifier a row may be known by (ledger, duplicates, reports): its text, or None
-    when it is empty or holds an email address or phone number (``personal.looks_personal``;
-    the builders reject such a row as ``identifier_personal_data``)."""
+    when it is empty, longer than the ledger holds (``LEDGER_TEXT_CHARS``: the builders reject
+    it as ``identifier_too_long``) or holds an email address or phone number
+    (``personal.looks_personal``: ``identifier_personal_data``)."""
     text = identifier_text(raw)
-    return None if text is None or looks_personal(text) else text
+    if text is None or len(text) > LEDGER_TEXT_CHARS or looks_personal(text):
+        return None
+    return text

@@ -33,6 +33,12 @@ from capisync.capi.rules import (
 from capisync.capi.rules import MetaError, OnBad
 
 Section = Literal["event", "user_data", "custom_data", "app_data"]
+Screen = Literal["none", "text", "url", "whole"]
+"""How capisync keeps customer data out of a value Meta receives unhashed (``personal.screen``):
+``"text"``: the value (each string of a list or JSON value) may hold no email address or
+phone number anywhere; ``"url"``: an http(s) URL whose text, query string decoded, holds
+none; ``"whole"``: the value may not *be* one (a User-Agent may name a bot's contact
+address); ``"none"``: not screened (hashed keys, numbers, enums, IDs checked elsewhere)."""
 Kind = Literal[
     "text",  # a string
     "name",  # a non-empty string (event_name)
@@ -73,6 +79,7 @@ class Param:
     error: MetaError = rules.PARAMETER  # Meta's answer when the value is wrong
     problem: str = "must be a string"  # Meta's sentence after "The parameter <path>"
     on_bad: OnBad = "drop"  # capisync's answer before sending
+    screen: Screen = "none"  # customer data in an unhashed value: personal.screen
 
 
 def _p(
@@ -88,6 +95,7 @@ def _p(
     error: MetaError = rules.PARAMETER,
     problem: str = "",
     on_bad: OnBad = "drop",
+    screen: Screen | None = None,
 ) -> Param:
     if hashed and kind == "text":
         kind, error = "hash", rules.NOT_HASHED
@@ -103,7 +111,12 @@ def _p(
         error,
         problem or _PROBLEMS.get(kind, "must be a string"),
         on_bad,
+        screen or _SCREENS.get(kind, "none"),
     )
+
+
+# unhashed free text: no customer data in it (personal.screen); other kinds are shaped
+_SCREENS: dict[str, Screen] = {"text": "text", "name": "text", "strings": "text", "raw": "text"}
 
 
 _PROBLEMS: dict[str, str] = {
@@ -159,9 +172,9 @@ PARAMS: dict[str, Param] = {
             on_bad="reject",
         ),
         _p("event_id", "event", kind="id"),
-        _p("event_source_url", "event", required_for=_WEBSITE, on_bad="reject"),
+        _p("event_source_url", "event", required_for=_WEBSITE, on_bad="reject", screen="url"),
         _p("opt_out", "event", kind="bool"),
-        _p("referrer_url", "event"),
+        _p("referrer_url", "event", screen="url"),
         _p("data_processing_options", "event", multi=True, kind="options", on_bad="reject"),
         _p(
             rules.LDU_COUNTRY,
@@ -227,6 +240,7 @@ PARAMS: dict[str, Param] = {
             kind="raw",
             aliases=("user_agent",),
             required_for=_WEBSITE,
+            screen="whole",
         ),
         _p("fbc", "user_data", kind="fbc", error=rules.BAD_FBC),
         _p("fbp", "user_data", kind="fbp"),

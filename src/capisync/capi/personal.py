@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote
 
-from capisync.capi.params import ALIASES, HASHED_KEYS
+from capisync.capi.issues import Issue
+from capisync.capi.params import ALIASES, HASHED_KEYS, Screen
 
 # The keys Meta requires hashed, but external_id: an advertiser's ID, not contact data.
 CUSTOMER_INFO_KEYS: frozenset[str] = HASHED_KEYS - {"external_id"}
@@ -89,6 +92,91 @@ def looks_personal(text: str) -> bool:
     if "+" in text and _INTERNATIONAL_PHONE.search(text) is not None:
         return True
     return "(" in text and _AREA_CODE_PHONE.search(text) is not None
+
+
+def is_contact(text: str) -> bool:
+    """True when the whole of ``text`` (trimmed) is one email address or one phone number in
+    international or bracketed form: what a User-Agent never is, though it may name a
+    contact address inside (bots do: "... +http://example.com/bot; bot@example.com")."""
+    text = text.strip()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).strip()
+    return (
+        _EMAIL_WHOLE.fullmatch(text) is not None
+        or _INTERNATIONAL_PHONE.fullmatch(text) is not None
+        or _AREA_CODE_PHONE.fullmatch(text) is not None
+    )
+
+
+_EMAIL_WHOLE = re.compile(r"[^\s@]+@[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[\w-]+)")
+# an http(s) URL: the scheme, "://" and a host (Meta: "the browser URL where the event
+# happened"); anything may follow the host
+_HTTP_URL = re.compile(r"https?://[^\s/?#@]*[^\s/?#]", re.IGNORECASE)
+
+Screener = Callable[[Any], Issue | None]
+
+
+def screen(key: str, policy: Screen) -> Screener | None:
+    """The check of ``key``'s unhashed values for customer data (``params.Param.screen``):
+    a function of a coerced wire value that gives the Issue to drop it for (code
+    ``<key>_personal_data`` or ``<key>_not_a_url``; the message names the key, never the
+    value), or None when it may go. None for a key that is not screened."""
+    if policy == "none":
+        return None
+    personal = Issue(
+        f"{key}_personal_data",
+        f"{key} holds an email address or a phone number, which Meta would receive unhashed, "
+        f"so it was left out of this event: map a column that holds no customer "
+        f"information to '{key}' (customer data goes to em, ph... where it is hashed)",
+        key,
+    )
+    if policy == "url":
+        not_url = Issue(
+            f"{key}_not_a_url",
+            f"{key} is not an http(s) URL (Meta wants the browser URL where the event "
+            f"happened, e.g. https://shop.example/checkout), so it was left out of this "
+            f"event: map the column holding the page URL",
+            key,
+        )
+
+        def url(value: Any) -> Issue | None:
+            if type(value) is not str or _HTTP_URL.match(value) is None:
+                return not_url
+            return personal if _url_looks_personal(value) else None
+
+        return url
+    judge = is_contact if policy == "whole" else looks_personal
+
+    def text(value: Any) -> Issue | None:
+        if type(value) is str:
+            return personal if judge(value) else None
+        return personal if _holds_personal(value, judge) else None
+
+    return text
+
+
+def _url_looks_personal(url: str) -> bool:
+    """An email address or phone number in the URL, percent-escapes decoded (``?email=a%40b``
+    is a leak Meta warns about)."""
+    if looks_personal(url):
+        return True
+    return "%" in url and looks_personal(unquote(url))
+
+
+def _holds_personal(value: object, judge: Callable[[str], bool], depth: int = 0) -> bool:
+    """Whether a string inside a list or JSON object (a custom property) is personal."""
+    if type(value) is str:
+        return judge(value)
+    if depth > 32:
+        return False  # values.to_json_value bounds nesting well below this
+    if isinstance(value, list | tuple):
+        return any(_holds_personal(v, judge, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(
+            _holds_personal(k, judge, depth + 1) or _holds_personal(v, judge, depth + 1)
+            for k, v in value.items()
+        )
+    return False
 
 
 def column_may_look_personal(cells: list[object]) -> bool:

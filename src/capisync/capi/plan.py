@@ -22,7 +22,7 @@ cannot drift apart. Shapes:
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, datetime
 from typing import Any, Literal
@@ -31,7 +31,8 @@ from capisync.capi import values
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.normalize import NormalizeContext, normalize_country, user_data_value
-from capisync.capi.personal import personal_reason
+from capisync.capi.params import USER_DATA_KEYS
+from capisync.capi.personal import Screener, personal_reason
 
 Coercer = Callable[[object], Any]
 FieldKind = Literal["coerce", "text", "utc_time", "memo"]
@@ -55,6 +56,8 @@ class FieldPlan:
     kind: FieldKind
     dropped: Issue | None  # warning when a cell is unreadable; None: kept INVALID (rejects)
     memo: dict[str, Any]  # kind "memo": text cell -> coerced value (bounded, a cache)
+    # customer data in the coerced value (personal.screen): the warning to drop it for
+    screen: Screener | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,81 @@ class BuildPlan:
     # or a template over a row column other than the identifier (event_name and event_time
     # are the event's own values); when True, each event_id is checked by looks_personal
     check_event_id: bool
+    advice: Advice  # rewrites a rejected row's reasons to fit the row
+
+
+# Reasons a row gets when a key its event needs is absent, and what needs it: when the key is
+# mapped to a column, the row's own advice says that column is empty in this row.
+_NEEDED_BY: dict[str, str] = {
+    "website_missing_client_user_agent": "website events need",
+    "website_missing_event_source_url": "website events need",
+    "missing_messaging_channel": "business_messaging events need",
+    "messaging_missing_channel_keys": "this business messaging channel needs",
+    "app_missing_app_data": "app events need a complete",
+}
+_NO_CUSTOMER_KEYS = "no_customer_keys"
+# a required key whose value was dropped for customer data: that is the row's reason
+_SCREENED_REQUIRED = frozenset({"missing_event_name"})
+
+
+class Advice:
+    """Rewrites a row's generic reasons into advice that fits the row (both builders call
+    ``fit`` on a rejected row's reasons; messages name keys, columns and codes, never values).
+
+    - a needed key that IS mapped (``mapped``: key -> column) but empty in this row: "website
+      events need client_user_agent, which is empty in this row (column `user_agent`)", not
+      "map the column";
+    - ``no_customer_keys``: names the warning codes of the customer keys this row lost.
+    """
+
+    def __init__(self, mapped: Mapping[str, str]) -> None:
+        self.mapped = dict(mapped)
+        self.codes = frozenset(_NEEDED_BY) | _SCREENED_REQUIRED | {_NO_CUSTOMER_KEYS}
+
+    def fit(self, reasons: list[Issue], warnings: Sequence[Issue]) -> list[Issue]:
+        """``reasons`` with the generic ones replaced; the same list when none applies."""
+        codes = self.codes
+        if not any(r.code in codes for r in reasons):
+            return reasons
+        return [self._fit(r, warnings) if r.code in codes else r for r in reasons]
+
+    def _fit(self, reason: Issue, warnings: Sequence[Issue]) -> Issue:
+        if reason.code == _NO_CUSTOMER_KEYS:
+            lost = [w.code for w in warnings if w.key in USER_DATA_KEYS]
+            if not lost:
+                return reason
+            codes = ", ".join(dict.fromkeys(lost))
+            return Issue(
+                reason.code,
+                f"no customer information is left in this row: its customer values were "
+                f"dropped ({codes}; `capisync rejections` lists these codes by row count): fix "
+                f"those columns, or map at least one of em, ph, external_id, fbp, fbc, or "
+                f"client_ip_address with client_user_agent",
+                reason.key,
+            )
+        key = reason.key
+        if reason.code in _SCREENED_REQUIRED:
+            for warning in warnings:
+                if warning.key == key and warning.code.endswith("_personal_data"):
+                    return Issue(
+                        warning.code,
+                        f"{key} holds an email address or a phone number, which Meta would "
+                        f"receive unhashed, so this row was not sent: map a column that "
+                        f"holds no customer information to '{key}'",
+                        key,
+                    )
+            return reason
+        column = self.mapped.get(key) if key is not None else None
+        if key is None or column is None:
+            return reason
+        dropped = [w.code for w in warnings if w.key == key]
+        left_out = f", or its value was left out ({', '.join(dropped)})" if dropped else ""
+        return Issue(
+            reason.code,
+            f"{_NEEDED_BY[reason.code]} {key}, which is empty in this row (column "
+            f"`{column}`){left_out}: fill it, or filter such rows out of the model",
+            key,
+        )
 
 
 def year_of(at: int) -> int:

@@ -400,8 +400,7 @@ def _check_messaging(
                 "messaging_missing_channel_keys",
                 f"{channel} business messaging events need user_data "
                 f"{' and '.join(rules.MESSAGING_CHANNEL_KEYS[channel])}; this row has no "
-                f"{' and no '.join(missing)} (or it was dropped as malformed, see the "
-                f"warnings): map the column holding it",
+                f"{' and no '.join(missing)}: map the column holding it",
                 missing[0],
             )
         )
@@ -439,7 +438,7 @@ EVENT_TIME_INVALID = Issue(
 )
 NO_CUSTOMER_KEYS = Issue(
     "no_customer_keys",
-    "no customer information is left after normalization (see this row's warnings): map "
+    "no customer information is left after normalization: map "
     "at least one of em, ph, external_id, fbp, fbc, or client_ip_address with "
     "client_user_agent",
     "user_data",

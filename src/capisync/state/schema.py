@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from capisync.capi.outcome import LEDGER_TEXT_CHARS
+
 metadata = sa.MetaData()
 
 # a run's counts: read = already + baseline + sent + rejected + duplicate + expired + pending;
@@ -30,9 +32,9 @@ LEDGER = sa.Table(
     "capisync_ledger",
     metadata,
     sa.Column("sync", sa.String(200), primary_key=True),
-    sa.Column("identifier", sa.String(500), primary_key=True),
+    sa.Column("identifier", sa.String(LEDGER_TEXT_CHARS), primary_key=True),
     sa.Column("state", sa.String(16), nullable=False),  # sent | rejected | expired | baseline
-    sa.Column("event_id", sa.String(500)),
+    sa.Column("event_id", sa.String(LEDGER_TEXT_CHARS)),
     sa.Column("run_id", sa.Integer),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("fbtrace_id", sa.String(100)),
