@@ -45,6 +45,13 @@ from capisync.errors import CapisyncError, ConfigError, LedgerError, MetaError, 
 from capisync.interrupts import StopRequest, stop_on_signals
 from capisync.locking import LOCK_STALE_AFTER, acquire_lock, new_owner
 from capisync.meta import BatchResult, MetaClient, unencodable_among
+from capisync.readplan import (
+    PRUNE_AFTER_SECONDS,
+    Narrowed,
+    ReadPlan,
+    event_time_mapped,
+    time_window,
+)
 from capisync.sources import Source
 from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
 from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
@@ -70,6 +77,9 @@ class RunReport:
     test_event_code: str | None = None  # a test run: sent to Test Events, settled nothing
     stopped_by: str | None = None  # the signal that stopped it (SIGINT, SIGTERM)
     exit_code: int | None = None  # what the process exits with after that signal
+    # settled rows counted in the warehouse by an anti-join, never read out of it (in `read`)
+    counted_in_warehouse: int = 0
+    not_read_too_old: int = 0  # rows older than any event can be: not read, in no count
 
     @property
     def ok(self) -> bool:
@@ -290,6 +300,8 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "unrecorded": report.counts["unrecorded"],
         "limit": report.limit,
         "stopped_by": report.stopped_by,
+        "counted_in_warehouse": report.counted_in_warehouse,
+        "not_read_too_old": report.not_read_too_old,
     }
     ledger.finish_run(
         run_id,
@@ -324,6 +336,7 @@ class _Runner:
         self.ctx, self.ledger, self.report = ctx, ledger, report
         self.builder = EventBuilder(mapping, build_options(ctx.config))
         self.identifier_column = mapping.identifier
+        self.mapping = mapping
         self.baseline, self.owner, self.stop = baseline, owner, stop
         self.batch_size = ctx.config.delivery.batch_size
         # identifiers this run read but the ledger does not hold yet (queued, in flight); once a
@@ -346,6 +359,7 @@ class _Runner:
             heartbeat.add_done_callback(self._task_done)
             self.stop.on_request(self._stop_by_signal)
             try:
+                await asyncio.to_thread(self._narrow, source)
                 await self._read_and_send(source)
             finally:
                 # whatever stopped the reading, batches already sent are checkpointed
@@ -355,6 +369,31 @@ class _Runner:
                 self.outbox.clear()
         if self.failure is not None:
             raise self.failure
+        self._prune()
+
+    def _narrow(self, source: Source) -> None:
+        """Leave in the warehouse what needs no work (readplan.py): rows older than any event
+        can be are not read, settled rows are counted there, by state, and not read."""
+        narrow: Callable[[ReadPlan], Narrowed] | None = getattr(source, "narrow", None)
+        if narrow is None:
+            return
+        window = time_window(self.mapping, self.ctx.clock(), self.ctx.config.timezone)
+        # a baseline run settles every row it reads: it must read them all
+        settled = None if self.baseline else (lambda: self.ledger.settled(self.ctx.name))
+        narrowed = narrow(ReadPlan(self.identifier_column, window, settled))
+        report = self.report
+        for state, n in narrowed.settled.items():
+            report.counts["read"] += n
+            self._count_settled(state, n)
+        report.counted_in_warehouse = narrowed.counted
+        report.not_read_too_old = narrowed.too_old
+
+    def _prune(self) -> None:
+        """After a completed run that records rows: forget rows settled so long ago that
+        they can never be sent (readplan.PRUNE_AFTER_SECONDS); one that comes back expires."""
+        if not self.ctx.records_rows or self.stopped or not event_time_mapped(self.mapping):
+            return
+        self.ledger.prune(self.ctx.name, settled_before=self.ctx.clock() - PRUNE_AFTER_SECONDS)
 
     def _stop_by_signal(self) -> None:
         """Ctrl-C or SIGTERM: read no more, let the batches in flight land and be recorded."""
@@ -477,15 +516,15 @@ class _Runner:
             )
             return Rejection(ident, (Issue("internal_error", message),), (), False)
 
-    def _count_settled(self, state: str) -> None:
-        """A row an earlier run settled: sent, expired, or part of the baseline; never resent."""
+    def _count_settled(self, state: str, rows: int = 1) -> None:
+        """Rows an earlier run settled: sent, expired, or part of the baseline; never resent."""
         if state == SENT:
-            self.report.counts["already"] += 1
+            self.report.counts["already"] += rows
         elif state == EXPIRED:
-            self.report.counts["expired"] += 1
-            self.report.reasons["event_time_too_old"] += 1
+            self.report.counts["expired"] += rows
+            self.report.reasons["event_time_too_old"] += rows
         else:
-            self.report.counts["baseline"] += 1
+            self.report.counts["baseline"] += rows
 
     def _classify_rejection(
         self, outcome: Rejection, rejected: list[Rejected], expired: list[str]

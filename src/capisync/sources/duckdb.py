@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 
 from capisync.errors import SourceError, SourceUnavailableError
+from capisync.readplan import Narrowed, ReadPlan
+from capisync.sources import antijoin
 from capisync.sources.base import Row
 from capisync.sources.messages import describe_model_failure, scrub_message, wrap_model
 
@@ -22,6 +24,7 @@ class DuckDBSource:
         self.path = path
         self.model_sql = model_sql
         self.origin = origin
+        self._query: str | None = None  # the narrowed read (see narrow), else the model
         try:
             # read_only lets a dbt run or another reader hold the same file at the same time
             self._con = duckdb.connect(str(path), read_only=True)
@@ -31,13 +34,15 @@ class DuckDBSource:
             ) from exc
         except duckdb.Error as exc:
             raise SourceError(f"cannot open DuckDB file {path}: {scrub_message(exc)}") from exc
+        antijoin.limit_memory(self._execute)
 
     def columns(self) -> list[str]:
         cursor = self._execute(wrap_model(self.model_sql, limit=0))
         return [d[0] for d in cursor.description or ()]
 
     def batches(self, size: int, *, limit: int | None = None) -> Iterator[list[Row]]:
-        cursor = self._execute(wrap_model(self.model_sql, limit=limit))
+        query = self._query or wrap_model(self.model_sql)
+        cursor = self._execute(query if limit is None else f"{query} LIMIT {int(limit)}")
         names = [d[0] for d in cursor.description or ()]
         while True:
             try:
@@ -48,12 +53,17 @@ class DuckDBSource:
                 return
             yield [dict(zip(names, values, strict=True)) for values in chunk]
 
+    def narrow(self, plan: ReadPlan) -> Narrowed:
+        """Read only rows with work to do from now on (sources/antijoin.py)."""
+        self._query, narrowed = antijoin.narrow(self._execute, wrap_model(self.model_sql), plan)
+        return narrowed
+
     def close(self) -> None:
         self._con.close()
 
-    def _execute(self, sql: str) -> duckdb.DuckDBPyConnection:
+    def _execute(self, sql: str, params: list[object] | None = None) -> duckdb.DuckDBPyConnection:
         try:
-            return self._con.execute(sql)
+            return self._con.execute(sql, params)
         except duckdb.Error as exc:
             raise self._failure(f"the model failed in DuckDB ({self.path.name})", exc) from exc
 

@@ -38,7 +38,8 @@ from capisync.state.schema import (
 SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
 # states a later run never sends again (a rejected row is re-evaluated every run)
 SETTLED = frozenset({SENT, EXPIRED, BASELINE})
-_LOOKUP_CHUNK = 900  # below SQLite's bound-parameter limit on old builds
+_LOOKUP_CHUNK = 900
+_TEXT_ARRAY = sa.ARRAY(sa.String)  # below SQLite's bound-parameter limit on old builds
 BUSY_TIMEOUT_S = 10  # how long a SQLite write waits for another process's write lock
 ABANDONED_MESSAGE = (
     "the process running it stopped before the run finished (killed, crashed, or its machine "
@@ -193,17 +194,47 @@ class Ledger:
             LEDGER.c.reasons,
             LEDGER.c.run_id,
         )
+        pg = self.engine.dialect.name == "postgresql"
         with self.engine.connect() as conn:
             for start in range(0, len(identifiers), _LOOKUP_CHUNK):
                 chunk = identifiers[start : start + _LOOKUP_CHUNK]
-                query = sa.select(*cols).where(
-                    LEDGER.c.sync == sync, LEDGER.c.identifier.in_(chunk)
+                # PostgreSQL: one array parameter, `= ANY` on the primary key, a plan that
+                # does not depend on fresh statistics (an IN list of 900 may scan the table)
+                match = (
+                    LEDGER.c.identifier == sa.any_(sa.literal(list(chunk), _TEXT_ARRAY))
+                    if pg
+                    else LEDGER.c.identifier.in_(chunk)
                 )
+                query = sa.select(*cols).where(LEDGER.c.sync == sync, match)
                 for ident, state, fp, by_meta, reasons, run_id in conn.execute(query):
                     found[ident] = Entry(
                         state, fp, bool(by_meta), json.loads(reasons or "[]"), run_id
                     )
         return found
+
+    def settled(self, sync: str, chunk: int = 100_000) -> Iterator[list[tuple[str, str]]]:
+        """(identifier, state) of every settled row of `sync` (sent, expired, baseline), in
+        lists of up to `chunk`, streamed from the ledger (its (sync, state) index)."""
+        query = sa.select(LEDGER.c.identifier, LEDGER.c.state).where(
+            LEDGER.c.sync == sync, LEDGER.c.state.in_(sorted(SETTLED))
+        )
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(yield_per=chunk).execute(query)
+                for part in result.partitions():
+                    yield [(str(i), str(st)) for i, st in part]
+        except SQLAlchemyError as exc:
+            raise ledger_failure(exc, f"ledger read failed at {self._describe(exc)}") from exc
+
+    def prune(self, sync: str, *, settled_before: float) -> int:
+        """Delete the rows of `sync` last written before `settled_before` (epoch seconds):
+        rows so old they can never be sent again (a row that comes back is expired), so the
+        ledger does not grow without bound. Returns how many were deleted. Raises LedgerError."""
+        with self._tx() as conn:
+            result = conn.execute(
+                LEDGER.delete().where(LEDGER.c.sync == sync, LEDGER.c.updated_at < settled_before)
+            )
+            return int(result.rowcount or 0)
 
     def checkpoint(
         self,
