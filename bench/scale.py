@@ -12,7 +12,7 @@ ledger, then:
 1. a first run: the whole model is new;
 2. 1 % new rows are inserted into the model, and a second run.
 
-Each run is ``run_sync`` in a child process (so its peak RSS is its own: ``os.wait4``), against
+Each run is ``run_sync`` in a child process (its peak RSS is its own VmHWM), against
 the local sandbox (no added latency, in this process), concurrency 4, with the clock of
 ``data.NOW``. Printed per run: wall seconds, events sent per second, peak RSS, rows that left
 the warehouse (rows the run read from it; rows counted in the warehouse by an anti-join did
@@ -125,7 +125,10 @@ def run_child(config: Path, offset: float) -> dict[str, object]:
     except (IndexError, ValueError):
         result = {"status": f"crashed ({proc.returncode})", "error": out.decode()[-2000:]}
         result.update(sent=0, left=0)
-    result.update(wall=wall, rss_mb=usage.ru_maxrss / 1024)
+    # the child's own high-water mark (VmHWM): ru_maxrss would keep the parent's size at the
+    # fork, as Linux carries it over exec
+    result.update(wall=wall)
+    result.setdefault("rss_mb", usage.ru_maxrss / 1024)
     return result
 
 
@@ -151,9 +154,18 @@ def child(config: str, sync: str, clock_offset: str) -> None:
                 "read": counts["read"],
                 "left": counts["read"] - in_warehouse,
                 "counts": dict(counts),
+                "rss_mb": peak_rss_mb(),
             }
         )
     )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM in /proc/self/status), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # -- the model ------------------------------------------------------------------------------
