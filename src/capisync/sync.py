@@ -31,6 +31,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -348,6 +349,10 @@ class _Runner:
         self.client: MetaClient | None = None
         self.stopped = False
         self.failure: BaseException | None = None  # the first exception of a background task
+        # ledger writes run in this one thread, in the order they were asked for, so that the
+        # event loop goes on sending while SQLite or PostgreSQL commits
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capisync-ledger")
+        self.local: tuple[list[Rejected], list[str], list[str], float] | None = None
 
     async def run(self, source: Source) -> None:
         """Read, send and checkpoint until the model ends or the run must stop; then let the
@@ -365,6 +370,7 @@ class _Runner:
                 # whatever stopped the reading, batches already sent are checkpointed
                 await self._drain()
                 heartbeat.cancel()
+                self.writer.shutdown(wait=True)
                 self.report.counts["pending"] += len(self.outbox)
                 self.outbox.clear()
         if self.failure is not None:
@@ -431,6 +437,7 @@ class _Runner:
             while rows and not self.stopped and (room := self._room()):
                 self._plan(rows[:room])
                 rows = rows[room:]
+                await self._record_local()
                 await self._dispatch(final=False)
         await self._dispatch(final=True)
 
@@ -485,10 +492,7 @@ class _Runner:
                 baseline.append(outcome.identifier)
             else:
                 self._enqueue(outcome, entry, rejected)
-        self._record_local(rejected, expired, baseline, now)
-        if self.ctx.records_rows:
-            # rows settled locally are in the ledger now; queued ones stay until checkpointed
-            self.unsettled.difference_update(expired, baseline, (r.identifier for r in rejected))
+        self.local = (rejected, expired, baseline, now)
 
     def _repeated(self, ident: str, entry: Entry | None) -> bool:
         """The model gave this identifier twice in this run (its first row holds the key)."""
@@ -546,9 +550,11 @@ class _Runner:
         self.report.coverage["events"] += 1
         self.outbox.append(_Pending(built.identifier, built.event_id, built.event))
 
-    def _record_local(
-        self, rejected: list[Rejected], expired: list[str], baseline: list[str], now: float
-    ) -> None:
+    async def _record_local(self) -> None:
+        """Count and record the rows the last _plan settled without sending them."""
+        if self.local is None:
+            return
+        (rejected, expired, baseline, now), self.local = self.local, None
         counts = self.report.counts
         counts["rejected"] += len(rejected)
         counts["expired"] += len(expired)
@@ -557,11 +563,14 @@ class _Runner:
         # a row without an identifier cannot be remembered; it is reported, not stored
         storable = [r for r in rejected if r.identifier]
         marked = {EXPIRED: expired, BASELINE: baseline}
-        self._write(
+        await self._write(
             now, len(storable) + len(expired) + len(baseline), rejected=storable, marked=marked
         )
+        if self.ctx.records_rows:
+            # rows settled locally are in the ledger now; queued ones stay until checkpointed
+            self.unsettled.difference_update(expired, baseline, (r.identifier for r in rejected))
 
-    def _write(
+    async def _write(
         self,
         now: float,
         rows: int,
@@ -571,14 +580,17 @@ class _Runner:
         marked: dict[str, list[str]] | None = None,
     ) -> None:
         """One checkpoint: the rows this run settled and its counts so far, in one ledger
-        transaction (a dry run writes nothing; a test run only its progress). When it fails,
-        the `rows` it held are counted as unrecorded and the LedgerError stops the run."""
+        transaction (a dry run writes nothing; a test run only its progress), made in the
+        ledger's writer thread after every write asked for before it. When it fails, the
+        `rows` it held are counted as unrecorded and the LedgerError stops the run."""
         run_id = self.report.run_id
         if run_id is None:
             return
         if not self.ctx.records_rows:
             sent, rejected, marked = None, None, None
-        try:
+        counts = Counter(self.report.counts)  # as they are now, with these rows
+
+        def write() -> None:
             self.ledger.checkpoint(
                 self.ctx.name,
                 run_id,
@@ -586,8 +598,11 @@ class _Runner:
                 sent=sent or (),
                 rejected=rejected or (),
                 marked=marked,
-                counts=self.report.counts,
+                counts=counts,
             )
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.writer, write)
         except Exception:
             if self.ctx.records_rows:
                 self.report.counts["unrecorded"] += rows
@@ -643,12 +658,10 @@ class _Runner:
         except BaseException:
             self.report.counts["pending"] += len(batch)  # not known to have landed: resent
             raise
-        self._checkpoint(batch, result)
+        await self._checkpoint(batch, result)
 
-    def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:
+    async def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:
         now, counts = self.ctx.clock(), self.report.counts
-        if self.ctx.records_rows:
-            self.unsettled.difference_update(p.identifier for p in batch)
         sent = [(batch[i].identifier, batch[i].event_id, trace) for i, trace in result.accepted]
         rejected = [_meta_rejection(batch[i], err) for i, err in result.rejected]
         rejected += [
@@ -664,9 +677,16 @@ class _Runner:
             self.stopped = True
             self.report.status, self.report.error = "failed", str(result.fatal)
             self.report.failure = result.fatal
-        self._write(now, len(sent) + len(rejected), sent=sent, rejected=rejected)
-        self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
+        await self._write(now, len(sent) + len(rejected), sent=sent, rejected=rejected)
+        if self.ctx.records_rows:
+            # recorded: from now on the ledger's run_id tells a repeated identifier
+            self.unsettled.difference_update(p.identifier for p in batch)
+        await asyncio.get_running_loop().run_in_executor(self.writer, self._heartbeat, now)
         self._notify()
+
+    def _heartbeat(self, now: float) -> None:
+        """Refresh the lock after a checkpoint (in the writer thread). Raises LedgerError."""
+        self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
 
     def _notify(self) -> None:
         if self.ctx.progress is not None:

@@ -41,8 +41,6 @@ LEDGER = sa.Table(
     sa.Column("reasons", sa.Text),  # JSON list of {code, key, message}
 )
 sa.Index("capisync_ledger_state", LEDGER.c.sync, LEDGER.c.state)
-# pruning deletes a sync's rows settled before a time (state/ledger.py Ledger.prune)
-sa.Index("capisync_ledger_updated", LEDGER.c.sync, LEDGER.c.updated_at)
 
 RUNS = sa.Table(
     "capisync_runs",
