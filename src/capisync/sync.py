@@ -385,7 +385,7 @@ class _Runner:
             return
         window = time_window(self.mapping, self.ctx.clock(), self.ctx.config.timezone)
         # a baseline run settles every row it reads: it must read them all
-        settled = None if self.baseline else (lambda: self.ledger.settled(self.ctx.name))
+        settled = None if self.baseline else (lambda: self.ledger.settled(self.ctx.name, 20_000))
         narrowed = narrow(ReadPlan(self.identifier_column, window, settled))
         report = self.report
         for state, n in narrowed.settled.items():

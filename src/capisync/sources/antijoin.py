@@ -16,8 +16,10 @@ identifiers, whose text in SQL is exactly the ledger's (capi.outcome.identifier_
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +28,7 @@ from capisync.readplan import Narrowed, ReadPlan, TimeWindow
 PLAN_DB = "capisync_plan"
 LOAD_CHUNK = 100_000
 # DuckDB's memory for the read: its buffer cache would otherwise keep a large table's file
-MEMORY_LIMIT = "128MB"
+MEMORY_LIMIT = "64MB"
 THREADS = 2
 
 _TEXT = frozenset({"VARCHAR"})
@@ -45,9 +47,13 @@ def quote(name: str) -> str:
 
 
 def limit_memory(execute: Execute) -> None:
-    """Cap DuckDB's memory and threads for this connection (a setting, nothing written)."""
+    """Cap DuckDB's memory and threads for this connection (settings, nothing written). A
+    join larger than the cap spills to capisync's own folder in the system's temporary
+    directory, never beside the user's file (DuckDB's default)."""
     execute(f"SET memory_limit = '{MEMORY_LIMIT}'", None)
     execute(f"SET threads = {THREADS}", None)
+    spill = Path(tempfile.gettempdir()) / "capisync-duckdb"
+    execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'", None)
 
 
 def narrow(execute: Execute, wrapped_model: str, plan: ReadPlan) -> tuple[str, Narrowed]:
