@@ -9,6 +9,7 @@ customer value, never a token.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -214,12 +215,8 @@ class Ledger:
                 chunk = list(identifiers[start : start + step])
                 if pg:
                     rows = conn.execute(_PG_LOOKUP, {"ids": chunk, "sync": sync})
-                else:
-                    rows = conn.execute(
-                        sa.select(*_ENTRY_COLUMNS).where(
-                            LEDGER.c.sync == sync, LEDGER.c.identifier.in_(chunk)
-                        )
-                    )
+                else:  # SQLite: the primary key's IN list, SQL text made once per size
+                    rows = conn.exec_driver_sql(_sqlite_lookup(len(chunk)), (sync, *chunk))
                 for ident, state, fp, by_meta, reasons, run_id in rows:
                     found[ident] = Entry(
                         state, fp, bool(by_meta), json.loads(reasons or "[]"), run_id
@@ -626,6 +623,15 @@ def _create_tables(engine: sa.Engine) -> None:
             if attempt == 2:
                 raise
             time.sleep(0.05 * (attempt + 1))
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_lookup(size: int) -> str:
+    """SQLite's look-up of `size` identifiers of a sync, as plain SQL (no compiling per
+    call: 4,000 look-ups in a 2,000,000-row run spent more time compiling than searching)."""
+    columns = ", ".join(c.name for c in _ENTRY_COLUMNS)
+    marks = ", ".join("?" * size)
+    return f"SELECT {columns} FROM {LEDGER.name} WHERE sync = ? AND identifier IN ({marks})"
 
 
 def _dialect_insert(engine: sa.Engine) -> Any:
