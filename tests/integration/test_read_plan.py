@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from capisync.capi.params import EVENT_MAX_AGE_SECONDS, PHYSICAL_STORE_MAX_AGE_SECONDS
 from capisync.config import Project, load_project
@@ -308,3 +309,57 @@ def prune_later(tmp_path: Path, sandbox: SandboxServer, p: Project) -> None:
     assert last.not_read_too_old == 5  # pruned rows are too old to read: never sent again
     assert (last.counts["read"], last.counts["already"], sent_ids(sandbox)) == (2, 2, [])
     ledger.close()
+
+
+# -- PostgreSQL source: the window pushed into the query --------------------------------------
+
+
+def pg_project(tmp_path: Path, sandbox: SandboxServer, url: str, zone: str) -> Project:
+    config = tmp_path / "capisync.yml"
+    config.write_text(f"""
+syncs:
+  s:
+    source: {{url: "{url}"}}
+    model: select * from t
+    identifier: order_id
+    timezone: {zone}
+    destination: {{dataset_id: "42", access_token: sandbox-token, base_url: "{sandbox.url}"}}
+""")
+    return load_project(config, env=dict(os.environ))
+
+
+@pytest.mark.parametrize(
+    ("kind", "zone"),
+    [("timestamp", "Asia/Tokyo"), ("timestamp", "America/Los_Angeles"), ("timestamptz", "UTC")],
+)
+def test_a_postgresql_model_is_cut_at_the_window_in_the_syncs_zone(
+    tmp_path: Path, sandbox: SandboxServer, pg_url: str, kind: str, zone: str
+) -> None:
+    tz = ZoneInfo(zone)
+
+    def at(epoch: float) -> datetime:
+        aware = datetime.fromtimestamp(epoch, tz)
+        return aware if kind == "timestamptz" else aware.replace(tzinfo=None)
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE TABLE t (order_id text, event_time {kind}, action_source text, "
+            "event_name text DEFAULT 'Purchase', email text DEFAULT 'jane@example.com', "
+            "value numeric DEFAULT 12.5, currency text DEFAULT 'USD')"
+        )
+        conn.execute(
+            sa.text("INSERT INTO t (order_id, event_time, action_source) VALUES (:i, :t, :a)"),
+            [
+                {"i": "inside", "t": at(CUTOFF_STORE + 1800), "a": "physical_store"},
+                {"i": "outside", "t": at(CUTOFF_STORE - 1800), "a": "physical_store"},
+                {"i": "fresh", "t": at(NOW - 600), "a": "physical_store"},
+                {"i": "no-time", "t": None, "a": "physical_store"},
+            ],
+        )
+    engine.dispose()
+    report = run(pg_project(tmp_path, sandbox, pg_url, zone))
+    c = report.counts
+    assert (c["read"], c["sent"], c["expired"], c["rejected"]) == (3, 1, 1, 1)
+    assert report.not_read_too_old == 1
+    assert sent_ids(sandbox) == ["fresh"]

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from capisync.errors import ConfigError, SourceError, SourceUnavailableError
+from capisync.readplan import Narrowed, ReadPlan
+from capisync.sources import sqlplan
 from capisync.sources.base import Row
 from capisync.sources.messages import describe_model_failure, scrub_message, wrap_model
 
@@ -24,6 +26,7 @@ class SqlSource:
     def __init__(self, url: str, model_sql: str, origin: str = "the model") -> None:
         self.model_sql = model_sql
         self.origin = origin
+        self._query: str | None = None  # the narrowed read (see narrow), else the model
         try:
             self._engine = sa.create_engine(url)
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
@@ -45,12 +48,25 @@ class SqlSource:
         with self._connect() as conn:
             # server-side cursor: the warehouse hands rows over a batch at a time
             conn = conn.execution_options(stream_results=True, yield_per=size)
-            result = self._execute(conn, wrap_model(self.model_sql, limit=limit))
+            query = self._query or wrap_model(self.model_sql)
+            query = query if limit is None else f"{query} LIMIT {int(limit)}"
+            result = self._execute(conn, query)
             try:
                 for part in result.mappings().partitions(size):
                     yield [dict(r) for r in part]
             except SQLAlchemyError as exc:
                 raise self._failure("the model failed while streaming rows", exc) from exc
+
+    def narrow(self, plan: ReadPlan) -> Narrowed:
+        """Read only rows inside the time window from now on (sources/sqlplan.py)."""
+        with self._connect() as conn:
+            self._query, narrowed = sqlplan.narrow(
+                lambda sql: self._execute(conn, sql),
+                self._engine.dialect.name,
+                wrap_model(self.model_sql),
+                plan,
+            )
+        return narrowed
 
     def close(self) -> None:
         self._engine.dispose()
