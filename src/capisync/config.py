@@ -111,6 +111,15 @@ class DeliveryConfig(_Strict):
     max_retry_seconds: float = Field(300.0, gt=0)
 
 
+class WritebackConfig(_Strict):
+    """`writeback: {schema: capisync}`: the settled identifiers are written beside the model,
+    in <schema>.capisync_settled of the model's own database (PostgreSQL), and the model is
+    read through an anti-join against it (sources/writeback.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    target_schema: str = Field(alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
 class SyncConfig(_Strict):
     source: SourceConfig
     model: str = Field(description="inline SQL, or a path to a .sql file relative to the project")
@@ -123,6 +132,7 @@ class SyncConfig(_Strict):
     timezone: str = "UTC"
     dob_order: Literal["mdy", "dmy", "ymd"] = "mdy"
     hash_external_id: bool = True
+    writeback: WritebackConfig | None = None
     first_run: Literal["backfill", "skip_existing"] = "backfill"
     on_locked: Literal["fail", "wait"] = "fail"
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)  # type: ignore[arg-type]

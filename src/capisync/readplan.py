@@ -37,10 +37,18 @@ class TimeWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class WritebackRef:
+    table: str  # the write-back table, quoted, schema-qualified
+    sync: str
+    ledger_key: str  # the ledger whose rows it may trust (sources/writeback.py)
+
+
+@dataclass(frozen=True, slots=True)
 class ReadPlan:
     identifier: str  # the model's identifier column
     window: TimeWindow | None
     settled: SettledChunks | None  # (identifier, state) of settled ledger rows, in chunks
+    writeback: WritebackRef | None = None  # a write-back table beside the model to anti-join
 
 
 @dataclass(slots=True)

@@ -50,10 +50,12 @@ from capisync.readplan import (
     PRUNE_AFTER_SECONDS,
     Narrowed,
     ReadPlan,
+    WritebackRef,
     event_time_mapped,
     time_window,
 )
 from capisync.sources import Source
+from capisync.sources.writeback import SettledRow, Writeback
 from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
 from capisync.wiring import build_options, client_settings, open_source_for, resolve_for
 
@@ -353,6 +355,9 @@ class _Runner:
         # event loop goes on sending while SQLite or PostgreSQL commits
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capisync-ledger")
         self.local: tuple[list[Rejected], list[str], list[str], float] | None = None
+        self.writeback: Writeback | None = None  # settled identifiers beside the model
+        # rows the write-back missed (it lagged, or was dropped): written back as they are met
+        self.catch_up: list[SettledRow] = []
 
     async def run(self, source: Source) -> None:
         """Read, send and checkpoint until the model ends or the run must stop; then let the
@@ -371,6 +376,8 @@ class _Runner:
                 await self._drain()
                 heartbeat.cancel()
                 self.writer.shutdown(wait=True)
+                if self.writeback is not None:
+                    self.writeback.close()
                 self.report.counts["pending"] += len(self.outbox)
                 self.outbox.clear()
         if self.failure is not None:
@@ -386,13 +393,33 @@ class _Runner:
         window = time_window(self.mapping, self.ctx.clock(), self.ctx.config.timezone)
         # a baseline run settles every row it reads: it must read them all
         settled = None if self.baseline else (lambda: self.ledger.settled(self.ctx.name, 20_000))
-        narrowed = narrow(ReadPlan(self.identifier_column, window, settled))
+        writeback = self._open_writeback()
+        narrowed = narrow(ReadPlan(self.identifier_column, window, settled, writeback))
         report = self.report
         for state, n in narrowed.settled.items():
             report.counts["read"] += n
             self._count_settled(state, n)
         report.counted_in_warehouse = narrowed.counted
         report.not_read_too_old = narrowed.too_old
+
+    def _open_writeback(self) -> WritebackRef | None:
+        """With `writeback:` on a run that records rows: the write-back table, made when
+        missing (sources/writeback.py), to anti-join unless this run is the baseline."""
+        config = self.ctx.config
+        if config.writeback is None or config.source.url is None or not self.ctx.records_rows:
+            return None
+        key = self.ledger.identity(self.ctx.name)
+        if key is None:
+            return None
+        url = config.source.url.get_secret_value()
+        try:
+            writeback = Writeback(url, config.writeback.target_schema, self.ctx.name, key)
+        except ConfigError as exc:
+            raise ConfigError(exc.problems, str(self.ctx.project.path)) from None
+        self.writeback = writeback
+        if not writeback.ensure() or self.baseline:
+            return None
+        return WritebackRef(writeback.table, self.ctx.name, key)
 
     def _prune(self) -> None:
         """After a completed run that records rows: forget rows settled so long ago that
@@ -477,6 +504,8 @@ class _Runner:
                 continue
             if entry is not None and entry.state in SETTLED:
                 self._count_settled(entry.state)
+                if self.writeback is not None and ident is not None:
+                    self.catch_up.append((ident, entry.state, None, None))
                 continue
             counts["retried" if entry is not None else "new"] += 1
             if ident is not None:
@@ -569,6 +598,11 @@ class _Runner:
         if self.ctx.records_rows:
             # rows settled locally are in the ledger now; queued ones stay until checkpointed
             self.unsettled.difference_update(expired, baseline, (r.identifier for r in rejected))
+        if self.writeback is not None and self.catch_up and self.report.run_id is not None:
+            rows, self.catch_up = self.catch_up, []
+            await asyncio.get_running_loop().run_in_executor(
+                self.writer, self.writeback.write, rows, self.report.run_id, now
+            )
 
     async def _write(
         self,
@@ -600,6 +634,10 @@ class _Runner:
                 marked=marked,
                 counts=counts,
             )
+            if self.writeback is not None:  # after the ledger: it may lag, never lead
+                settled: list[SettledRow] = [(i, SENT, e, t) for i, e, t in sent or ()]
+                settled += [(i, st, None, None) for st, ids in (marked or {}).items() for i in ids]
+                self.writeback.write(settled, run_id, now)
 
         try:
             await asyncio.get_running_loop().run_in_executor(self.writer, write)

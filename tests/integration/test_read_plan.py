@@ -363,3 +363,132 @@ def test_a_postgresql_model_is_cut_at_the_window_in_the_syncs_zone(
     assert (c["read"], c["sent"], c["expired"], c["rejected"]) == (3, 1, 1, 1)
     assert report.not_read_too_old == 1
     assert sent_ids(sandbox) == ["fresh"]
+
+
+# -- PostgreSQL source: the write-back table and the anti-join against it ---------------------
+
+
+def pg_orders(url: str, ids: range) -> None:
+    engine = sa.create_engine(url)
+    naive = datetime.fromtimestamp(NOW - 3600, UTC).replace(tzinfo=None)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS t (order_id bigint, event_time timestamp, "
+            "action_source text DEFAULT 'physical_store', event_name text DEFAULT 'Purchase', "
+            "email text DEFAULT 'jane@example.com', value numeric DEFAULT 12.5, "
+            "currency text DEFAULT 'USD')"
+        )
+        conn.execute(
+            sa.text("INSERT INTO t (order_id, event_time) VALUES (:i, :t)"),
+            [{"i": 10**15 + i, "t": naive} for i in ids],
+        )
+    engine.dispose()
+
+
+def pg_sql(url: str, sql: str) -> list[Any]:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        result = conn.exec_driver_sql(sql)
+        rows = list(result) if result.returns_rows else []
+    engine.dispose()
+    return rows
+
+
+def writeback_project(tmp_path: Path, sandbox: SandboxServer, url: str) -> Project:
+    config = tmp_path / "capisync.yml"
+    config.write_text(f"""
+syncs:
+  s:
+    source: {{url: "{url}"}}
+    model: select * from t
+    identifier: order_id
+    writeback: {{schema: capisync_wb}}
+    destination: {{dataset_id: "42", access_token: sandbox-token, base_url: "{sandbox.url}"}}
+""")
+    return load_project(config, env=dict(os.environ))
+
+
+@pytest.fixture
+def wb_url(pg_url: str) -> Iterator[str]:
+    yield pg_url
+    pg_sql(pg_url, "DROP SCHEMA IF EXISTS capisync_wb CASCADE")
+
+
+def test_the_write_back_table_logs_each_settled_row_and_only_new_rows_leave_postgresql(
+    tmp_path: Path, sandbox: SandboxServer, wb_url: str
+) -> None:
+    pg_orders(wb_url, range(1500))
+    p = writeback_project(tmp_path, sandbox, wb_url)
+    first = run(p)
+    assert first.counts["sent"] == 1500
+    logged = pg_sql(
+        wb_url,
+        "SELECT state, count(*), count(event_id), count(fbtrace_id), min(run_id) "
+        "FROM capisync_wb.capisync_settled WHERE sync = 's' GROUP BY state",
+    )
+    assert [tuple(r) for r in logged] == [("sent", 1500, 1500, 1500, first.run_id)]
+
+    pg_orders(wb_url, range(1500, 1520))
+    sandbox.reset()
+    second = run(p)
+    assert (second.counts["read"], second.counts["already"], second.counts["sent"]) == (
+        1520,
+        1500,
+        20,
+    )
+    assert second.counted_in_warehouse == 1500  # 20 rows left the database
+    assert sorted(sent_ids(sandbox)) == sorted(str(10**15 + i) for i in range(1500, 1520))
+
+
+def test_a_lagging_or_dropped_write_back_table_never_sends_a_row_twice(
+    tmp_path: Path, sandbox: SandboxServer, wb_url: str
+) -> None:
+    pg_orders(wb_url, range(1200))
+    p = writeback_project(tmp_path, sandbox, wb_url)
+    run(p)
+    sandbox.reset()
+    table = "capisync_wb.capisync_settled"
+    pg_sql(wb_url, f"DELETE FROM {table} WHERE right(identifier, 1) IN ('1', '2', '3')")
+    lagging = run(p)
+    assert sent_ids(sandbox) == [] and lagging.counts["already"] == 1200
+    assert lagging.counted_in_warehouse == 840  # 360 rows left the database, found settled
+    # ... and were written back as they were met: the next run leaves them all there
+    assert pg_sql(wb_url, f"SELECT count(*) FROM {table}")[0][0] == 1200
+    assert run(p).counted_in_warehouse == 1200
+
+    pg_sql(wb_url, f"DROP TABLE {table}")
+    dropped = run(p)
+    assert sent_ids(sandbox) == [] and dropped.counts["already"] == 1200
+
+
+def test_write_back_rows_of_a_deleted_ledger_are_not_trusted(
+    tmp_path: Path, sandbox: SandboxServer, wb_url: str
+) -> None:
+    """Deleting .capisync starts over on purpose: the rows are sent again, although the
+    write-back table still lists them as sent."""
+    pg_orders(wb_url, range(50))
+    p = writeback_project(tmp_path, sandbox, wb_url)
+    run(p)
+    for f in (tmp_path / ".capisync").iterdir():
+        f.unlink()
+    sandbox.reset()
+    again = run(p, NOW + 60)  # the new ledger's first run: another identity
+    assert (again.counts["sent"], again.counted_in_warehouse) == (50, 0)
+    assert len(sent_ids(sandbox)) == 50
+
+
+def test_write_back_on_a_model_outside_postgresql_is_a_clear_error(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    import sqlite3
+
+    from capisync.errors import ConfigError
+
+    with sqlite3.connect(tmp_path / "w.sqlite") as con:
+        con.execute(
+            "CREATE TABLE t (order_id text, event_time text, event_name text, "
+            "action_source text, email text, value real, currency text)"
+        )
+    p = writeback_project(tmp_path, sandbox, f"sqlite:///{tmp_path / 'w.sqlite'}")
+    with pytest.raises(ConfigError, match=r"syncs\.s\.writeback: .*PostgreSQL"):
+        run_sync(p, "s")

@@ -237,6 +237,20 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise ledger_failure(exc, f"ledger read failed at {self._describe(exc)}") from exc
 
+    def identity(self, sync: str) -> str | None:
+        """This ledger's name for `sync`: its first run's id and start time. A ledger deleted
+        and made again gives another, so tables keyed by it (the write-back) never carry
+        rows settled by a ledger that is gone. None before the sync's first run."""
+        query = (
+            sa.select(RUNS.c.id, RUNS.c.started_at)
+            .where(RUNS.c.sync == sync)
+            .order_by(RUNS.c.id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else f"{row[0]}@{row[1]!r}"
+
     def prune(self, sync: str, *, settled_before: float) -> int:
         """Delete the rows of `sync` last written before `settled_before` (epoch seconds):
         rows so old they can never be sent again (a row that comes back is expired), so the
