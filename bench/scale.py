@@ -40,13 +40,18 @@ from data import COLUMNS, NOW_EPOCH, messy_batch  # noqa: E402
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MODEL_SCHEMA, LEDGER_SCHEMA = "bench_scale", "bench_scale_ledger"
+WRITEBACK_SCHEMA = "bench_scale_writeback"
 DDL_TYPES = {"event_time": "TIMESTAMP", "value": "DECIMAL(10, 2)"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default="50000", help="sizes, comma-separated (50000)")
-    parser.add_argument("--sources", default="duckdb,postgres")
+    parser.add_argument(
+        "--sources",
+        default="duckdb,postgres,postgres+wb",
+        help="duckdb, postgres, postgres+wb (with `writeback:`; not in --baseline code)",
+    )
     parser.add_argument("--ledgers", default="sqlite,postgres")
     parser.add_argument("--new", type=float, default=0.01, help="share of new rows (0.01)")
     parser.add_argument("--workdir", help="keep the files here (default: a temporary folder)")
@@ -72,7 +77,7 @@ def bench(work: Path, sizes: list[int], sources: list[str], ledgers: list[str], 
     ).stdout.strip()
     print(f"capisync {__version__} at {commit or '?'}; {os.cpu_count()} CPUs; concurrency 4")
     header = (
-        f"{'rows':>9} {'source':8} {'ledger':8} | {'1st s':>7} {'ev/s':>6} {'RSS MB':>7} | "
+        f"{'rows':>9} {'source':11} {'ledger':8} | {'1st s':>7} {'ev/s':>6} {'RSS MB':>7} | "
         f"{'2nd s':>6} {'left db':>8} {'RSS MB':>7} {'1st/2nd':>7}"
     )
     print(header)
@@ -96,7 +101,7 @@ def bench(work: Path, sizes: list[int], sources: list[str], ledgers: list[str], 
                     second = run_child(config, offset)
                     ratio = first["wall"] / second["wall"] if second["wall"] else 0.0
                     print(
-                        f"{rows:>9,} {source:8} {ledger:8} | {first['wall']:7.1f} "
+                        f"{rows:>9,} {source:11} {ledger:8} | {first['wall']:7.1f} "
                         f"{first['sent'] / first['wall']:6.0f} {first['rss_mb']:7.0f} | "
                         f"{second['wall']:6.1f} {second['left']:>8,} {second['rss_mb']:7.0f} "
                         f"{ratio:6.1f}x",
@@ -224,10 +229,15 @@ def _pg_load(conn: psycopg.Connection[tuple[object, ...]], data: Path) -> None:
 
 
 def write_project(case: Path, source: str, ledger: str, base_url: str) -> Path:
+    writeback = ""
     if source == "duckdb":
         src = "{duckdb: w.duckdb}"
     else:
         src = f'{{url: "{PG_URL}?options=-csearch_path%3D{MODEL_SCHEMA}"}}'
+    if source == "postgres+wb":
+        writeback = f"    writeback: {{schema: {WRITEBACK_SCHEMA}}}\n"
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {WRITEBACK_SCHEMA} CASCADE")
     if ledger == "sqlite":
         (case / "state.db").unlink(missing_ok=True)
         state = "{path: state.db}"
@@ -249,7 +259,7 @@ syncs:
     mapping: {{client_user_agent: user_agent, event_source_url: page_url}}
     delivery: {{concurrency: 4}}
     destination: {{dataset_id: "1234567890", access_token: sandbox-token, base_url: "{base_url}"}}
-""")
+{writeback}""")
     return config
 
 
