@@ -28,7 +28,8 @@ from capisync.readplan import Narrowed, ReadPlan, TimeWindow
 PLAN_DB = "capisync_plan"
 LOAD_CHUNK = 100_000
 # DuckDB's memory for the read: its buffer cache would otherwise keep a large table's file
-MEMORY_LIMIT = "64MB"
+# (measured: 102 MB peak RSS at 200,000 rows, 107 at 2,000,000; 32 MB: 101 and 122)
+MEMORY_LIMIT = "16MB"
 THREADS = 2
 
 _TEXT = frozenset({"VARCHAR"})
