@@ -16,6 +16,7 @@ identifiers, whose text in SQL is exactly the ledger's (capi.outcome.identifier_
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
@@ -53,7 +54,7 @@ def limit_memory(execute: Execute) -> None:
     directory, never beside the user's file (DuckDB's default)."""
     execute(f"SET memory_limit = '{MEMORY_LIMIT}'", None)
     execute(f"SET threads = {THREADS}", None)
-    spill = Path(tempfile.gettempdir()) / "capisync-duckdb"
+    spill = Path(tempfile.gettempdir()) / f"capisync-duckdb-{os.getuid()}"  # one per user
     execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'", None)
 
 
