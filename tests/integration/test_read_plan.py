@@ -492,3 +492,31 @@ def test_write_back_on_a_model_outside_postgresql_is_a_clear_error(
     p = writeback_project(tmp_path, sandbox, f"sqlite:///{tmp_path / 'w.sqlite'}")
     with pytest.raises(ConfigError, match=r"syncs\.s\.writeback: .*PostgreSQL"):
         run_sync(p, "s")
+
+
+# -- ledger writes off the event loop ---------------------------------------------------------
+
+
+def test_ledger_writes_run_in_one_worker_thread_in_order_while_the_loop_sends(
+    tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    write_table(tmp_path / "w.duckdb", "TIMESTAMP", fresh_rows(range(4000)))
+    p = project(tmp_path, sandbox)
+    seen: list[tuple[str, int]] = []
+    real = Ledger.checkpoint
+
+    def slow_checkpoint(self: Ledger, *args: Any, **kwargs: Any) -> None:
+        counts = kwargs.get("counts") or {}
+        seen.append((threading.current_thread().name, int(counts.get("sent", 0))))
+        time.sleep(0.05)  # a slow disk: the event loop goes on meanwhile
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "checkpoint", slow_checkpoint)
+    sandbox.config.latency_ms = 200
+    report = run(p)
+    assert report.counts["sent"] == 4000
+    assert {name.split("_")[0] for name, _ in seen} == {"capisync-ledger"}
+    sent = [n for _, n in seen]
+    assert sent == sorted(sent) and sent[-1] == 4000  # in order, the last with every row
