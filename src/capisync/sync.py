@@ -592,16 +592,17 @@ class _Runner:
         # a row without an identifier cannot be remembered; it is reported, not stored
         storable = [r for r in rejected if r.identifier]
         marked = {EXPIRED: expired, BASELINE: baseline}
-        await self._write(
-            now, len(storable) + len(expired) + len(baseline), rejected=storable, marked=marked
-        )
+        rows = len(storable) + len(expired) + len(baseline)
+        # nothing to store: the counts go with the next checkpoint (one write less a batch)
+        if rows or not self.ctx.records_rows:
+            await self._write(now, rows, rejected=storable, marked=marked)
         if self.ctx.records_rows:
             # rows settled locally are in the ledger now; queued ones stay until checkpointed
             self.unsettled.difference_update(expired, baseline, (r.identifier for r in rejected))
         if self.writeback is not None and self.catch_up and self.report.run_id is not None:
-            rows, self.catch_up = self.catch_up, []
+            missed, self.catch_up = self.catch_up, []
             await asyncio.get_running_loop().run_in_executor(
-                self.writer, self.writeback.write, rows, self.report.run_id, now
+                self.writer, self.writeback.write, missed, self.report.run_id, now
             )
 
     async def _write(
@@ -612,6 +613,7 @@ class _Runner:
         sent: list[tuple[str, str, str | None]] | None = None,
         rejected: list[Rejected] | None = None,
         marked: dict[str, list[str]] | None = None,
+        heartbeat: bool = False,
     ) -> None:
         """One checkpoint: the rows this run settled and its counts so far, in one ledger
         transaction (a dry run writes nothing; a test run only its progress), made in the
@@ -623,8 +625,10 @@ class _Runner:
         if not self.ctx.records_rows:
             sent, rejected, marked = None, None, None
         counts = Counter(self.report.counts)  # as they are now, with these rows
+        recorded = False
 
         def write() -> None:
+            nonlocal recorded
             self.ledger.checkpoint(
                 self.ctx.name,
                 run_id,
@@ -638,11 +642,14 @@ class _Runner:
                 settled: list[SettledRow] = [(i, SENT, e, t) for i, e, t in sent or ()]
                 settled += [(i, st, None, None) for st, ids in (marked or {}).items() for i in ids]
                 self.writeback.write(settled, run_id, now)
+            recorded = True
+            if heartbeat:  # the lock's refresh, in the same job: no write in between
+                self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
 
         try:
             await asyncio.get_running_loop().run_in_executor(self.writer, write)
         except Exception:
-            if self.ctx.records_rows:
+            if self.ctx.records_rows and not recorded:
                 self.report.counts["unrecorded"] += rows
             self.stopped = True
             raise
@@ -715,16 +722,12 @@ class _Runner:
             self.stopped = True
             self.report.status, self.report.error = "failed", str(result.fatal)
             self.report.failure = result.fatal
-        await self._write(now, len(sent) + len(rejected), sent=sent, rejected=rejected)
+        n = len(sent) + len(rejected)
+        await self._write(now, n, sent=sent, rejected=rejected, heartbeat=True)
         if self.ctx.records_rows:
             # recorded: from now on the ledger's run_id tells a repeated identifier
             self.unsettled.difference_update(p.identifier for p in batch)
-        await asyncio.get_running_loop().run_in_executor(self.writer, self._heartbeat, now)
         self._notify()
-
-    def _heartbeat(self, now: float) -> None:
-        """Refresh the lock after a checkpoint (in the writer thread). Raises LedgerError."""
-        self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
 
     def _notify(self) -> None:
         if self.ctx.progress is not None:

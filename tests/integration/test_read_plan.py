@@ -520,3 +520,24 @@ def test_ledger_writes_run_in_one_worker_thread_in_order_while_the_loop_sends(
     assert {name.split("_")[0] for name, _ in seen} == {"capisync-ledger"}
     sent = [n for _, n in seen]
     assert sent == sorted(sent) and sent[-1] == 4000  # in order, the last with every row
+
+
+def test_settled_rows_duckdb_cannot_hold_fall_back_to_the_ledger(
+    tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from capisync.errors import SourceError
+    from capisync.sources import antijoin
+
+    write_table(tmp_path / "w.duckdb", "TIMESTAMP", fresh_rows(range(1500)))
+    p = project(tmp_path, sandbox)
+    run(p)
+    sandbox.reset()
+
+    def out_of_memory(execute: Any, plan: Any) -> None:
+        execute("ATTACH ':memory:' AS capisync_plan (READ_WRITE)", None)
+        raise SourceError("Out of Memory Error: could not allocate block")
+
+    monkeypatch.setattr(antijoin, "_load_settled", out_of_memory)
+    again = run(p)
+    assert (again.counted_in_warehouse, again.counts["already"]) == (0, 1500)
+    assert sent_ids(sandbox) == []

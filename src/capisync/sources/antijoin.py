@@ -16,6 +16,8 @@ identifiers, whose text in SQL is exactly the ledger's (capi.outcome.identifier_
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -24,13 +26,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from capisync.errors import SourceError
 from capisync.readplan import Narrowed, ReadPlan, TimeWindow
+
+log = logging.getLogger("capisync.sources")
 
 PLAN_DB = "capisync_plan"
 LOAD_CHUNK = 100_000
 # DuckDB's memory for the read: its buffer cache would otherwise keep a large table's file
 # (measured: 102 MB peak RSS at 200,000 rows, 107 at 2,000,000; 32 MB: 101 and 122)
-MEMORY_LIMIT = "16MB"
+MEMORY_LIMIT_MB = 16
+# DuckDB's memory per settled identifier loaded for the anti-join (2,000,000: 48 MB ran)
+SETTLED_BYTES = 32
 THREADS = 2
 
 _TEXT = frozenset({"VARCHAR"})
@@ -52,7 +59,8 @@ def limit_memory(execute: Execute) -> None:
     """Cap DuckDB's memory and threads for this connection (settings, nothing written). A
     join larger than the cap spills to capisync's own folder in the system's temporary
     directory, never beside the user's file (DuckDB's default)."""
-    execute(f"SET memory_limit = '{MEMORY_LIMIT}'", None)
+    execute(f"SET memory_limit = '{MEMORY_LIMIT_MB}MB'", None)
+    execute("SET enable_progress_bar = false", None)  # DuckDB would draw on the terminal
     execute(f"SET threads = {THREADS}", None)
     spill = Path(tempfile.gettempdir()) / f"capisync-duckdb-{os.getuid()}"  # one per user
     execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'", None)
@@ -73,18 +81,28 @@ def narrow(execute: Execute, wrapped_model: str, plan: ReadPlan) -> tuple[str, N
             narrowed.window = True
             conditions.append(f"NOT coalesce({old}, false)")
     match = _identifier_match(plan.identifier, types.get(plan.identifier, ""))
+    rows: list[tuple[Any, ...]] | None = None
     if match is not None and plan.settled is not None:
-        _load_settled(execute, plan)
+        counted = f"s.state IS NOT NULL OR coalesce({old}, false)" if old else "s.state IS NOT NULL"
+        try:
+            _load_settled(execute, plan)
+            rows = execute(
+                f"SELECT s.state, count(*) FROM {model} m LEFT JOIN {PLAN_DB}.settled s "
+                f"ON s.identifier = {match} WHERE {counted} GROUP BY 1",
+                None,
+            ).fetchall()
+        except SourceError as exc:  # out of memory, most likely: the ledger does it all
+            log.warning(
+                "the settled rows could not be left in DuckDB (%s); every row is read and "
+                "checked against the ledger",
+                exc,
+            )
+            _forget_settled(execute)
+    if rows is not None:
         narrowed.anti_join = True
         conditions.insert(
             0, f"NOT EXISTS (SELECT 1 FROM {PLAN_DB}.settled s WHERE s.identifier = {match})"
         )
-        counted = f"s.state IS NOT NULL OR coalesce({old}, false)" if old else "s.state IS NOT NULL"
-        rows = execute(
-            f"SELECT s.state, count(*) FROM {model} m LEFT JOIN {PLAN_DB}.settled s "
-            f"ON s.identifier = {match} WHERE {counted} GROUP BY 1",
-            None,
-        ).fetchall()
         for state, n in rows:
             if state is None:
                 narrowed.too_old = int(n)
@@ -99,17 +117,29 @@ def narrow(execute: Execute, wrapped_model: str, plan: ReadPlan) -> tuple[str, N
 
 
 def _load_settled(execute: Execute, plan: ReadPlan) -> None:
+    """The settled identifiers into the attached in-memory database; DuckDB's memory cap
+    grows with them (SETTLED_BYTES a row: the table and the anti-join's hash table)."""
     assert plan.settled is not None
     execute(f"ATTACH ':memory:' AS {PLAN_DB} (READ_WRITE)", None)
     execute(f"CREATE TABLE {PLAN_DB}.settled (identifier VARCHAR, state VARCHAR)", None)
+    loaded = 0
     for chunk in plan.settled():
         for start in range(0, len(chunk), LOAD_CHUNK):
             part = chunk[start : start + LOAD_CHUNK]
+            loaded += len(part)
+            cap = MEMORY_LIMIT_MB + loaded * SETTLED_BYTES // 2**20
+            execute(f"SET memory_limit = '{cap}MB'", None)
             execute(
                 f"INSERT INTO {PLAN_DB}.settled SELECT unnest($1::VARCHAR[]), "
                 "unnest($2::VARCHAR[])",
                 [[i for i, _ in part], [s for _, s in part]],
             )
+
+
+def _forget_settled(execute: Execute) -> None:
+    with contextlib.suppress(SourceError):
+        execute(f"DETACH {PLAN_DB}", None)
+    execute(f"SET memory_limit = '{MEMORY_LIMIT_MB}MB'", None)
 
 
 def _identifier_match(column: str, kind: str) -> str | None:
