@@ -417,7 +417,7 @@ class _Runner:
         except ConfigError as exc:
             raise ConfigError(exc.problems, str(self.ctx.project.path)) from None
         self.writeback = writeback
-        if not writeback.ensure() or self.baseline:
+        if not writeback.ensure() or self.baseline or not writeback.has_rows():
             return None
         return WritebackRef(writeback.table, self.ctx.name, key)
 

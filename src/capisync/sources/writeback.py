@@ -69,6 +69,22 @@ class Writeback:
             ],
         )
 
+    def has_rows(self) -> bool:
+        """Whether the table holds rows of this sync and ledger. Without any, there is nothing
+        to anti-join: and a join planned against an empty table would scan it for each model
+        row while this run fills it (invisible rows are still read)."""
+        query = sa.text(
+            f"SELECT EXISTS (SELECT 1 FROM {self.table} WHERE sync = :sync AND ledger_key = :key)"
+        )
+        try:
+            with self.engine.connect() as conn:
+                return bool(
+                    conn.execute(query, {"sync": self.sync, "key": self.ledger_key}).scalar()
+                )
+        except SQLAlchemyError as exc:
+            self._failed("read the write-back table", exc)
+            return False
+
     def write(self, rows: Sequence[SettledRow], run_id: int, now: float) -> None:
         if not rows or not self.working:
             return
