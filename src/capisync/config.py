@@ -215,6 +215,15 @@ ModelField = Annotated[
 ]
 
 
+class WritebackConfig(_Strict):
+    """`writeback: {schema: capisync}`: the settled identifiers are written beside the model,
+    in <schema>.capisync_settled of the model's own database (PostgreSQL), and the model is
+    read through an anti-join against it (sources/writeback.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    target_schema: str = Field(alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
 class SyncConfig(_Strict):
     source: SourceConfig
     model: ModelField = Field(
@@ -230,6 +239,7 @@ class SyncConfig(_Strict):
     timezone: Text = "UTC"
     dob_order: Literal["mdy", "dmy", "ymd"] = "mdy"
     hash_external_id: bool = True
+    writeback: WritebackConfig | None = None
     first_run: Literal["backfill", "skip_existing"] = "backfill"
     on_locked: Literal["fail", "wait"] = "fail"
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)  # type: ignore[arg-type]

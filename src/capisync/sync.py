@@ -36,6 +36,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,16 @@ from capisync.errors import (
 from capisync.interrupts import StopRequest, stop_on_signals
 from capisync.locking import LOCK_STALE_AFTER, acquire_lock, new_owner
 from capisync.meta import BatchResult, MetaClient, unencodable_among
+from capisync.readplan import (
+    PRUNE_AFTER_SECONDS,
+    Narrowed,
+    ReadPlan,
+    WritebackRef,
+    event_time_mapped,
+    time_window,
+)
 from capisync.sources import Source
+from capisync.sources.writeback import SettledRow, Writeback
 from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
 from capisync.wiring import (
     client_settings,
@@ -89,6 +99,9 @@ class RunReport:
     exit_code: int | None = None  # what the process exits with after that signal
     test_code_in_project: bool = False  # the test_event_code comes from the project file
     notices: list[str] = field(default_factory=list)  # warnings for the summary (api_version)
+    # settled rows counted in the warehouse by an anti-join, never read out of it (in `read`)
+    counted_in_warehouse: int = 0
+    not_read_too_old: int = 0  # rows older than any event can be: not read, in no count
 
     @property
     def ok(self) -> bool:
@@ -355,6 +368,8 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "test_code_in_project": report.test_code_in_project,
         "limit": report.limit,
         "stopped_by": report.stopped_by,
+        "counted_in_warehouse": report.counted_in_warehouse,
+        "not_read_too_old": report.not_read_too_old,
     }
     ledger.finish_run(
         run_id,
@@ -389,6 +404,7 @@ class _Runner:
         self.ctx, self.ledger, self.report = ctx, ledger, report
         self.builder = event_builder(ctx, mapping)
         self.identifier_column = mapping.identifier
+        self.mapping = mapping
         self.baseline, self.owner, self.stop = baseline, owner, stop
         self.batch_size = ctx.config.delivery.batch_size
         # identifiers this run read but the ledger does not hold yet (queued, in flight); once a
@@ -400,6 +416,13 @@ class _Runner:
         self.client: MetaClient | None = None
         self.stopped = False
         self.failure: BaseException | None = None  # the first exception of a background task
+        # ledger writes run in this one thread, in the order they were asked for, so that the
+        # event loop goes on sending while SQLite or PostgreSQL commits
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capisync-ledger")
+        self.local: tuple[list[Rejected], list[str], list[str], float] | None = None
+        self.writeback: Writeback | None = None  # settled identifiers beside the model
+        # rows the write-back missed (it lagged, or was dropped): written back as they are met
+        self.catch_up: list[SettledRow] = []
 
     async def run(self, source: Source) -> None:
         """Read, send and checkpoint until the model ends or the run must stop; then let the
@@ -420,15 +443,64 @@ class _Runner:
             heartbeat.add_done_callback(self._task_done)
             self.stop.on_request(self._stop_by_signal)
             try:
+                await asyncio.to_thread(self._narrow, source)
                 await self._read_and_send(source)
             finally:
                 # whatever stopped the reading, batches already sent are checkpointed
                 await self._drain()
                 heartbeat.cancel()
+                self.writer.shutdown(wait=True)
+                if self.writeback is not None:
+                    self.writeback.close()
                 self.report.counts["pending"] += len(self.outbox)
                 self.outbox.clear()
         if self.failure is not None:
             raise self.failure
+        self._prune()
+
+    def _narrow(self, source: Source) -> None:
+        """Leave in the warehouse what needs no work (readplan.py): rows older than any event
+        can be are not read, settled rows are counted there, by state, and not read."""
+        narrow: Callable[[ReadPlan], Narrowed] | None = getattr(source, "narrow", None)
+        if narrow is None:
+            return
+        window = time_window(self.mapping, self.ctx.clock(), self.ctx.config.timezone)
+        # a baseline run settles every row it reads: it must read them all
+        settled = None if self.baseline else (lambda: self.ledger.settled(self.ctx.name, 20_000))
+        writeback = self._open_writeback()
+        narrowed = narrow(ReadPlan(self.identifier_column, window, settled, writeback))
+        report = self.report
+        for state, n in narrowed.settled.items():
+            report.counts["read"] += n
+            self._count_settled(state, n)
+        report.counted_in_warehouse = narrowed.counted
+        report.not_read_too_old = narrowed.too_old
+
+    def _open_writeback(self) -> WritebackRef | None:
+        """With `writeback:` on a run that records rows: the write-back table, made when
+        missing (sources/writeback.py), to anti-join unless this run is the baseline."""
+        config = self.ctx.config
+        if config.writeback is None or config.source.url is None or not self.ctx.records_rows:
+            return None
+        key = self.ledger.identity(self.ctx.name)
+        if key is None:
+            return None
+        url = config.source.url.get_secret_value()
+        try:
+            writeback = Writeback(url, config.writeback.target_schema, self.ctx.name, key)
+        except ConfigError as exc:
+            raise ConfigError(exc.problems, str(self.ctx.project.path)) from None
+        self.writeback = writeback
+        if not writeback.ensure() or self.baseline or not writeback.has_rows():
+            return None
+        return WritebackRef(writeback.table, self.ctx.name, key)
+
+    def _prune(self) -> None:
+        """After a completed run that records rows: forget rows settled so long ago that
+        they can never be sent (readplan.PRUNE_AFTER_SECONDS); one that comes back expires."""
+        if not self.ctx.records_rows or self.stopped or not event_time_mapped(self.mapping):
+            return
+        self.ledger.prune(self.ctx.name, settled_before=self.ctx.clock() - PRUNE_AFTER_SECONDS)
 
     def _stop_by_signal(self) -> None:
         """Ctrl-C or SIGTERM: read no more, let the batches in flight land and be recorded."""
@@ -471,6 +543,7 @@ class _Runner:
             while rows and not self.stopped and (room := self._room()):
                 self._plan(rows[:room])
                 rows = rows[room:]
+                await self._record_local()
                 await self._dispatch(final=False)
         await self._dispatch(final=True)
 
@@ -510,6 +583,8 @@ class _Runner:
                 continue
             if entry is not None and entry.state in SETTLED:
                 self._count_settled(entry.state)
+                if self.writeback is not None and ident is not None:
+                    self.catch_up.append((ident, entry.state, None, None))
                 continue
             counts["retried" if entry is not None else "new"] += 1
             if ident is not None:
@@ -525,10 +600,7 @@ class _Runner:
                 baseline.append(outcome.identifier)
             else:
                 self._enqueue(outcome, entry, rejected)
-        self._record_local(rejected, expired, baseline, now)
-        if self.ctx.records_rows:
-            # rows settled locally are in the ledger now; queued ones stay until checkpointed
-            self.unsettled.difference_update(expired, baseline, (r.identifier for r in rejected))
+        self.local = (rejected, expired, baseline, now)
 
     def _repeated(self, ident: str, entry: Entry | None) -> bool:
         """The model gave this identifier twice in this run (its first row holds the key)."""
@@ -556,15 +628,15 @@ class _Runner:
             )
             return Rejection(ident, (Issue("internal_error", message),), (), False)
 
-    def _count_settled(self, state: str) -> None:
-        """A row an earlier run settled: sent, expired, or part of the baseline; never resent."""
+    def _count_settled(self, state: str, rows: int = 1) -> None:
+        """Rows an earlier run settled: sent, expired, or part of the baseline; never resent."""
         if state == SENT:
-            self.report.counts["already"] += 1
+            self.report.counts["already"] += rows
         elif state == EXPIRED:
-            self.report.counts["expired"] += 1
-            self.report.reasons["event_time_too_old"] += 1
+            self.report.counts["expired"] += rows
+            self.report.reasons["event_time_too_old"] += rows
         else:
-            self.report.counts["baseline"] += 1
+            self.report.counts["baseline"] += rows
 
     def _classify_rejection(
         self, outcome: Rejection, rejected: list[Rejected], expired: list[str]
@@ -586,9 +658,11 @@ class _Runner:
         self.report.coverage["events"] += 1
         self.outbox.append(_Pending(built.identifier, built.event_id, built.event))
 
-    def _record_local(
-        self, rejected: list[Rejected], expired: list[str], baseline: list[str], now: float
-    ) -> None:
+    async def _record_local(self) -> None:
+        """Count and record the rows the last _plan settled without sending them."""
+        if self.local is None:
+            return
+        (rejected, expired, baseline, now), self.local = self.local, None
         counts = self.report.counts
         counts["rejected"] += len(rejected)
         counts["expired"] += len(expired)
@@ -599,9 +673,19 @@ class _Runner:
         counts["unidentified"] += len(rejected) - len(storable)
         marked = {EXPIRED: expired, BASELINE: baseline}
         held = Counter(rejected=len(storable), expired=len(expired), baseline=len(baseline))
-        self._write(now, held, rejected=storable, marked=marked)
+        # nothing to store: the counts go with the next checkpoint (one write less a batch)
+        if sum(held.values()) or not self.ctx.records_rows:
+            await self._write(now, held, rejected=storable, marked=marked)
+        if self.ctx.records_rows:
+            # rows settled locally are in the ledger now; queued ones stay until checkpointed
+            self.unsettled.difference_update(expired, baseline, (r.identifier for r in rejected))
+        if self.writeback is not None and self.catch_up and self.report.run_id is not None:
+            missed, self.catch_up = self.catch_up, []
+            await asyncio.get_running_loop().run_in_executor(
+                self.writer, self.writeback.write, missed, self.report.run_id, now
+            )
 
-    def _write(
+    async def _write(
         self,
         now: float,
         held: Counter[str],
@@ -609,18 +693,24 @@ class _Runner:
         sent: list[tuple[str, str, str | None]] | None = None,
         rejected: list[Rejected] | None = None,
         marked: dict[str, list[str]] | None = None,
+        heartbeat: bool = False,
     ) -> None:
         """One checkpoint: the rows this run settled and its counts so far, in one ledger
-        transaction (a dry run writes nothing; a test run only its progress). `held`: the rows
-        it settles, by column. When it fails, those rows move from their column to `pending`
-        (the ledger does not hold them: the next run takes them again), are counted as
+        transaction (a dry run writes nothing; a test run only its progress), made in the
+        ledger's writer thread after every write asked for before it. `held`: the rows it
+        settles, by column. When it fails before the ledger holds them, those rows move from
+        their column to `pending` (the next run takes them again), are counted as
         `unrecorded` too, and the LedgerError stops the run."""
         run_id = self.report.run_id
         if run_id is None:
             return
         if not self.ctx.records_rows:
             sent, rejected, marked = None, None, None
-        try:
+        counts = Counter(self.report.counts)  # as they are now, with these rows
+        recorded = False
+
+        def write() -> None:
+            nonlocal recorded
             self.ledger.checkpoint(
                 self.ctx.name,
                 run_id,
@@ -628,14 +718,24 @@ class _Runner:
                 sent=sent or (),
                 rejected=rejected or (),
                 marked=marked,
-                counts=self.report.counts,
+                counts=counts,
             )
+            if self.writeback is not None:  # after the ledger: it may lag, never lead
+                settled: list[SettledRow] = [(i, SENT, e, t) for i, e, t in sent or ()]
+                settled += [(i, st, None, None) for st, ids in (marked or {}).items() for i in ids]
+                self.writeback.write(settled, run_id, now)
+            recorded = True
+            if heartbeat:  # the lock's refresh, in the same job: no write in between
+                self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.writer, write)
         except Exception:
-            if self.ctx.records_rows:
-                counts, rows = self.report.counts, sum(held.values())
-                counts.subtract(held)
-                counts["pending"] += rows
-                counts["unrecorded"] += rows
+            if self.ctx.records_rows and not recorded:
+                totals, rows = self.report.counts, sum(held.values())
+                totals.subtract(held)
+                totals["pending"] += rows
+                totals["unrecorded"] += rows
             self.stopped = True
             raise
 
@@ -688,12 +788,10 @@ class _Runner:
         except BaseException:
             self.report.counts["pending"] += len(batch)  # not known to have landed: resent
             raise
-        self._checkpoint(batch, result)
+        await self._checkpoint(batch, result)
 
-    def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:
+    async def _checkpoint(self, batch: list[_Pending], result: BatchResult) -> None:
         now, counts = self.ctx.clock(), self.report.counts
-        if self.ctx.records_rows:
-            self.unsettled.difference_update(p.identifier for p in batch)
         sent = [(batch[i].identifier, batch[i].event_id, trace) for i, trace in result.accepted]
         rejected = [_meta_rejection(batch[i], err) for i, err in result.rejected]
         rejected += [
@@ -710,8 +808,10 @@ class _Runner:
             self.report.status, self.report.error = "failed", str(result.fatal)
             self.report.failure = result.fatal
         held = Counter(sent=len(sent), rejected=len(rejected))
-        self._write(now, held, sent=sent, rejected=rejected)
-        self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
+        await self._write(now, held, sent=sent, rejected=rejected, heartbeat=True)
+        if self.ctx.records_rows:
+            # recorded: from now on the ledger's run_id tells a repeated identifier
+            self.unsettled.difference_update(p.identifier for p in batch)
         self._notify()
 
     def _notify(self) -> None:

@@ -353,3 +353,48 @@ def test_a_source_dropped_without_close_leaves_no_spool(duck: Path) -> None:
     del source
     gc.collect()
     assert not spool.exists()
+
+
+def test_a_narrowed_read_is_what_is_spooled_and_the_file_stays_free_and_unwritten(
+    duck: Path,
+) -> None:
+    from capisync.readplan import ReadPlan
+    from capisync.sources import antijoin
+
+    source = DuckDBSource(duck, "select id, name from t order by id")
+    settled = [(str(i), "sent") for i in range(0, 2500, 2)]  # the even ids: settled
+    narrowed = source.narrow(ReadPlan("id", None, lambda: iter([settled])))
+    assert (narrowed.anti_join, narrowed.settled) == (True, {"sent": 1250})
+    assert write_rw(duck).returncode == 0  # planning let go of the file too
+    batches = source.batches(100)
+    first = next(batches)
+    assert write_rw(duck).returncode == 0  # free while the narrowed rows are streamed
+    rows = first + [row for batch in batches for row in batch]
+    assert [r["id"] for r in rows] == list(range(1, 2500, 2))
+    assert len(source.held_seconds) == 2  # the plan and the copy, each held briefly
+    # the settled set lives in the private in-memory DuckDB, never in the user's file
+    assert source._con is not None
+    plan_dbs = source._con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = ?", [antijoin.PLAN_DB]
+    ).fetchall()
+    assert plan_dbs == [(None,)]
+    source.close()
+    with duckdb.connect(str(duck), read_only=True) as con:
+        tables = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    assert sorted(tables) == [("t",)]
+
+
+def test_the_copy_of_a_narrowed_read_gets_memory_for_the_settled_identifiers(
+    duck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from capisync.readplan import ReadPlan
+    from capisync.sources import antijoin
+
+    model = "select range as id, repeat('x', 200) || range as pad from range(200000)"
+    monkeypatch.setattr("capisync.sources.duckdb.MEMORY_LIMITS", ("1MB",))  # alone: too little
+    monkeypatch.setattr(antijoin, "SETTLED_BYTES", 2**20)  # 1 MB per identifier, 256 of them
+    source = DuckDBSource(duck, model)
+    settled = [(str(i), "sent") for i in range(256)]
+    assert source.narrow(ReadPlan("id", None, lambda: iter([settled]))).anti_join
+    assert sum(len(b) for b in source.batches(5000)) == 200000 - 256
+    source.close()

@@ -17,6 +17,11 @@ sends. Each read:
 4. streams the spool in batches of `size` rows while the run sends; the spool is deleted when
    the source is closed.
 
+narrow() (sources/antijoin.py) makes the copied query the model narrowed to the rows with
+work to do: the settled identifiers from the ledger are loaded into an in-memory database
+attached to the private DuckDB (never into the user's file), and the copy reads the model
+through an anti-join against them, within the event-time window.
+
 A file held by a writer (a `dbt build` in progress) is waited for, up to `wait_seconds`,
 with one warning on the `capisync.sources` logger; past that the run fails with
 SourceUnavailableError (exit 75: try again later).
@@ -29,6 +34,7 @@ looked up as DuckDB does with `file_search_path`: first in the current directory
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -41,6 +47,8 @@ import duckdb
 
 from capisync.errors import SourceError, SourceUnavailableError
 from capisync.locking import LOCK_STALE_AFTER
+from capisync.readplan import Narrowed, ReadPlan
+from capisync.sources import antijoin
 from capisync.sources.base import Row
 from capisync.sources.messages import describe_model_failure, scrub_message, wrap_model
 
@@ -53,8 +61,10 @@ _FIRST_RETRY, _MAX_RETRY = 0.05, 2.0  # seconds between attempts, doubling
 # DuckDB's memory for the model and the spool (it spills to the spool folder past it), the
 # next one tried when a model does not fit. Measured on 2,000,000 18-column rows: peak RSS
 # ~185-200 MB at 200,000 and at 2,000,000 rows with 128MB, 600-700 MB with no limit; 64MB runs
-# out of memory copying that plain table.
-MEMORY_LIMITS = ("128MB", "512MB", "2GB")
+# out of memory copying that plain table. The settled identifiers narrow() loaded for the
+# anti-join come on top of each (antijoin.settled_mb).
+MEMORY_LIMITS = (f"{antijoin.MEMORY_LIMIT_MB}MB", "512MB", "2GB")
+_SIZE = re.compile(r"^\s*(\d+)\s*(MB|GB)\s*$", re.IGNORECASE)
 # DuckDB's own words when another process holds a conflicting lock on the file
 _LOCKED = ("Could not set lock on file", "Conflicting lock is held")
 
@@ -89,6 +99,8 @@ class DuckDBSource:
         self._spool_dir: Path | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._spools = count()
+        self._query: str | None = None  # the narrowed read (see narrow), else the model
+        self._settled_mb = 0  # DuckDB memory the settled identifiers of narrow() take
         self.held_seconds: list[float] = []  # how long each read held the user's file
         self._held_since = 0.0
 
@@ -110,7 +122,10 @@ class DuckDBSource:
         number = next(self._spools)
         catalog = self._attach(con)
         try:
-            model = wrap_model(self.model_sql, limit)
+            if self._query is None:
+                model = wrap_model(self.model_sql, limit)
+            else:
+                model = self._query if limit is None else f"{self._query} LIMIT {int(limit)}"
             if _parquet_keeps(self._execute(con, f"DESCRIBE {model}").fetchall()):
                 parquet = _literal(self._spool_dir / f"model-{number}.parquet")
                 self._copy(con, f"COPY ({model}) TO {parquet} (FORMAT parquet)")
@@ -125,6 +140,28 @@ class DuckDBSource:
         finally:
             self._detach(con, catalog)
         yield from self._stream(con.cursor(), spool, number, size)
+
+    def narrow(self, plan: ReadPlan) -> Narrowed:
+        """Read only rows with work to do from now on (sources/antijoin.py): the narrowed
+        query is what batches() copies into the spool. The settled identifiers go into an
+        in-memory database attached to the private DuckDB; the user's file is only read."""
+        con = self._connection()
+        con.execute("SET memory_limit = ?", [f"{antijoin.MEMORY_LIMIT_MB}MB"])
+        catalog = self._attach(con)
+        try:
+            self._query, narrowed = antijoin.narrow(
+                lambda sql, params: self._execute(con, sql, params),
+                wrap_model(self.model_sql),
+                plan,
+            )
+            if narrowed.anti_join:
+                loaded = self._execute(
+                    con, f"SELECT count(*) FROM {antijoin.PLAN_DB}.settled"
+                ).fetchone()
+                self._settled_mb = antijoin.settled_mb(int(loaded[0]) if loaded else 0)
+        finally:
+            self._detach(con, catalog)
+        return narrowed
 
     def interrupt(self) -> None:
         """Cancel the statement the connection runs (the model's copy into the spool)."""
@@ -153,6 +190,8 @@ class DuckDBSource:
             con = duckdb.connect(":memory:")
             con.execute("SET temp_directory = ?", [str(self._spool_dir / "tmp")])
             con.execute("SET preserve_insertion_order = true")  # the model's ORDER BY holds
+            con.execute("SET enable_progress_bar = false")  # DuckDB would draw on the terminal
+            con.execute(f"SET threads = {antijoin.THREADS}")
             if self.search_dir is not None:
                 con.execute("SET file_search_path = ?", [str(self.search_dir)])
             self._con = con
@@ -236,7 +275,7 @@ class DuckDBSource:
         more memory than the first (a big join or sort) is copied again with the next, which
         then stays for streaming the spool."""
         for limit in MEMORY_LIMITS:
-            con.execute("SET memory_limit = ?", [limit])
+            con.execute("SET memory_limit = ?", [_plus(limit, self._settled_mb)])
             try:
                 self._execute(con, sql)
                 break
@@ -250,9 +289,11 @@ class DuckDBSource:
                     limit,
                 )
 
-    def _execute(self, con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+    def _execute(
+        self, con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         try:
-            return con.execute(sql)
+            return con.execute(sql, params)
         except duckdb.Error as exc:
             raise self._failure(f"the model failed in DuckDB ({self.path.name})", exc) from exc
 
@@ -272,6 +313,15 @@ def _parquet_keeps(described: list[tuple[object, ...]]) -> bool:
     """Whether Parquet keeps every column of the model exactly (DESCRIBE's rows: name, type,
     ...). DuckDB writes a HUGEINT (what `sum()` of a BIGINT returns) as a DOUBLE."""
     return not any("HUGEINT" in str(row[1]) for row in described)
+
+
+def _plus(limit: str, extra_mb: int) -> str:
+    """A DuckDB memory limit ("128MB", "2GB") raised by `extra_mb` megabytes."""
+    size = _SIZE.match(limit)
+    if extra_mb <= 0 or size is None:
+        return limit
+    mb = int(size.group(1)) * (1024 if size.group(2).upper() == "GB" else 1)
+    return f"{mb + extra_mb}MB"
 
 
 def _literal(path: Path) -> str:

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from capisync.errors import SourceError, SourceUnavailableError
+from capisync.readplan import Narrowed, ReadPlan
+from capisync.sources import sqlplan
 from capisync.sources.base import Row
 from capisync.sources.cells import plain
 from capisync.sources.drivers import driver_text, open_engine
@@ -48,6 +50,7 @@ class SqlSource:
     ) -> None:
         self.model_sql = model_sql
         self.origin = origin
+        self._query: str | None = None  # the narrowed read (see narrow), else the model
         self._engine = open_engine(url, field=field, project_file=project_file)
         dialect = self._engine.dialect
         self._plain = dialect.driver in _PLAIN_DRIVERS
@@ -67,7 +70,11 @@ class SqlSource:
             self._reading = conn
             # server-side cursor: the warehouse hands rows over a batch at a time
             conn = conn.execution_options(stream_results=True, yield_per=size)
-            result = self._execute(conn, wrap_model(self.model_sql, limit=limit))
+            if self._query is None:
+                query = wrap_model(self.model_sql, limit=limit)
+            else:
+                query = self._query if limit is None else f"{self._query} LIMIT {int(limit)}"
+            result = self._execute(conn, query)
             utc_columns = self._utc_columns(result)
             try:
                 for part in result.mappings().partitions(size):
@@ -91,6 +98,17 @@ class SqlSource:
         elif callable(getattr(dbapi, "cancel", None)):
             with contextlib.suppress(Exception):  # the query may have ended meanwhile
                 dbapi.cancel()
+
+    def narrow(self, plan: ReadPlan) -> Narrowed:
+        """Read only rows inside the time window from now on (sources/sqlplan.py)."""
+        with self._connect() as conn:
+            self._query, narrowed = sqlplan.narrow(
+                lambda sql: self._execute(conn, sql),
+                self._engine.dialect.name,
+                wrap_model(self.model_sql),
+                plan,
+            )
+        return narrowed
 
     def close(self) -> None:
         self._engine.dispose()
