@@ -720,11 +720,11 @@ class _Runner:
                 marked=marked,
                 counts=counts,
             )
+            recorded = True  # the ledger holds them: a failing write-back cannot unsettle them
             if self.writeback is not None:  # after the ledger: it may lag, never lead
                 settled: list[SettledRow] = [(i, SENT, e, t) for i, e, t in sent or ()]
                 settled += [(i, st, None, None) for st, ids in (marked or {}).items() for i in ids]
                 self.writeback.write(settled, run_id, now)
-            recorded = True
             if heartbeat:  # the lock's refresh, in the same job: no write in between
                 self.ledger.heartbeat(self.ctx.lock_name, self.owner, now)
 
