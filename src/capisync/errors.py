@@ -13,6 +13,7 @@ CapisyncError                      base; str(e) is safe to show (no raw customer
     ├── MetaTransientError         retry with backoff (network, timeout, 5xx, codes 1, 2)
     ├── MetaThrottledError         wait, then retry (codes 4, 17, 32, 341, 613, 80004, HTTP 429)
     ├── MetaFatalError             stop the run, rows stay pending (190, 10, 200-299, 368, 100/33)
+    │   └── MetaUnknownAnswerError   an answer not known as bad event data: no row rejected on it
     └── MetaInvalidDataError       the batch was rejected for its data: bisect
 
 Each class carries `exit_code` and `retryable`: whether running again later, unchanged, can
@@ -176,6 +177,12 @@ class MetaThrottledError(MetaError):
 
 class MetaFatalError(MetaError):
     pass
+
+
+class MetaUnknownAnswerError(MetaFatalError):
+    """A 4xx answer capisync does not know as bad event data (anything but code 100 with a
+    2804xxx subcode, and not a known token, permission or throttling code): no row may be
+    rejected on it, so the run stops and the rows stay pending."""
 
 
 class MetaInvalidDataError(MetaError):

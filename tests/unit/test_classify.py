@@ -16,6 +16,7 @@ from capisync.errors import (
     MetaInvalidDataError,
     MetaThrottledError,
     MetaTransientError,
+    MetaUnknownAnswerError,
 )
 from capisync.meta.classify import Accepted, classify, throttle_wait
 
@@ -133,8 +134,11 @@ def test_a_plain_get_answer_is_accepted_when_no_events_are_expected() -> None:
         (graph_error(400, 100, 2804019), MetaInvalidDataError),
         (graph_error(400, 100, 2804001), MetaInvalidDataError),
         (graph_error(400, 100, 2804030), MetaInvalidDataError),
-        (graph_error(400, 100), MetaInvalidDataError),
-        (graph_error(400, 300), MetaInvalidDataError),
+        # not a documented event-data answer: no row may be rejected on it (rows stay pending)
+        (graph_error(400, 100), MetaUnknownAnswerError),
+        (graph_error(400, 300), MetaUnknownAnswerError),
+        (graph_error(400, 12345, 2804003), MetaUnknownAnswerError),
+        (graph_error(400, 100, 1487390), MetaUnknownAnswerError),
     ],
 )
 def test_graph_answers_map_to_the_documented_action(

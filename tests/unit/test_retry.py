@@ -27,6 +27,7 @@ from capisync.errors import (
     MetaInvalidDataError,
     MetaThrottledError,
     MetaTransientError,
+    MetaUnknownAnswerError,
 )
 from capisync.meta import BatchResult, ClientSettings, MetaClient, RetryBudget, RetryPolicy
 
@@ -472,3 +473,39 @@ def test_check_dataset_raises_with_what_to_do(answer: httpx.Response, advice: st
         asyncio.run(go())
     assert advice in str(caught.value) and TOKEN not in str(caught.value)
     assert client.fatal is None  # a check does not stop a later run by itself
+
+
+# -- only a documented event-data answer rejects a row -----------------------------------------
+
+# Meta's business-use-case rate limits (its "Rate Limiting" page: 80000-80014)
+BUSINESS_USE_CASE_CODES = [80000, 80001, 80002, 80003, 80004, 80005, 80006, 80008, 80009, 80014]
+
+
+@pytest.mark.parametrize("code", BUSINESS_USE_CASE_CODES)
+def test_a_business_use_case_rate_limit_waits_and_rejects_no_row(code: int) -> None:
+    fake = FakeTime()
+    handler, seen = scripted(error(400, code), None)
+    result = send(make_client(handler, fake), events(4))
+    assert len(result.accepted) == 4 and result.rejected == [] and result.pending == []
+    assert len(seen) == 2 and len(fake.sleeps) == 1  # one wait, then the same batch again
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [error(400, 100), error(400, 300), error(400, 100, 1487390), error(403, 12345, 2804003)],
+)
+def test_an_answer_not_known_as_bad_event_data_leaves_every_row_pending(
+    answer: httpx.Response,
+) -> None:
+    # no bisection on it, and no row rejected: the run stops and says why
+    handler, seen = scripted(answer)
+    result = send(make_client(handler, FakeTime()), events(6))
+    assert result.rejected == [] and result.accepted == [] and result.pending == list(range(6))
+    assert isinstance(result.fatal, MetaUnknownAnswerError) and len(seen) == 1
+    assert "no row is marked rejected" in str(result.fatal)
+
+
+def test_a_lone_event_is_rejected_only_on_an_event_data_answer() -> None:
+    handler, _ = scripted(error(400, 100, 2804019))
+    result = send(make_client(handler, FakeTime()), events(1))
+    assert [i for i, _ in result.rejected] == [0] and result.fatal is None

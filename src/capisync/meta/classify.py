@@ -5,10 +5,14 @@ decision the client acts on:
 
     Accepted               2xx (with `events_received` when events were posted)
     MetaTransientError     network error, timeout, 5xx, `is_transient`, codes 1 and 2: retry
-    MetaThrottledError     codes 4, 17, 32, 341, 613, 80004 or HTTP 429: wait, then retry
+    MetaThrottledError     codes 4, 17, 32, 341, 613, the business-use-case family 80000-80014
+                           or HTTP 429: wait, then retry (never bad data)
     MetaFatalError         token, permission, block, missing dataset, wrong server or path,
                            app secret mismatch: stop the run (no retry can fix it)
-    MetaInvalidDataError   any other 4xx with a Graph error body: the data was refused, bisect
+    MetaInvalidDataError   code 100 with an event-data subcode (2804xxx): the data was refused,
+                           bisect; only such an answer for an isolated event rejects a row
+    MetaFatalError         also any other 4xx answer: capisync cannot tell it is bad data, so
+                           no row is rejected on it; the run stops and the rows stay pending
 
 Messages are written for the user, say what to do, and are scrubbed of secrets and e-mail
 addresses (Meta echoes a malformed token in its message).
@@ -34,6 +38,7 @@ from capisync.errors import (
     MetaInvalidDataError,
     MetaThrottledError,
     MetaTransientError,
+    MetaUnknownAnswerError,
 )
 
 TOKEN_CODES = frozenset({102, 104, 190})
@@ -41,7 +46,12 @@ PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
 BLOCKED_CODE = 368
 DATASET_MISSING = (100, 33)
 REQUEST_SHAPE_CODES = frozenset({2500, 2635})  # unknown path, deprecated API version
-THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 80004})
+# Graph API rate limits, and the business-use-case family (Meta's "Rate Limiting" page lists
+# 80000-80014: ads insights, pages, custom audiences, CAPI's 80004, WhatsApp, ...)
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
+# Meta's Conversions API event-data errors: code 100 with a 2804xxx subcode (spec section 5)
+EVENT_DATA_CODE = 100
+EVENT_DATA_SUBCODES = range(2804000, 2805000)
 TRANSIENT_CODES = frozenset({1, 2})
 USAGE_HEADERS = ("x-business-use-case-usage", "x-app-usage", "x-ad-account-usage")
 
@@ -65,6 +75,11 @@ CHECK_DATASET = (
 CHECK_APP_SECRET = (
     "the app secret does not match the app that issued the token: fix or remove app_secret "
     "in the configuration; the rows stay pending"
+)
+UNKNOWN_ANSWER = (
+    "an answer capisync does not know as bad event data, so no row is marked rejected on it: "
+    "the run stops, the rows stay pending and the next run sends them; if it repeats, report "
+    "it to Meta with the fbtrace_id"
 )
 CHECK_BASE_URL = "check base_url and api_version in the configuration; the rows stay pending"
 CHECK_VERSION = (
@@ -172,7 +187,15 @@ def _classify_error(response: httpx.Response, scrub: _Scrub) -> MetaError:
         )
     if fields["is_transient"] or code in TRANSIENT_CODES or response.status_code >= 500:
         return MetaTransientError(_message(meta_message, code, subcode, "temporary"), **fields)
-    return MetaInvalidDataError(_message(meta_message, code, subcode, None), **fields)
+    if is_event_data_error(code, subcode):
+        return MetaInvalidDataError(_message(meta_message, code, subcode, None), **fields)
+    return MetaUnknownAnswerError(_message(meta_message, code, subcode, UNKNOWN_ANSWER), **fields)
+
+
+def is_event_data_error(code: int | None, subcode: int | None) -> bool:
+    """Meta's answer says an event's data is wrong (code 100, subcode 2804xxx): the only
+    answer on which a batch is split and, for an event standing alone, its row rejected."""
+    return code == EVENT_DATA_CODE and subcode in EVENT_DATA_SUBCODES
 
 
 def _bare_status_error(response: httpx.Response) -> MetaError:

@@ -36,6 +36,7 @@ from capisync.errors import (
     MetaInvalidDataError,
     MetaThrottledError,
     MetaTransientError,
+    MetaUnknownAnswerError,
 )
 from capisync.meta.classify import CHECK_DATASET, Accepted, Verdict, classify
 from capisync.meta.retry import RetryBudget
@@ -134,7 +135,7 @@ class MetaClient:
         verdict, _ = await self._retrying(self._get_dataset, budget, abortable=False)
         if isinstance(verdict, Accepted):
             return verdict.body
-        if isinstance(verdict, MetaInvalidDataError):
+        if isinstance(verdict, MetaInvalidDataError | MetaUnknownAnswerError):
             raise _as_fatal(verdict, CHECK_DATASET)
         raise verdict
 
