@@ -246,3 +246,20 @@ def test_a_read_only_ledger_names_each_file_to_fix_including_left_over_wal_files
         assert _write_as_nobody(path) == "ok"
     finally:
         shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("as_url", [False, True])
+def test_a_deleted_sqlite_ledger_is_noticed_whether_given_as_a_path_or_a_url(
+    tmp_path: Path, as_url: bool
+) -> None:
+    from capisync.errors import LedgerError
+
+    file = tmp_path / "state.db"
+    ledger = Ledger(f"sqlite:///{file}" if as_url else str(file))
+    try:
+        ledger.start_run("s", dry_run=False, now=1.0)
+        file.unlink()
+        with pytest.raises(LedgerError, match="was deleted while this run was using it"):
+            ledger.start_run("s", dry_run=False, now=2.0)
+    finally:
+        ledger.close()

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from capisync.errors import ConfigError, LedgerError, LedgerUnavailableError
-from capisync.state.dialects import unsupported_ledger_url
+from capisync.state.dialects import sqlite_file, unsupported_ledger_url
 from capisync.state.locks import RunLock, run_lock_for
 from capisync.state.schema import (
     COUNT_FIELDS,
@@ -139,8 +139,8 @@ class Ledger:
         self.location = location
         self._locks: dict[str, RunLock] = {}  # run locks this ledger holds, by sync
         # the SQLite file, watched so that a ledger deleted or replaced mid-run stops the run
-        self.path = None if "://" in location else Path(location)
-        url = _sqlite_url(self.path) if self.path is not None else location
+        self.path = sqlite_file(location)
+        url = location if "://" in location else _sqlite_url(Path(location))
         if (unsupported := unsupported_ledger_url(url)) is not None:
             raise ConfigError([f"state.url: {unsupported}"])
         self.shown = sa.engine.make_url(url).render_as_string(hide_password=True)
@@ -667,7 +667,8 @@ def _dialect_insert(engine: sa.Engine) -> Any:
         from sqlalchemy.dialects import sqlite
 
         return sqlite.insert
-    raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {engine.dialect.name}")
+    # unreachable: Ledger() refuses such a URL before creating an engine (state/dialects.py)
+    raise ConfigError([f"state.url: {unsupported_ledger_url(engine.url.render_as_string())}"])
 
 
 def _sqlite_url(path: Path) -> str:
