@@ -398,3 +398,26 @@ def test_the_copy_of_a_narrowed_read_gets_memory_for_the_settled_identifiers(
     assert source.narrow(ReadPlan("id", None, lambda: iter([settled]))).anti_join
     assert sum(len(b) for b in source.batches(5000)) == 200000 - 256
     source.close()
+
+
+def test_a_narrowed_read_keeps_the_models_order_on_a_table_large_enough_to_run_in_parallel(
+    tmp_path: Path,
+) -> None:
+    # a parallel anti-join reordered rows: the model's ORDER BY (and which row of a repeated
+    # identifier is first) must hold through it
+    from capisync.readplan import ReadPlan
+    from capisync.sources.duckdb import DuckDBSource
+
+    file = tmp_path / "big.duckdb"
+    with duckdb.connect(str(file)) as con:
+        con.execute("CREATE TABLE t AS SELECT (i * 7919) % 300007 AS id FROM range(300000) r(i)")
+    source = DuckDBSource(file, "select id from t order by id")
+    try:
+        settled = [(str(i), "sent") for i in range(0, 300007, 2)]
+        source.narrow(ReadPlan("id", None, lambda: iter([settled])))
+        ids = [r["id"] for batch in source.batches(10_000) for r in batch]
+    finally:
+        source.close()
+    assert ids == sorted(ids) and len(ids) == sum(
+        1 for i in range(300000) if (i * 7919) % 300007 % 2
+    )

@@ -105,8 +105,19 @@ def narrow(execute: Execute, wrapped_model: str, plan: ReadPlan) -> tuple[str, N
         narrowed.too_old = int(
             execute(f"SELECT count(*) FROM {model} m WHERE {old}", None).fetchone()[0]
         )
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return f"SELECT m.* FROM {model} m{where}", narrowed
+    if not conditions:
+        return f"SELECT m.* FROM {model} m", narrowed
+    # a parallel anti-join or filter does not keep the model's order (its ORDER BY; which
+    # row of a repeated identifier comes first): number the rows first, read them in that order
+    numbered = f"(SELECT *, row_number() OVER () AS {_ROW} FROM {model})"
+    return (
+        f"SELECT m.* EXCLUDE ({_ROW}) FROM {numbered} m "
+        f"WHERE {' AND '.join(conditions)} ORDER BY m.{_ROW}",
+        narrowed,
+    )
+
+
+_ROW = "capisync_model_row"  # the model's own row number, kept out of the rows read
 
 
 def _load_settled(execute: Execute, plan: ReadPlan) -> None:
