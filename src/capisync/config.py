@@ -305,6 +305,21 @@ class ProjectConfig(_Strict):
 class Project:
     """A loaded project file: its folder (relative paths resolve against it) and its syncs."""
 
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        root: str | Path = ".",
+        env: Mapping[str, str] | None = None,
+    ) -> Project:
+        """A project built in code, without a YAML file: `data` has the project file's shape
+        (`{"syncs": {"purchases": {"model": ..., "mapping": ..., "destination": ...}}}`) and is
+        checked exactly as `load_project` checks a file (`${VAR}` reads `env`, default
+        os.environ). Relative paths (the model, the ledger) resolve against `root`. Raises
+        ConfigError listing every problem."""
+        return project_from_raw(dict(data), Path(root).resolve() / "<in code>", env)
+
     def __init__(self, path: Path, config: ProjectConfig, warnings: tuple[str, ...] = ()) -> None:
         self.path = path
         self.root = path.parent
@@ -397,7 +412,15 @@ def load_project(path: str | Path | None = None, env: Mapping[str, str] | None =
     and the field (`syncs.<name>.<field>`); the error names the file.
     """
     file = Path(path or DEFAULT_PROJECT_FILE)
-    raw = read_yaml(file)
+    return project_from_raw(read_yaml(file), file, env)
+
+
+def project_from_raw(
+    raw: dict[str, Any], file: Path, env: Mapping[str, str] | None = None
+) -> Project:
+    """Validate a project file's content (a dict, as YAML gives it) as if it were read from
+    `file` (relative paths resolve beside it; errors name it); `${VAR}` reads `env`
+    (default: os.environ). Raises ConfigError listing every problem."""
     problems: list[str] = []
     data = interpolate(
         without_extensions(raw), env if env is not None else os.environ, (), problems

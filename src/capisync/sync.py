@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -45,7 +46,7 @@ import orjson
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.outcome import BuiltEvent, Rejection, ledger_identifier
-from capisync.config import Project, SyncConfig
+from capisync.config import Project, SyncConfig, load_project
 from capisync.errors import (
     CapisyncError,
     ConfigError,
@@ -127,6 +128,8 @@ class SyncContext:
     lock_wait_seconds: float = 600.0
     limit: int | None = None  # send at most this many events, then stop reading
     waiting: Callable[[str], None] | None = None  # told once who holds the lock it waits for
+    # told once the run holds its lock and has its run id (before anything is read)
+    on_start: Callable[[RunReport], None] | None = None
 
     @property
     def test_code(self) -> str | None:
@@ -164,7 +167,7 @@ def lock_name(sync: str, *, test: bool) -> str:
 
 
 def run_sync(
-    project: Project,
+    project: Project | str | Path,
     name: str,
     *,
     dry_run: bool = False,
@@ -174,20 +177,69 @@ def run_sync(
     clock: Callable[[], float] = time.time,
     waiting: Callable[[str], None] | None = None,
 ) -> RunReport:
-    """Run one sync: see the module docstring. Returns the report of a run that completed,
-    was interrupted (report.exit_code says how to exit) or was stopped by Meta (failed, rows
-    pending). Raises CapisyncError (its .report holds what was done) when the warehouse, the
-    ledger or the configuration fails, and re-raises any other exception after recording the
-    run as failed."""
+    """Run one sync: see the module docstring. `project` is a loaded Project or the path of a
+    project file. Returns the report of a run that completed, was interrupted
+    (report.exit_code says how to exit) or was stopped by Meta (failed, rows pending). Raises
+    CapisyncError (its .report holds what was done) when the warehouse, the ledger or the
+    configuration fails, and re-raises any other exception after recording the run as failed.
+
+    On the main thread, the first Ctrl-C or SIGTERM stops the run cleanly. Called from inside
+    a running event loop (a notebook, an async web app), it runs in a worker thread with its
+    own loop and blocks until done; async code should await run_sync_async instead."""
+    run = run_sync_async(
+        project,
+        name,
+        dry_run=dry_run,
+        test_event_code=test_event_code,
+        limit=limit,
+        progress=progress,
+        clock=clock,
+        waiting=waiting,
+        handle_signals=True,
+    )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capisync-run") as pool:
+        return pool.submit(asyncio.run, run).result()
+
+
+async def run_sync_async(
+    project: Project | str | Path,
+    name: str,
+    *,
+    dry_run: bool = False,
+    test_event_code: str | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.time,
+    waiting: Callable[[str], None] | None = None,
+    stop: StopRequest | None = None,
+    handle_signals: bool = False,
+    transport: Any = None,
+    on_start: Callable[[RunReport], None] | None = None,
+) -> RunReport:
+    """The async twin of run_sync, for code that already runs an event loop (Dagster,
+    FastAPI, `capisync serve`): same arguments, result and errors. The run stops cleanly
+    (batches in flight land and are recorded, rows not sent stay pending) when `stop` is
+    requested (`stop.request(signal.SIGTERM)`), or, with `handle_signals=True` on the main
+    thread, on the first Ctrl-C or SIGTERM. Cancelling the task instead records the run as
+    interrupted without waiting for batches in flight: prefer `stop`. `transport` is an
+    httpx transport for Meta's requests (tests). `on_start` is called once the run holds the
+    sync's lock and has its run id (report.run_id), before anything is read: a server that
+    starts runs answers with that id."""
+    if not isinstance(project, Project):
+        project = load_project(project)
     check_test_event_code(test_event_code)
     ctx = SyncContext(name, project.sync(name), project, test_event_code, dry_run, clock, progress)
-    ctx.limit, ctx.waiting = limit, waiting
-    return asyncio.run(_run(ctx))
+    ctx.limit, ctx.waiting, ctx.transport, ctx.on_start = limit, waiting, transport, on_start
+    return await _run(ctx, stop or StopRequest(), handle_signals=handle_signals)
 
 
-async def _run(ctx: SyncContext) -> RunReport:
-    stop = StopRequest()
-    with stop_on_signals(stop):
+async def _run(ctx: SyncContext, stop: StopRequest, *, handle_signals: bool) -> RunReport:
+    signals = stop_on_signals(stop) if handle_signals else contextlib.nullcontext(stop)
+    with signals:
         ledger = Ledger(ctx.project.state_location())
         owner = new_owner()
         try:
@@ -241,24 +293,28 @@ def close_abandoned_runs(
     """Close the runs still marked running whose process is gone, as `capisync runs` shows
     them: for each sync (and its test runs) whose lock is free, no run is alive, so its
     running rows are closed as abandoned with the counts the ledger holds for them. A lock
-    held means a live run: its row is left as it is. Raises LedgerError."""
+    held means a live run: its row is left as it is. Raises LedgerError. (Inside an event
+    loop, await close_abandoned_runs_async.)"""
+    asyncio.run(close_abandoned_runs_async(ledger, syncs, clock))
 
-    async def close_all() -> None:
-        for sync in syncs:
-            if not ledger.has_running(sync):
+
+async def close_abandoned_runs_async(
+    ledger: Ledger, syncs: list[str], clock: Callable[[], float] = time.time
+) -> None:
+    """close_abandoned_runs, for code inside an event loop."""
+    for sync in syncs:
+        if not ledger.has_running(sync):
+            continue
+        for test in (False, True):
+            name, owner = lock_name(sync, test=test), new_owner()
+            try:
+                await acquire_lock(ledger, name, owner, wait_seconds=0.0, clock=clock)
+            except SyncLockedError:
                 continue
-            for test in (False, True):
-                name, owner = lock_name(sync, test=test), new_owner()
-                try:
-                    await acquire_lock(ledger, name, owner, wait_seconds=0.0, clock=clock)
-                except SyncLockedError:
-                    continue
-                try:
-                    ledger.close_abandoned(sync, test=test, now=clock())
-                finally:
-                    _unlock(ledger, name, owner)
-
-    asyncio.run(close_all())
+            try:
+                ledger.close_abandoned(sync, test=test, now=clock())
+            finally:
+                _unlock(ledger, name, owner)
 
 
 def _unlock(ledger: Ledger, name: str, owner: str) -> None:
@@ -278,6 +334,8 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRe
     report = RunReport(ctx.name, run_id, "dry-run" if ctx.dry_run else "running")
     report.limit, report.test_event_code = ctx.limit, ctx.test_code
     report.test_code_in_project = ctx.test_event_code is None and ctx.test_code is not None
+    if ctx.on_start is not None:
+        ctx.on_start(report)
     try:
         if not ctx.dry_run and not _api_version_ok(ctx, report):
             _record_end(ledger, report, ctx, started, failing=True)
