@@ -6,7 +6,10 @@ Only identifiers, counts, reason codes, hashes and Meta's messages are shown: ne
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from capisync import logs
 from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
 
 if TYPE_CHECKING:
@@ -26,19 +30,37 @@ if TYPE_CHECKING:
     from capisync.sync import RunReport
 
 MAX_ROWS_LISTED = 20
+# a log gets a progress line at most this often during a run (CAPISYNC_PROGRESS_SECONDS)
+PROGRESS_EVERY_SECONDS = 10.0
+_progress_log = logging.getLogger("capisync.progress")
 
 
 class RunProgress:
-    """A live line while a run works: rows read, sent, rejected, expired."""
+    """How a run's progress shows while it works: rows read, sent, rejected, expired.
 
-    def __init__(self, console: Console, name: str) -> None:
+    On a terminal, a live line (rich). In a log (stderr not a terminal) or with
+    `--log-format json`, a log line on `capisync.progress` at most every `every` seconds
+    (on the first update, then as batches land), with the counts as machine fields."""
+
+    def __init__(
+        self,
+        console: Console,
+        name: str,
+        *,
+        every: float = PROGRESS_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
+        self.every, self.clock = every, clock
+        self.last_line: float | None = None
+        self.log_lines = logs.event_lines_wanted(console.is_terminal)
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,
         )
         self.task = self.progress.add_task(f"{name}: starting")
 
@@ -51,13 +73,27 @@ class RunProgress:
 
     def update(self, run: RunReport) -> None:
         c = run.counts
-        self.progress.update(
-            self.task,
-            description=(
-                f"{self.name}: read {c['read']:,}  sent {c['sent']:,}  rejected {c['rejected']:,}  "
-                f"expired {c['expired']:,}"
-            ),
+        text = (
+            f"{self.name}: read {c['read']:,}  sent {c['sent']:,}  rejected {c['rejected']:,}  "
+            f"expired {c['expired']:,}"
         )
+        self.progress.update(self.task, description=text)
+        now = self.clock()
+        if self.log_lines and (self.last_line is None or now - self.last_line >= self.every):
+            self.last_line = now
+            where = f" (run {run.run_id})" if run.run_id is not None else ""
+            counts = {k: int(c.get(k, 0)) for k in ("read", "sent", "rejected", "expired")}
+            _progress_log.info(
+                text + where,
+                extra={
+                    "capisync": {
+                        "event": "progress",
+                        "sync": run.sync,
+                        "run_id": run.run_id,
+                        "counts": counts,
+                    }
+                },
+            )
 
 
 # the summary's columns, in the order they add up to `read` (schema.END_STATES)
