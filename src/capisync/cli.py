@@ -511,6 +511,112 @@ def rejections(
 
 @app.command()
 @_guarded
+def status(
+    sync: Annotated[str, typer.Argument(help="the sync")],
+    identifier: Annotated[str, typer.Argument(help="the row's identifier (an order id)")],
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    as_json: JsonOption = False,
+) -> None:
+    """Say what became of one row: sent (when, run, event_id, Meta's fbtrace_id), rejected
+    (why, and how to fix it), expired, baseline, or not in the ledger (and why that may be).
+
+    Example: capisync status purchases o-1042 --json
+    """
+    from capisync.rowstatus import refuse_personal, row_status
+    from capisync.state import Ledger
+
+    refuse_personal(identifier)  # before anything: never repeated, never looked up
+    history = load_history(config)
+    history.check_sync(sync)
+    if _no_ledger_yet(history.state_location, as_json=as_json):
+        if as_json:
+            _print_json({"sync": sync, "identifier": identifier, "state": "unknown"})
+        return
+    ledger = Ledger(history.state_location)
+    try:
+        found = row_status(ledger, sync, identifier)
+    finally:
+        ledger.close()
+    if as_json:
+        _print_json(jsonout.row_status_dict(found))
+    else:
+        report.print_row_status(out, found)
+
+
+@app.command()
+@_guarded
+def reset(
+    sync: Annotated[str, typer.Argument(help="the sync")],
+    identifier: Annotated[
+        list[str] | None,
+        typer.Option("--identifier", help="forget this row (repeat the option for more)"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="forget the rows recorded on or after DATE (2026-11-01, UTC) or time"
+        ),
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="forget every row of the sync")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+) -> None:
+    """Forget what a sync sent, so that the next run sends those rows again (same event_id).
+
+    Asks for confirmation, showing how many rows, unless --yes; refuses without a terminal
+    and without --yes (exit 2). Exit 4 while a run of the sync holds its lock. Meta may
+    count an event it receives twice: read docs/resend.md first.
+    Example: capisync reset purchases --identifier o-1042 --identifier o-1043
+    """
+    from capisync.resend import choice_of, describe
+    from capisync.resend import reset as reset_rows
+    from capisync.rowstatus import refuse_personal
+
+    for ident in identifier or ():
+        refuse_personal(ident)
+    choice = choice_of(list(identifier or ()), since, everything)
+    if not yes and not sys.stdin.isatty():
+        raise ConfigError(
+            [
+                "capisync reset asks for confirmation on a terminal, and stdin is not one: "
+                "pass --yes to reset from a script (read docs/resend.md first)"
+            ],
+            "the command line",
+        )
+    project = _project(config)
+
+    def confirm(counts: dict[str, int]) -> bool:
+        n = sum(counts.values())
+        by_state = ", ".join(f"{state} {k:,}" for state, k in sorted(counts.items()))
+        out.print(
+            f"{sync}: {describe(choice)}: {n:,} {'row' if n == 1 else 'rows'} in the ledger"
+            + (f" ({by_state})" if by_state else ""),
+            markup=False,
+        )
+        if yes or not n:
+            return True
+        return typer.confirm(
+            "Forget them? The next run sends them to Meta again (docs/resend.md)", default=False
+        )
+
+    done = reset_rows(project, sync, choice, confirm=confirm)
+    if done is None:
+        out.print("nothing was reset")
+        return
+    where = (
+        f" and {done.writeback_rows:,} from the write-back table"
+        if done.writeback_rows is not None
+        else ""
+    )
+    out.print(
+        f"forgot {done.rows:,} {'row' if done.rows == 1 else 'rows'}{where} (history entry "
+        f"{done.reset_id}): the next `capisync run {sync}` sends them again if the model "
+        "returns them"
+    )
+
+
+@app.command()
+@_guarded
 def sandbox(
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8765,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",

@@ -26,6 +26,7 @@ from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
 
 if TYPE_CHECKING:
     from capisync.checks import CheckResult
+    from capisync.rowstatus import RowStatus
     from capisync.state import Rejected, RejectionSummary, RunRecord
     from capisync.sync import RunReport
 
@@ -319,6 +320,14 @@ def _history_counts(r: RunRecord) -> dict[str, int]:
 
 def _history_notes(r: RunRecord) -> list[str]:
     notes = []
+    reset = r.details.get("reset")
+    if r.status == "reset" and isinstance(reset, dict):
+        forgotten = ", ".join(f"{state} {n:,}" for state, n in reset["forgotten"].items())
+        notes.append(
+            f"reset: forgot {reset['rows']:,} {_rows(reset['rows'])}"
+            + (f" ({forgotten})" if forgotten else "")
+            + ": the next run sends them again if the model returns them"
+        )
     if r.test_event_code is not None:
         notes.append(
             f"test run (test_event_code {r.test_event_code}): sent as test events, no row settled"
@@ -349,6 +358,24 @@ def _history_notes(r: RunRecord) -> list[str]:
     if r.error:
         notes.append(r.error)
     return notes
+
+
+def print_row_status(console: Console, status: RowStatus) -> None:
+    """`capisync status`: the row's state, what the ledger recorded, and what to do."""
+    console.print(
+        Text.assemble((f"{status.sync} {status.identifier}", "bold"), f": {status.state}")
+    )
+    row = status.row
+    if row is not None:
+        if row.event_id:
+            console.print(Text(f"  event_id {row.event_id}"))
+        if row.fbtrace_id:
+            console.print(Text(f"  Meta fbtrace_id {row.fbtrace_id}"))
+        for reason in row.reasons:
+            key = f" ({reason['key']})" if reason.get("key") else ""
+            console.print(Text.assemble("  ", (str(reason["code"]), "bold"), key))
+            console.print(Padding(Text(_meta_detail(reason), style="dim"), (0, 0, 0, 4)))
+    console.print(Text(status.explanation))
 
 
 def print_rejections(
