@@ -91,36 +91,36 @@ _LEVELS = (("error: ", logging.ERROR), ("warning: ", logging.WARNING))
 
 
 class LinesToLog(io.TextIOBase):
-    """A text stream whose every line becomes a log record of `logger`: what a command prints
-    on stderr (errors, warnings, notes) comes out as JSON lines with `--log-format json`.
-    A line starting "error: " or "warning: " is logged at that level, without the prefix."""
+    """A text stream whose every message becomes a log record of `logger`: what a command
+    prints on stderr (errors, warnings, notes) comes out as JSON lines with `--log-format
+    json`. A message is what was written up to a newline that ends a write (one `print`,
+    its continuation lines included); one starting "error: " or "warning: " is logged at
+    that level, without the prefix."""
 
     def __init__(self, logger: str = "capisync.cli") -> None:
         self.log = logging.getLogger(logger)
         self.partial = ""
 
     def write(self, text: str) -> int:
-        *lines, self.partial = (self.partial + text).split("\n")
-        for line in lines:
-            self._emit(line)
+        self.partial += text
+        if self.partial.endswith("\n"):
+            self.flush()
         return len(text)
 
     def flush(self) -> None:
-        if self.partial:
-            line, self.partial = self.partial, ""
-            self._emit(line)
+        message, self.partial = self.partial.rstrip("\n"), ""
+        if message.strip():
+            self._emit(message)
 
     def isatty(self) -> bool:
         return False
 
-    def _emit(self, line: str) -> None:
-        if not line.strip():
-            return
+    def _emit(self, message: str) -> None:
         for prefix, level in _LEVELS:
-            if line.startswith(prefix):
-                self.log.log(level, line[len(prefix) :])
+            if message.startswith(prefix):
+                self.log.log(level, message[len(prefix) :])
                 return
-        self.log.info(line)
+        self.log.info(message)
 
 
 def current_format() -> LogFormat:
