@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from capisync.state import Rejected, RejectionSummary, RunRecord
     from capisync.sync import RunReport
 
-# a run's rejected rows listed in its JSON (all are counted in counts.rejected)
-MAX_REJECTIONS_LISTED = 1000
 # counts a run may carry beyond COUNT_FIELDS (rows not recorded / without an identifier)
 EXTRA_COUNTS = ("unrecorded", "unidentified")
 
@@ -97,7 +95,6 @@ def run_report_dict(report: RunReport) -> dict[str, Any]:
     started = report.started_at
     running = report.status == "running"
     finished = None if running or started is None else started + report.seconds
-    listed = report.rejections[:MAX_REJECTIONS_LISTED]
     return {
         "sync": report.sync,
         "run_id": report.run_id,
@@ -118,8 +115,9 @@ def run_report_dict(report: RunReport) -> dict[str, Any]:
         "reasons": dict(report.reasons.most_common()),
         "warnings": dict(report.warnings.most_common()),
         "coverage": coverage_dict(report.coverage),
-        "rejections": [rejected_dict(r) for r in listed],
-        "rejections_truncated": len(report.rejections) > len(listed),
+        # the report keeps the first MAX_REJECTIONS_KEPT rows of each reason code (sync.py)
+        "rejections": [rejected_dict(r) for r in report.rejections],
+        "rejections_truncated": len(report.rejections) < report.counts["rejected"],
         "duplicates": list(report.duplicates),
         "counted_in_warehouse": report.counted_in_warehouse,
         "not_read_too_old": report.not_read_too_old,
