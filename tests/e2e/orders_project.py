@@ -10,8 +10,9 @@ import duckdb
 from capisync.sandbox import SandboxServer
 
 
-def project(root: Path, sandbox: SandboxServer, *, second: bool = False) -> Path:
-    """30 orders: o-4 lacks a customer key (rejected), o-7 is 62.5 days old (expired)."""
+def project(root: Path, sandbox: SandboxServer, *, second: bool = False, extra: str = "") -> Path:
+    """30 orders: o-4 lacks a customer key (rejected), o-7 is 62.5 days old (expired).
+    `extra`: more keys of sync `a` (indented four spaces)."""
     with duckdb.connect(str(root / "w.duckdb")) as con:
         con.execute("""CREATE OR REPLACE TABLE t AS SELECT 'o-' || range AS order_id,
             'Purchase' AS event_name,
@@ -28,7 +29,7 @@ def project(root: Path, sandbox: SandboxServer, *, second: bool = False) -> Path
     destination: {{dataset_id: "5", access_token: sandbox-token, base_url: "{url}"}}
     delivery: {{batch_size: 5, concurrency: 1}}
 """
-    text = "syncs:" + sync.format(name="a", url=sandbox.url)
+    text = "syncs:" + sync.format(name="a", url=sandbox.url) + extra
     if second:  # a sync whose destination refuses the token: exit 5
         text += sync.format(name="b", url=sandbox.url).replace("sandbox-token", "wrong-token")
     config = root / "capisync.yml"

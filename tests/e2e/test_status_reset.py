@@ -152,6 +152,17 @@ def test_reset_refuses_without_a_terminal_two_choices_or_under_a_run(
     assert as_json(config, "status", "a", "o-1")["state"] == "sent"  # nothing forgotten
 
 
+def test_a_reset_before_the_first_run_keeps_the_baseline(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """A reset reads no row: it does not count as the sync's history, so a sync with
+    first_run: skip_existing still records its baseline on its first real run."""
+    config = project(tmp_path, sandbox, extra="    first_run: skip_existing\n")
+    assert cli(config, "reset", "a", "--all", "--yes").returncode == 0
+    first = ran(config)["counts"]
+    assert (first["sent"], first["baseline"]) == (0, 28)
+
+
 def _on_a_terminal(config: Path, answer: str, *args: str) -> tuple[int, str]:
     """Run `capisync reset` with a pseudo-terminal as stdin and stdout; type `answer`."""
     main, child = pty.openpty()

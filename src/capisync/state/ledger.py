@@ -383,7 +383,7 @@ class Ledger:
                 sa.select(RUNS.c.id)
                 .where(
                     RUNS.c.sync == sync,
-                    RUNS.c.status != "running",
+                    RUNS.c.status.not_in(("running", "reset")),  # a reset read no row
                     RUNS.c.dry_run.is_(False),
                     RUNS.c.test_event_code.is_(None),  # a test run settles nothing
                 )
