@@ -608,10 +608,11 @@ def reset(
         if done.writeback_rows is not None
         else ""
     )
+    them = "it" if done.rows == 1 else "them"
     out.print(
         f"forgot {done.rows:,} {'row' if done.rows == 1 else 'rows'}{where} (history entry "
-        f"{done.reset_id}): the next `capisync run {sync}` sends them again if the model "
-        "returns them"
+        f"{done.reset_id}): the next `capisync run {sync}` sends {them} again if the model "
+        f"returns {them}"
     )
 
 

@@ -83,7 +83,8 @@ def describe(choice: RowChoice) -> str:
         return f"the rows recorded since {iso_utc(choice.since)}"
     shown = ", ".join(choice.identifiers[:MAX_IDENTIFIERS_RECORDED])
     more = len(choice.identifiers) - MAX_IDENTIFIERS_RECORDED
-    return f"the rows {shown}" + (f" and {more:,} more" if more > 0 else "")
+    rows = "the row" if len(choice.identifiers) == 1 else "the rows"
+    return f"{rows} {shown}" + (f" and {more:,} more" if more > 0 else "")
 
 
 def reset(
