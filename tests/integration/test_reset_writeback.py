@@ -36,7 +36,9 @@ def schema(pg_url: str) -> Iterator[str]:
     _sql(pg_url, f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
-def _project(root: Path, sandbox: SandboxServer, url: str, schema: str) -> Project:
+def _project(
+    root: Path, sandbox: SandboxServer, url: str, schema: str, *, pg_ledger: bool = False
+) -> Project:
     naive = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     _sql(
         url,
@@ -46,8 +48,10 @@ def _project(root: Path, sandbox: SandboxServer, url: str, schema: str) -> Proje
         "'jane@example.com' AS email, 12.5 AS value, 'USD' AS currency "
         "FROM generate_series(1, 40) AS i",
     )
+    state = f'state: {{url: "{url}"}}' if pg_ledger else ""
     config = root / "capisync.yml"
     config.write_text(f"""
+{state}
 syncs:
   s:
     source: {{url: "{url}"}}
@@ -59,10 +63,11 @@ syncs:
     return load_project(config, env=dict(os.environ))
 
 
+@pytest.mark.parametrize("pg_ledger", [False, True], ids=["sqlite-ledger", "postgresql-ledger"])
 def test_reset_forgets_rows_in_the_write_back_table_too(
-    tmp_path: Path, sandbox: SandboxServer, pg_url: str, schema: str
+    tmp_path: Path, sandbox: SandboxServer, pg_url: str, schema: str, pg_ledger: bool
 ) -> None:
-    project = _project(tmp_path, sandbox, pg_url, schema)
+    project = _project(tmp_path, sandbox, pg_url, schema, pg_ledger=pg_ledger)
     assert run_sync(project, "s").counts["sent"] == 40
     second = run_sync(project, "s")  # the write-back table now narrows the read
     assert second.counted_in_warehouse == 40 and second.counts["sent"] == 0
