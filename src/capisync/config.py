@@ -316,7 +316,17 @@ def parse_duration(value: object) -> float:
     return float(seconds)
 
 
-Share = Annotated[float, BeforeValidator(_not_boolean), Field(ge=0, le=1)]
+def _share(value: object, info: ValidationInfo) -> object:
+    """A share as 0.05 or as `5%`."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError("expected a share such as 0.05 or 5%") from None
+    return _not_boolean(value, info)
+
+
+Share = Annotated[float, BeforeValidator(_share), Field(ge=0, le=1)]
 
 
 class AlertsConfig(_Strict):
