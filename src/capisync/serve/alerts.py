@@ -70,7 +70,8 @@ class Alerter:
         posted or resolved, each with its body's fields. Never raises for a failed post."""
         previous: list[RunRecord] = []
         if self.settings.coverage_drop is not None and report.coverage["events"]:
-            previous = await self._history(report.sync, self.settings.coverage_runs + 1)
+            # room for failed, test and empty runs among them: only completed ones compare
+            previous = await self._history(report.sync, 4 * self.settings.coverage_runs + 1)
         judged = rules.rules_after_run(report, previous, self.settings)
         return await self._settle(report.sync, judged, report.run_id)
 
