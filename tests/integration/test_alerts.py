@@ -97,7 +97,11 @@ def test_a_run_that_could_not_start_alerts_with_the_exit_codes_meaning(
 ) -> None:
     project = demo(tmp_path, sandbox, hook.url)
     down = SourceUnavailableError("the warehouse at db.example:5432 is unreachable")
-    [alert] = alerts_after_run(project, could_not_start("purchases", down))
+
+    async def notebook_cell() -> list[Any]:  # inside a running loop, as run_sync allows
+        return alerts_after_run(project, could_not_start("purchases", down))
+
+    [alert] = asyncio.run(notebook_cell())
     fields = hook.bodies[0]["capisync"]
     assert (fields["kind"], fields["run_id"], fields["exit_code"]) == ("failed_run", None, 75)
     assert fields["retryable"] is True and "could not start" in alert.text

@@ -21,6 +21,7 @@ import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -102,6 +103,8 @@ class Alerter:
     ) -> list[Alert]:
         """Post the alerts that start firing, and "resolved" for open ones judged cleared."""
         posted: list[Alert] = []
+        if not self.settings.enabled:
+            return posted
         firing = {a.key for j in judged for a in j.firing}
         for alert in (a for j in judged for a in j.firing):
             if await self._state(claim_alert, sync, alert.key, self.clock()) is False:
@@ -220,13 +223,21 @@ def could_not_start(sync: str, exc: BaseException) -> RunReport:
 
 def alerts_after_run(project: Project, report: RunReport) -> list[Alert]:
     """After a plain `capisync run`: judge the run-based rules (failed run, rejected share,
-    coverage drop) when the project file has `alerts:`; the alerts posted. Never raises:
-    alerting fails quietly into the log, never into the run's exit code."""
+    coverage drop) when the project file has `alerts:`; the alerts posted. Blocks until
+    done (async code awaits Alerter.after_run instead). Never raises: alerting fails into
+    the log, never into the run's exit code."""
     settings = project.config.alerts
     if settings is None or not settings.enabled:
         return []
     try:
-        return asyncio.run(Alerter(settings, project).after_run(report))
+        judging = Alerter(settings, project).after_run(report)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(judging)
+        # inside a running loop (a notebook): its own loop in a worker thread, as run_sync
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capisync-alerts") as pool:
+            return pool.submit(asyncio.run, judging).result()
     except Exception:  # a bug in alerting must not change what the run did
         log.exception("alerts after the run of sync %s failed", report.sync)
         return []
