@@ -260,3 +260,28 @@ def test_an_unreachable_webhook_changes_nothing_for_the_run(
     report = run_sync(project, "purchases")
     assert alerts_after_run(project, report) == []
     assert report.status == "completed" and "ConnectError" in caplog.text
+
+
+def test_a_ledger_that_cannot_be_opened_does_not_silence_a_failed_run_alert(
+    tmp_path: Path, hook: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = Project.from_dict(
+        {
+            "alerts": {"webhook": hook.url},
+            "state": {"path": "/proc/capisync-no-such-dir/state.db"},  # never writable
+            "syncs": {
+                "purchases": {
+                    "source": {"duckdb": "w.duckdb"},
+                    "model": "select 1 as order_id",
+                    "identifier": "order_id",
+                    "destination": {"dataset_id": "1", "access_token": "${T}"},
+                }
+            },
+        },
+        root=tmp_path,
+        env={"T": TOKEN},
+    )
+    failed = RunReport("purchases", None, "failed", error="cannot open the ledger")
+    [alert] = alerts_after_run(project, failed)
+    assert alert.kind == "failed_run" and hook.kinds() == [("failed_run", "firing")]
+    assert "cannot record which are open" in caplog.text
