@@ -90,6 +90,8 @@ class RunReport:
     # this run's rejected rows for the summary: the first MAX_REJECTIONS_KEPT of each reason
     # code, so memory stays flat however many rows a run rejects (`reasons` counts them all)
     rejections: list[Rejected] = field(default_factory=list)
+    # every rejected row once, under its first reason code: adds up to counts["rejected"]
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
     # identifiers repeated in this run, the first MAX_DUPLICATES_KEPT (counts["duplicate"]: all)
     duplicates: list[str] = field(default_factory=list)
     error: str | None = None
@@ -815,6 +817,7 @@ class _Runner:
         reasons, kept = self.report.reasons, self.report.rejections
         for row in rejected:
             codes = [reason["code"] for reason in row.reasons]
+            self.report.rejected_by_reason[codes[0] if codes else "unknown"] += 1
             # kept while one of its reasons has fewer than MAX_REJECTIONS_KEPT examples
             if any(reasons[code] < MAX_REJECTIONS_KEPT for code in codes):
                 kept.append(row)

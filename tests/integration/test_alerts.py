@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,13 @@ from tests.integration.webhook_receiver import WebhookReceiver
 from capisync.config import Project
 from capisync.demo import DEMO_EXPECTED, insert_rows, new_demo_row, write_demo_project
 from capisync.errors import SourceUnavailableError, SyncLockedError
+from capisync.meta.quality import EventQuality
+from capisync.quality import QualitySnapshot, quality_history_for
 from capisync.sandbox import SandboxServer
 from capisync.serve.alerts import Alerter, alerts_after_run, could_not_start
 from capisync.serve.metrics import Metrics
+from capisync.state import Ledger
+from capisync.state.quality import store_quality
 from capisync.sync import RunReport, run_sync
 
 TOKEN = "sandbox-token"
@@ -187,28 +190,10 @@ def test_a_sync_without_new_rows_for_stale_after_alerts_once_then_resolves(
     assert_nothing_leaked(hook, tmp_path)
 
 
-@dataclass(frozen=True)
-class Figures:
-    event_name: str
-    composite_score: float
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A hand-made quality fetch, shaped like capisync.quality's QualitySnapshot."""
-
-    events: tuple[Figures, ...]
-
-
-def drops_between(history: list[Snapshot], threshold: float) -> list[tuple[str, float, float]]:
-    """Stands in for capisync.quality.emq_dropped (not on main yet): newest two fetches."""
-    current, previous = history[0], history[1]
-    before = {e.event_name: e.composite_score for e in previous.events}
-    return [
-        (e.event_name, before[e.event_name], e.composite_score)
-        for e in current.events
-        if e.event_name in before and before[e.event_name] - e.composite_score >= threshold
-    ]
+def snapshot(fetched_at: float, **scores: float) -> QualitySnapshot:
+    """A fetch of Meta's figures as capisync.quality stores it: EMQ per event name."""
+    events = tuple(EventQuality(name, score) for name, score in scores.items())
+    return QualitySnapshot("purchases", "1234567890", fetched_at, "v24.0", None, events)
 
 
 def test_an_emq_drop_alerts_per_event_then_resolves(
@@ -216,16 +201,27 @@ def test_an_emq_drop_alerts_per_event_then_resolves(
 ) -> None:
     project = demo(tmp_path, sandbox, hook.url, emq_drop=1.5)
     assert project.config.alerts is not None
-    alerter = Alerter(project.config.alerts, project, emq_dropped=drops_between)  # type: ignore[arg-type]
-    week = Snapshot((Figures("Purchase", 8.2), Figures("Lead", 6.0)))
-    worse = Snapshot((Figures("Purchase", 6.1), Figures("Lead", 5.5)))
-    [alert] = asyncio.run(alerter.after_quality("purchases", [worse, week]))
+    alerter = Alerter(project.config.alerts, project)  # capisync.quality.emq_dropped
+    ledger = Ledger(project.state_location())
+    now = time.time()
+
+    def fetched(**scores: float) -> list[QualitySnapshot]:
+        """Store one more fetch in the ledger; the history as serve reads it back."""
+        store_quality(ledger, "purchases", snapshot(now + len(fetches), **scores), now)
+        fetches.append(scores)
+        return quality_history_for(project, "purchases")
+
+    fetches: list[dict[str, float]] = []
+    fetched(Purchase=8.2, Lead=6.0)
+    history = fetched(Purchase=6.1, Lead=5.5)  # Purchase down 2.1, Lead 0.5
+    [alert] = asyncio.run(alerter.after_quality("purchases", history))
     assert alert.subject == "Purchase" and alert.fields["previous"] == 8.2
     assert "from 8.2 to 6.1" in hook.bodies[0]["text"]
-    assert asyncio.run(alerter.after_quality("purchases", [worse, week])) == []  # open already
-    [resolved] = asyncio.run(alerter.after_quality("purchases", [week, worse]))
+    assert asyncio.run(alerter.after_quality("purchases", history)) == []  # open already
+    [resolved] = asyncio.run(alerter.after_quality("purchases", fetched(Purchase=7.9, Lead=6)))
     assert resolved.resolved and resolved.subject == "Purchase"
     assert hook.kinds() == [("emq_drop", "firing"), ("emq_drop", "resolved")]
+    ledger.close()
 
 
 def test_a_failing_webhook_is_retried_logged_counted_and_never_fails_the_run(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -72,6 +73,7 @@ def test_metrics_count_real_runs_by_status_reason_and_time(
     assert sum(rejected.values()) == failed.counts["rejected"] + completed.counts["rejected"]
     runs = (failed, completed)
     assert rejected == Counter(r.reasons[0]["code"] for run in runs for r in run.rejections)
+    assert rejected == failed.rejected_by_reason + completed.rejected_by_reason
     assert got[("capisync_run_duration_seconds_count", sync)] == 2
     assert got[("capisync_run_duration_seconds_sum", sync)] == pytest.approx(
         completed.seconds + failed.seconds
@@ -129,3 +131,40 @@ def write_config(project: Project) -> Path:
     path = project.root / "runs.yml"
     path.write_text(yaml.safe_dump({"syncs": {"purchases": {}}}))
     return path
+
+
+def test_rejected_rows_are_all_counted_beyond_the_reports_kept_examples(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:  # 250 rows without customer keys
+        con.execute("""CREATE TABLE t AS SELECT 'o-' || i AS order_id, 'Purchase' AS event_name,
+            now() - INTERVAL 1 HOUR AS event_time, 'physical_store' AS action_source,
+            CASE WHEN i < 50 THEN 'a' || i || '@example.com' END AS email, 1.0 AS value,
+            'usd' AS currency FROM range(300) r(i)""")
+    project = Project.from_dict(
+        {
+            "syncs": {
+                "s": {
+                    "source": {"duckdb": "w.duckdb"},
+                    "model": "select * from t",
+                    "identifier": "order_id",
+                    "destination": {
+                        "dataset_id": "42",
+                        "access_token": "sandbox-token",
+                        "base_url": sandbox.url,
+                    },
+                }
+            }
+        },
+        root=tmp_path,
+    )
+    report = run_sync(project, "s")
+    assert report.counts["rejected"] == 250 and len(report.rejections) < 250  # examples only
+    metrics = Metrics()
+    metrics.observe_run(report)
+    rejected = {
+        dict(labels)["reason"]: value
+        for (name, labels), value in samples(metrics).items()
+        if name == "capisync_events_rejected_total"
+    }
+    assert rejected == {"no_customer_keys": 250}

@@ -16,7 +16,6 @@ from typing import Any
 
 from capisync.config import AlertsConfig
 from capisync.errors import EXIT_CODES, SyncLockedError
-from capisync.serve.metrics import rejected_by_reason
 from capisync.state.ledger import RunRecord
 from capisync.sync import RunReport
 
@@ -117,7 +116,7 @@ def rejected_share(report: RunReport, threshold: float | None) -> Judged:
     share = rejected / (sent + rejected)
     if share <= threshold:
         return Judged([], REJECTED_SHARE)
-    top = rejected_by_reason(report).most_common(TOP_REASONS)
+    top = report.rejected_by_reason.most_common(TOP_REASONS)
     reasons = ", ".join(f"{code} x{n:,}" for code, n in top) or "none recorded"
     text = (
         f"sync `{report.sync}`: run {report.run_id} rejected {rejected:,} of "

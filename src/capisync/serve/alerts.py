@@ -17,7 +17,6 @@ never logged.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +27,7 @@ import httpx
 
 from capisync.config import AlertsConfig, Project
 from capisync.errors import CapisyncError, LedgerError
+from capisync.quality import QualitySnapshot, emq_dropped
 from capisync.serve import alert_rules as rules
 from capisync.serve.alert_rules import Alert, Judged
 from capisync.serve.metrics import Metrics
@@ -38,7 +38,6 @@ from capisync.sync import RunReport
 log = logging.getLogger("capisync.alerts")
 
 Sleep = Callable[[float], Awaitable[None]]
-EmqDropped = Callable[[Any, float], list[tuple[str, float, float]]]
 POST_ATTEMPTS = 3
 POST_BACKOFF_SECONDS = 0.5  # doubled after each failed attempt
 HISTORY_PAGE = 50  # runs read at a time from the history
@@ -48,8 +47,7 @@ class Alerter:
     """Judge the rules for `project` and post what fires to `settings.webhook`.
 
     `clock` gives UNIX seconds (when alerts open); `transport` is an httpx transport (tests);
-    `metrics` counts the posts; `emq_dropped` compares quality fetches (default:
-    capisync.quality.emq_dropped)."""
+    `metrics` counts the posts; `sleep` waits between attempts."""
 
     def __init__(
         self,
@@ -59,12 +57,10 @@ class Alerter:
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: Metrics | None = None,
-        emq_dropped: EmqDropped | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.settings, self.project, self.clock = settings, project, clock
         self.transport, self.metrics, self.sleep = transport, metrics, sleep
-        self._emq_dropped = emq_dropped
 
     async def after_run(self, report: RunReport) -> list[Alert]:
         """Judge a run that ended (any status; run_id None: it could not start): the alerts
@@ -87,13 +83,13 @@ class Alerter:
             posted += await self._settle(sync, [rules.stale_model(sync, history, now, after)])
         return posted
 
-    async def after_quality(self, sync: str, history: Sequence[Any]) -> list[Alert]:
-        """Judge `sync`'s quality fetches (newest first, capisync.quality's QualitySnapshot or
-        anything `emq_dropped` reads)."""
+    async def after_quality(self, sync: str, history: Sequence[QualitySnapshot]) -> list[Alert]:
+        """Judge `sync`'s quality fetches (newest first, as capisync.quality's
+        quality_history_for returns them): capisync.quality.emq_dropped decides."""
         threshold = self.settings.emq_drop
         if threshold is None:
             return []
-        drops = self._drops()(list(history), threshold)
+        drops = emq_dropped(list(history), threshold)
         return await self._settle(sync, [rules.emq_drop(sync, drops, threshold)])
 
     # -- what is open, what to post ----------------------------------------------------------
@@ -165,12 +161,6 @@ class Alerter:
             ):
                 return runs
             limit *= 2
-
-    def _drops(self) -> EmqDropped:
-        if self._emq_dropped is None:
-            quality = importlib.import_module("capisync.quality")
-            self._emq_dropped = quality.emq_dropped
-        return self._emq_dropped
 
     # -- the webhook ---------------------------------------------------------------------------
 

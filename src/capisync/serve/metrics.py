@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
@@ -107,7 +106,7 @@ class Metrics:
         self.runs.labels(sync, report.status).inc()
         self.sent.labels(sync).inc(counts["sent"])
         self.rows_read.labels(sync).inc(counts["read"])
-        for reason, n in rejected_by_reason(report).items():
+        for reason, n in report.rejected_by_reason.items():
             self.rejected.labels(sync, reason).inc(n)
         self.retries.labels(sync).inc(report.retries)
         self.throttle_waits.labels(sync).inc(report.throttle_waits)
@@ -131,12 +130,3 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-def rejected_by_reason(report: RunReport) -> Counter[str]:
-    """The run's rejected rows by their first reason code (so they add up to `rejected`);
-    a row without a reason (never expected) counts as "unknown"."""
-    return Counter(
-        str(r.reasons[0].get("code", "unknown")) if r.reasons else "unknown"
-        for r in report.rejections
-    )
