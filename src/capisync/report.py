@@ -322,9 +322,21 @@ def _history_notes(r: RunRecord) -> list[str]:
             "with the same event_id)"
         )
     notes.extend(f"warning: {n}" for n in r.details.get("notices") or ())
+    if note := _meta_retries_note(r.details):
+        notes.append(note)
     if r.error:
         notes.append(r.error)
     return notes
+
+
+def _meta_retries_note(details: dict[str, Any]) -> str | None:
+    """Requests Meta made the run repeat, and its waits for Meta's rate limit, if any."""
+    retries, waits = int(details.get("retries") or 0), int(details.get("throttle_waits") or 0)
+    if not retries:
+        return None
+    seconds = float(details.get("throttle_wait_seconds") or 0.0)
+    throttled = f", {waits:,} of them after Meta's rate limit ({seconds:.1f} s waited)"
+    return f"Meta: {retries:,} request(s) retried{throttled if waits else ''}"
 
 
 def print_rejections(
