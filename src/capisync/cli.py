@@ -214,8 +214,11 @@ def check(
     Example: capisync check purchases --sample 500
     """
     from capisync.checks import check_sync
+    from capisync.serve.alerts import describe_alerts
 
     project = _project(config)
+    if (alerts := describe_alerts(project.config.alerts)) is not None:
+        out.print(alerts)
     names = [sync] if sync else list(project.syncs)
     for name in names:
         project.sync(name)  # an unknown name is a usage error before any work
@@ -340,6 +343,7 @@ def _run_and_print(
             done.error = done.error.replace(str(exc), "", 1).strip() if done.error else None
             report.print_run(out, done)
         code = _sync_failed(name, exc)
+        _alert(project, name, done, exc)
         if doc is None:
             return code, jsonout.failed_sync_dict(name, _failure_text(exc), code)
         return code, {**doc, "exit_code": code}
@@ -347,6 +351,7 @@ def _run_and_print(
         report.print_run(out, result)
     elif result.error:  # the summary would say it: stdout is for the JSON alone
         err.print(Text.assemble(("error: ", "bold red"), f"sync '{name}': ", result.error))
+    _alert(project, name, result)
     return jsonout.run_exit_code(result), jsonout.run_report_dict(result)
 
 
@@ -373,6 +378,16 @@ def _failure_text(exc: Exception) -> str:
     if isinstance(exc, CapisyncError):
         return str(exc)
     return f"unexpected {type(exc).__name__}: a bug in capisync, please report it"
+
+
+def _alert(project: Project, name: str, run: Any, exc: Exception | None = None) -> None:
+    """With `alerts:` in the project file, post what the run fires (docs/alerts.md)."""
+    from capisync.serve.alerts import alerts_after_run, could_not_start
+
+    if project.config.alerts is not None:
+        done = run if run is not None else could_not_start(name, exc or RuntimeError())
+        for alert in alerts_after_run(project, done):
+            err.print(f"{name}: alert posted: {alert.kind}{' (resolved)' * alert.resolved}")
 
 
 def _sync_failed(name: str, exc: Exception) -> int:

@@ -366,6 +366,8 @@ def _history_notes(r: RunRecord) -> list[str]:
             "with the same event_id)"
         )
     notes.extend(f"warning: {n}" for n in r.details.get("notices") or ())
+    if note := _meta_retries_note(r.details):
+        notes.append(note)
     if r.error:
         notes.append(r.error)
     return notes
@@ -387,6 +389,16 @@ def print_row_status(console: Console, status: RowStatus) -> None:
             console.print(Text.assemble("  ", (str(reason["code"]), "bold"), key))
             console.print(Padding(Text(_meta_detail(reason), style="dim"), (0, 0, 0, 4)))
     console.print(Text(status.explanation))
+
+
+def _meta_retries_note(details: dict[str, Any]) -> str | None:
+    """Requests Meta made the run repeat, and its waits for Meta's rate limit, if any."""
+    retries, waits = int(details.get("retries") or 0), int(details.get("throttle_waits") or 0)
+    if not retries:
+        return None
+    seconds = float(details.get("throttle_wait_seconds") or 0.0)
+    throttled = f", {waits:,} of them after Meta's rate limit ({seconds:.1f} s waited)"
+    return f"Meta: {retries:,} request(s) retried{throttled if waits else ''}"
 
 
 def print_rejections(

@@ -90,6 +90,8 @@ class RunReport:
     # this run's rejected rows for the summary: the first MAX_REJECTIONS_KEPT of each reason
     # code, so memory stays flat however many rows a run rejects (`reasons` counts them all)
     rejections: list[Rejected] = field(default_factory=list)
+    # every rejected row once, under its first reason code: adds up to counts["rejected"]
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
     # identifiers repeated in this run, the first MAX_DUPLICATES_KEPT (counts["duplicate"]: all)
     duplicates: list[str] = field(default_factory=list)
     error: str | None = None
@@ -106,6 +108,11 @@ class RunReport:
     counted_in_warehouse: int = 0
     not_read_too_old: int = 0  # rows older than any event can be: not read, in no count
     started_at: float | None = None  # epoch seconds it took its lock and started (the clock's)
+    # what Meta's outages and rate limits cost (MetaClient.stats): requests repeated, and
+    # the retries that waited out a throttle, with their waits' seconds summed
+    retries: int = 0
+    throttle_waits: int = 0
+    throttle_wait_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -433,6 +440,9 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "stopped_by": report.stopped_by,
         "counted_in_warehouse": report.counted_in_warehouse,
         "not_read_too_old": report.not_read_too_old,
+        "retries": report.retries,
+        "throttle_waits": report.throttle_waits,
+        "throttle_wait_seconds": round(report.throttle_wait_seconds, 3),
     }
     ledger.finish_run(
         run_id,
@@ -517,6 +527,9 @@ class _Runner:
                     self.writeback.close()
                 self.report.counts["pending"] += len(self.outbox)
                 self.outbox.clear()
+                report, stats = self.report, client.stats
+                report.retries, report.throttle_waits = stats.retries, stats.throttle_waits
+                report.throttle_wait_seconds = stats.throttle_wait_seconds
         if self.failure is not None:
             raise self.failure
         self._prune()
@@ -806,6 +819,7 @@ class _Runner:
         reasons, kept = self.report.reasons, self.report.rejections
         for row in rejected:
             codes = [reason["code"] for reason in row.reasons]
+            self.report.rejected_by_reason[codes[0] if codes else "unknown"] += 1
             # kept while one of its reasons has fewer than MAX_REJECTIONS_KEPT examples
             if any(reasons[code] < MAX_REJECTIONS_KEPT for code in codes):
                 kept.append(row)

@@ -28,6 +28,8 @@ SHARED = (
     "reasons",
     "warnings",
     "coverage",
+    "retries",
+    "throttle_waits",
     "read_all",
     "error",
 )

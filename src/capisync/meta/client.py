@@ -79,6 +79,20 @@ class BatchResult:
         return self
 
 
+@dataclass
+class ClientStats:
+    """What the client did beyond one request per batch, for the run's report and metrics:
+    `retries` counts the requests repeated after a transient or throttled answer (throttled
+    ones included), `throttle_waits` the retries that waited out Meta's rate limit (a
+    throttled answer: Retry-After or backoff), and `throttle_wait_seconds` the seconds those
+    waits lasted, summed (requests held back meanwhile by the same wait are not counted
+    again)."""
+
+    retries: int = 0
+    throttle_waits: int = 0
+    throttle_wait_seconds: float = 0.0
+
+
 class MetaClient:
     def __init__(
         self,
@@ -91,6 +105,7 @@ class MetaClient:
     ) -> None:
         self.settings = settings
         self.fatal: MetaError | None = None  # once set, every later send is all-pending
+        self.stats = ClientStats()
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
@@ -213,8 +228,11 @@ class MetaClient:
             if not budget.allows(attempts, delay):
                 return budget.exhausted(verdict, attempts, delay), attempts
             log.warning("Meta request failed, retry %d in %.2fs: %s", attempts, delay, verdict)
+            self.stats.retries += 1
             if isinstance(verdict, MetaThrottledError):
                 self._resume_at = max(self._resume_at, self._clock() + delay)
+                self.stats.throttle_waits += 1
+                self.stats.throttle_wait_seconds += delay
             await self._sleep(delay)
 
     async def _post_once(self, body: bytes) -> Verdict:
