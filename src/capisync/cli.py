@@ -537,7 +537,7 @@ def status(
 
     Example: capisync status purchases o-1042 --json
     """
-    from capisync.rowstatus import refuse_personal, row_status
+    from capisync.rowstatus import refuse_personal, row_status, without_ledger
     from capisync.state import Ledger
 
     refuse_personal(identifier)  # before anything: never repeated, never looked up
@@ -545,7 +545,7 @@ def status(
     history.check_sync(sync)
     if _no_ledger_yet(history.state_location, as_json=as_json):
         if as_json:
-            _print_json({"sync": sync, "identifier": identifier, "state": "unknown"})
+            _print_json(jsonout.row_status_dict(without_ledger(sync, identifier)))
         return
     ledger = Ledger(history.state_location)
     try:

@@ -78,6 +78,22 @@ def row_status(ledger: Ledger, sync: str, identifier: str) -> RowStatus:
     return dataclasses.replace(status, explanation=_explain(status))
 
 
+def without_ledger(sync: str, identifier: str) -> RowStatus:
+    """The status of any row before the first run (the ledger does not exist yet)."""
+    refuse_personal(identifier)
+    return RowStatus(
+        sync,
+        identifier,
+        UNKNOWN,
+        None,
+        None,
+        False,
+        None,
+        "not in the ledger: no run has recorded anything yet (the ledger does not exist); the "
+        "first run sends it if the model returns it",
+    )
+
+
 def _explain(s: RowStatus) -> str:
     row = s.row
     if row is None:

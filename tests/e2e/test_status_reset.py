@@ -56,7 +56,9 @@ def test_status_says_sent_rejected_expired_or_unknown(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
     config = project(tmp_path, sandbox)
-    assert as_json(config, "status", "a", "o-1")["state"] == "unknown"  # no ledger yet
+    before = as_json(config, "status", "a", "o-1")  # no ledger yet: none is made
+    assert before["state"] == "unknown" and before["run_id"] is None and before["explanation"]
+    assert not (tmp_path / ".capisync").exists()
     run_id = ran(config)["run_id"]
 
     sent = as_json(config, "status", "a", "o-1")
