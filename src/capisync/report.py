@@ -389,15 +389,21 @@ def print_check(console: Console, result: CheckResult, *, payloads: int) -> None
 _MASKED_KEYS = USER_DATA_KEYS - HASHED_KEYS - {"client_user_agent"}
 
 
-def print_event(console: Console, event: dict[str, Any]) -> None:
-    """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
-    unhashed identifiers such as the IP address or fbp masked."""
+def shown_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as capisync shows it (terminal or --json): unhashed identifiers masked."""
     user = event.get("user_data")
     if isinstance(user, dict):
         masked = {
             k: ("<sent as is, not shown>" if k in _MASKED_KEYS else v) for k, v in user.items()
         }
         event = {**event, "user_data": masked}
+    return event
+
+
+def print_event(console: Console, event: dict[str, Any]) -> None:
+    """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
+    unhashed identifiers such as the IP address or fbp masked."""
+    event = shown_event(event)
     try:
         text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
     except orjson.JSONEncodeError:  # one the client would set aside: shown all the same
