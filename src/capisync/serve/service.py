@@ -329,6 +329,7 @@ class Service:
             self._tickers.append(asyncio.create_task(self._check_stale_hourly()))
         try:
             await asyncio.gather(*self._tickers)
+            await asyncio.get_running_loop().create_future()  # nothing scheduled: idle on
         finally:
             for task in self._tickers:
                 task.cancel()
