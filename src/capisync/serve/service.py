@@ -95,6 +95,8 @@ class Service:
     background_errors: int = field(default=0, init=False)  # failed metrics/alert tasks
 
     def __post_init__(self) -> None:
+        if self.project.serve_problems:
+            raise ConfigError(list(self.project.serve_problems), str(self.project.path))
         names = list(self.syncs) if self.syncs else list(self.project.syncs)
         for name in names:
             self.project.sync(name)  # ConfigError naming the file's syncs
@@ -118,6 +120,13 @@ class Service:
             if config.schedule is not None:
                 self.schedules[name] = parse_schedule(config.schedule, config.schedule_timezone)
         self.owner = new_owner()
+        # runs never wait for a lock held elsewhere (`on_locked: wait` is for `capisync run`):
+        # a tick or an API call answers at once that the sync is already running
+        syncs = {
+            n: c.model_copy(update={"on_locked": "fail"}) for n, c in self.project.syncs.items()
+        }
+        runs_config = self.project.config.model_copy(update={"syncs": syncs})
+        self._run_project = Project(self.project.path, runs_config, self.project.warnings)
         self._flights: dict[str, _Flight] = {}
         self._by_run: dict[int, RunReport] = {}
         self._health = {name: _Health() for name in self.names}
@@ -192,7 +201,7 @@ class Service:
                 started.set_result(report)
 
         run = run_sync_async(
-            self.project,
+            self._run_project,
             name,
             stop=flight.stop,
             on_start=on_start,
@@ -335,10 +344,11 @@ class Service:
                 task.cancel()
 
     def _running_id(self, name: str) -> int | None:
+        """The run id of the sync's run in flight here (0 while it is still starting)."""
         flight = self._flights.get(name)
         if flight is None:
             return None
-        return flight.run_id if flight.run_id is not None else -1
+        return flight.run_id or 0
 
     def _ticker_ended(self, name: str, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
