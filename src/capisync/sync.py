@@ -87,7 +87,9 @@ class RunReport:
     reasons: Counter[str] = field(default_factory=Counter)  # rejection and expiry codes
     warnings: Counter[str] = field(default_factory=Counter)  # dropped values, by code
     coverage: Counter[str] = field(default_factory=Counter)  # match keys among built events
-    rejections: list[Rejected] = field(default_factory=list)  # this run's, for the summary
+    # this run's rejected rows for the summary: the first MAX_REJECTIONS_KEPT of each reason
+    # code, so memory stays flat however many rows a run rejects (`reasons` counts them all)
+    rejections: list[Rejected] = field(default_factory=list)
     # identifiers repeated in this run, the first MAX_DUPLICATES_KEPT (counts["duplicate"]: all)
     duplicates: list[str] = field(default_factory=list)
     error: str | None = None
@@ -112,6 +114,7 @@ class RunReport:
 
 Progress = Callable[[RunReport], None]
 MAX_DUPLICATES_KEPT = 100
+MAX_REJECTIONS_KEPT = 100  # per reason code
 
 
 @dataclass
@@ -812,8 +815,13 @@ class _Runner:
             raise
 
     def _count_rejections(self, rejected: list[Rejected]) -> None:
-        self.report.rejections.extend(rejected)
-        self.report.reasons.update(reason["code"] for r in rejected for reason in r.reasons)
+        reasons, kept = self.report.reasons, self.report.rejections
+        for row in rejected:
+            codes = [reason["code"] for reason in row.reasons]
+            # kept while one of its reasons has fewer than MAX_REJECTIONS_KEPT examples
+            if any(reasons[code] < MAX_REJECTIONS_KEPT for code in codes):
+                kept.append(row)
+            reasons.update(codes)
 
     async def _dispatch(self, *, final: bool) -> None:
         while len(self.outbox) >= self.batch_size or (final and self.outbox):
