@@ -758,16 +758,9 @@ def serve(
     cleanly, then exits 143 or 130. See docs/serve.md.
     Example: capisync serve --port 8000 --sync purchases
     """
-    import logging
-
     from capisync.serve.runner import serve_project
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-    logging.getLogger("capisync.serve").setLevel(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to Meta: noise
+    # serve logs to `capisync.serve`, in the format --log-format chose (capisync.logs)
     project = _project(config)
     raise typer.Exit(serve_project(project, host=host, port=port, syncs=sync or None))
 
