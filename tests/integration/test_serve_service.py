@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ class Recorder:
         self.alerted: list[RunReport] = []
         self.next_runs: dict[str, float | None] = {}
         self.fail_alerts = fail_alerts
+        self.quality: list[tuple[str, int]] = []
+        self.stale_checks: list[float] = []
 
     def observe_run(self, report: RunReport) -> None:
         self.observed.append(report)
@@ -35,6 +38,14 @@ class Recorder:
 
     def render(self) -> tuple[bytes, str]:
         return b"", "text/plain"
+
+    async def after_quality(self, sync: str, history: Any) -> list[Any]:
+        self.quality.append((sync, len(history)))
+        return []
+
+    async def check_stale(self, now: float) -> list[Any]:
+        self.stale_checks.append(now)
+        return []
 
     async def after_run(self, report: RunReport) -> list[Any]:
         self.alerted.append(report)
@@ -103,3 +114,30 @@ def test_a_sync_not_served_is_refused_by_name(tmp_path: Path, sandbox: SandboxSe
         asyncio.run(service.start_run("refunds", trigger="api"))
     with pytest.raises(ConfigError, match="refunds"):
         Service(project, syncs=["refunds"])
+
+
+def test_the_hourly_pass_fetches_meta_quality_once_a_day_and_asks_about_stale_models(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    from capisync.quality import quality_history_for
+
+    config = demo_project(tmp_path, sandbox.url)
+    project = load_project(config, env={"CAPISYNC_API_TOKEN": "tok"})
+    recorder = Recorder()
+    now = [time.time()]
+
+    async def scenario() -> Service:
+        service = Service(project, clock=lambda: now[0], metrics=recorder, alerter=recorder)  # type: ignore[arg-type]
+        await finish(service, "purchases")
+        for advance in (0.0, 3600.0, 86400.0):  # start, an hour later, a day later
+            now[0] += advance
+            service.hourly_pass()
+            await service.background_done(30)
+        return service
+
+    service = asyncio.run(scenario())
+    assert service.background_errors == 0
+    assert len(recorder.stale_checks) == 3
+    # fetched at the first pass and a day later, not an hour later
+    assert recorder.quality == [("purchases", 1), ("purchases", 2)]
+    assert len(quality_history_for(project, "purchases")) == 2
