@@ -103,7 +103,7 @@ def test_every_run_reaches_metrics_and_alerts_and_a_failed_alert_is_logged_and_c
     states = {s.name: s for s in service.sync_states()}
     assert not states["purchases"].failing and states["broken"].failing
     assert "no_such_orders" in (states["broken"].last_error or "")
-    assert service.token == "tok"
+    assert service.token == "tok" and "tok" not in repr(service)
 
 
 def test_a_sync_not_served_is_refused_by_name(tmp_path: Path, sandbox: SandboxServer) -> None:
