@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +45,7 @@ import orjson
 
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
-from capisync.capi.outcome import BuiltEvent, Rejection, ledger_identifier
+from capisync.capi.outcome import EVENT_ID_FALLBACK, BuiltEvent, Rejection, ledger_identifier
 from capisync.config import Project, SyncConfig, load_project
 from capisync.errors import (
     CapisyncError,
@@ -66,6 +66,7 @@ from capisync.readplan import (
     event_time_mapped,
     time_window,
 )
+from capisync.runstats import RunStats, event_id_source
 from capisync.sources import Source
 from capisync.sources.writeback import SettledRow, Writeback
 from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
@@ -103,6 +104,8 @@ class RunReport:
     # settled rows counted in the warehouse by an anti-join, never read out of it (in `read`)
     counted_in_warehouse: int = 0
     not_read_too_old: int = 0  # rows older than any event can be: not read, in no count
+    # per event name match keys, freshness, dedup readiness of the events sent (runstats.py)
+    stats: RunStats | None = None
 
     @property
     def ok(self) -> bool:
@@ -429,6 +432,8 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "counted_in_warehouse": report.counted_in_warehouse,
         "not_read_too_old": report.not_read_too_old,
     }
+    if report.stats is not None:
+        details["stats"] = report.stats.as_dict()
     ledger.finish_run(
         run_id,
         status=report.status,
@@ -444,6 +449,7 @@ class _Pending:
     identifier: str
     event_id: str
     event: dict[str, Any]  # wire shape; serialized by the client, a request at a time
+    own_event_id: bool  # from the event_id column or template, not the identifier fallback
 
 
 class _Runner:
@@ -463,6 +469,7 @@ class _Runner:
         self.builder = event_builder(ctx, mapping)
         self.identifier_column = mapping.identifier
         self.mapping = mapping
+        report.stats = RunStats(event_id_source(ctx.config, mapping))
         self.baseline, self.owner, self.stop = baseline, owner, stop
         self.batch_size = ctx.config.delivery.batch_size
         # identifiers this run read but the ledger does not hold yet (queued, in flight); once a
@@ -714,7 +721,8 @@ class _Runner:
             return
         self.report.coverage.update(built.match_keys)
         self.report.coverage["events"] += 1
-        self.outbox.append(_Pending(built.identifier, built.event_id, built.event))
+        own_id = all(w.code != EVENT_ID_FALLBACK.code for w in built.warnings)
+        self.outbox.append(_Pending(built.identifier, built.event_id, built.event, own_id))
 
     async def _record_local(self) -> None:
         """Count and record the rows the last _plan settled without sending them."""
@@ -831,6 +839,7 @@ class _Runner:
         self.report.counts["sent"] += len(batch) - len(rejected)
         self.report.counts["rejected"] += len(rejected)
         self._count_rejections(rejected)
+        self._observe(batch, set(range(len(batch))).difference(left_out))
 
     async def _drain(self) -> None:
         """Wait for every batch in flight; their outcomes (and exceptions) are taken by
@@ -857,6 +866,7 @@ class _Runner:
             for i in result.unencodable
         ]
         counts["sent"] += len(result.accepted)
+        self._observe(batch, [i for i, _ in result.accepted])
         counts["rejected"] += len(rejected)
         counts["pending"] += len(result.pending)
         counts["requests"] += result.requests
@@ -871,6 +881,15 @@ class _Runner:
             # recorded: from now on the ledger's run_id tells a repeated identifier
             self.unsettled.difference_update(p.identifier for p in batch)
         self._notify()
+
+    def _observe(self, batch: list[_Pending], sent: Iterable[int]) -> None:
+        """Feed the run's statistics with the events of `batch` at indexes `sent`."""
+        stats, now = self.report.stats, self.ctx.clock()
+        if stats is None:
+            return
+        for i in sorted(sent):
+            pending = batch[i]
+            stats.observe(pending.event, own_event_id=pending.own_event_id, now=now)
 
     def _notify(self) -> None:
         if self.ctx.progress is not None:
