@@ -392,6 +392,13 @@ _MASKED_KEYS = USER_DATA_KEYS - HASHED_KEYS - {"client_user_agent"}
 def print_event(console: Console, event: dict[str, Any]) -> None:
     """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
     unhashed identifiers such as the IP address or fbp masked."""
+    console.print(masked_event_json(event), markup=False, highlight=False, soft_wrap=True)
+
+
+def masked_event_json(event: dict[str, Any]) -> str:
+    """An event in wire shape as indented JSON, with the user_data keys Meta takes unhashed
+    that identify a person or device masked (hashed keys and the user agent shown): what
+    `check --payloads` prints and the dashboard's payload preview shows."""
     user = event.get("user_data")
     if isinstance(user, dict):
         masked = {
@@ -399,10 +406,9 @@ def print_event(console: Console, event: dict[str, Any]) -> None:
         }
         event = {**event, "user_data": masked}
     try:
-        text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
+        return orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
     except orjson.JSONEncodeError:  # one the client would set aside: shown all the same
-        text = json.dumps(event, indent=2, default=str)
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+        return json.dumps(event, indent=2, default=str)
 
 
 def _rows(n: int) -> str:
