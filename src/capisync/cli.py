@@ -506,6 +506,44 @@ def quickstart(
     run_quickstart(directory, out)
 
 
+@app.command()
+@_guarded
+def quality(
+    sync: Annotated[str | None, typer.Argument(help="only this sync (default: all)")] = None,
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print Meta's figures as JSON instead of a table")
+    ] = False,
+) -> None:
+    """Fetch Meta's own match-quality figures for each sync's dataset (all events, and those
+    capisync sent): EMQ with match-key feedback and diagnostics, event coverage, dedup keys,
+    freshness, additional conversions reported; record them in the ledger and show them.
+
+    Exit codes as `run` (5: Meta refused the token or access; 75: Meta unreachable or busy).
+    Example: capisync quality purchases --json
+    """
+    from capisync import quality_report
+    from capisync.quality import fetch_quality
+    from capisync.sync import ensure_syncs
+
+    project = _project(config)
+    codes: dict[str, int] = {}
+    fetched = []
+    for name in ensure_syncs(project, [sync] if sync else []):
+        try:
+            snapshot = fetch_quality(project, name)
+        except Exception as exc:
+            codes[name] = _sync_failed(name, exc)
+            continue
+        codes[name] = 0
+        fetched.append(snapshot)
+        if not as_json:
+            quality_report.print_quality(out, snapshot)
+    if as_json:
+        quality_report.print_quality_json(out, fetched)
+    _exit_with_worst(codes)
+
+
 def main() -> None:
     app()
 

@@ -137,6 +137,15 @@ def identifiers(keys: Collection[str]) -> frozenset[str]:
     )
 
 
+def key_weight(param: str) -> float:
+    """The weight one ``user_data`` key carries: its match key's, shared among the keys that
+    make it (``fn`` and ``ln`` carry half of ``fn+ln``'s each); 0 for an unscored key."""
+    for key in MATCH_KEYS:
+        if param in key.params:
+            return key.weight / len(key.params)
+    return 0.0
+
+
 def _curve(total_weight: float) -> float:
     score = 10.0 * (1.0 - math.exp(-total_weight / SCALE))
     return math.floor(score * 10.0 + 0.5) / 10.0
