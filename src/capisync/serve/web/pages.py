@@ -23,6 +23,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from capisync.capi import emq
 from capisync.capi.personal import looks_personal
 from capisync.errors import CapisyncError, ConfigError
+from capisync.meta.quality import EventQuality
+from capisync.quality import latest_quality
 from capisync.serve.web import views
 
 if TYPE_CHECKING:
@@ -163,6 +165,8 @@ def _sync_context(service: Service, name: str) -> dict[str, Any]:
         runs = ledger.runs(name, limit=HISTORY_RUNS)
         summary = ledger.rejection_summary(name, examples=5)
     runs = [_live(service, r) for r in runs]
+    fetched_at, meta = _meta_figures(service, name)
+    scores = {n: e.composite_score for n, e in meta.items() if e.composite_score is not None}
     state = next((s for s in service.sync_states() if s.name == name), None)
     return {
         "state": state,
@@ -170,7 +174,9 @@ def _sync_context(service: Service, name: str) -> dict[str, Any]:
         "last": runs[0] if runs else None,
         "rows": views.run_rows(runs),
         "chart": views.run_chart(runs),
-        "coverage": views.coverage(runs, _meta_scores(service, name)),
+        "coverage": views.coverage(runs, scores),
+        "meta": meta,
+        "meta_fetched_at": fetched_at,
         "fresh_last": views.freshness(runs, last=1),
         "fresh_all": views.freshness(runs, last=len(runs)),
         "runs_with_stats": views.runs_with_stats(runs),
@@ -190,19 +196,15 @@ def _live(service: Service, record: Any) -> Any:
     return record
 
 
-def _meta_scores(service: Service, name: str) -> dict[str, float]:
-    """Meta's composite_score per event name from the last `capisync quality` fetch: the
-    events sent with capisync's partner_agent when Meta gave those, else the dataset's."""
-    from capisync.quality import latest_quality
-
+def _meta_figures(service: Service, name: str) -> tuple[float | None, dict[str, EventQuality]]:
+    """Meta's figures per event name from the last `capisync quality` fetch (or serve's daily
+    one), with when it was fetched: the events sent with capisync's partner_agent when Meta
+    gave those, else the whole dataset's. (None, {}) before the first fetch."""
     snapshot = latest_quality(service.project, name)
     if snapshot is None:
-        return {}
-    scores: dict[str, float] = {}
-    for event in snapshot.agent_events or snapshot.events:
-        if event.composite_score is not None:
-            scores[event.event_name] = float(event.composite_score)
-    return scores
+        return None, {}
+    events = snapshot.agent_events or snapshot.events
+    return snapshot.fetched_at, {e.event_name: e for e in events}
 
 
 # -- rejections ------------------------------------------------------------------------------
