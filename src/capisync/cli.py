@@ -544,6 +544,39 @@ def quality(
     _exit_with_worst(codes)
 
 
+@app.command()
+@_guarded
+def serve(
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    host: Annotated[
+        str,
+        typer.Option(help="interface to bind; other than 127.0.0.1 it needs serve.token"),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: a free one)", min=0, max=65535)] = 8000,
+    sync: Annotated[
+        list[str] | None, typer.Option("--sync", help="serve only this sync (repeatable)")
+    ] = None,
+) -> None:
+    """Run syncs on their schedules and serve the HTTP API until stopped.
+
+    Each sync with a `schedule:` runs on it (a tick while it still runs is skipped); any
+    sync starts on POST /api/syncs/NAME/runs. SIGTERM or Ctrl-C stops the runs in flight
+    cleanly, then exits 143 or 130. See docs/serve.md.
+    Example: capisync serve --port 8000 --sync purchases
+    """
+    import logging
+
+    from capisync.serve.runner import serve_project
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    logging.getLogger("capisync.serve").setLevel(logging.INFO)
+    project = _project(config)
+    raise typer.Exit(serve_project(project, host=host, port=port, syncs=sync or None))
+
+
 def main() -> None:
     app()
 

@@ -243,6 +243,14 @@ class SyncConfig(_Strict):
     first_run: Literal["backfill", "skip_existing"] = "backfill"
     on_locked: Literal["fail", "wait"] = "fail"
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)  # type: ignore[arg-type]
+    # `capisync serve`: when to run (serve/schedule.py); the zone of a cron's wall clock,
+    # distinct from `timezone` (the zone of naive warehouse timestamps)
+    schedule: MaybeText = Field(
+        None, description="'every 15m', 'every 1h', 'every 30s' or a cron line '*/15 * * * *'"
+    )
+    schedule_timezone: MaybeText = Field(
+        None, description="an IANA time zone such as 'Europe/Berlin' for the cron (default UTC)"
+    )
 
     @field_validator("model", "identifier")
     @classmethod
@@ -280,6 +288,33 @@ class SyncConfig(_Strict):
             ) from None
         return v
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        from capisync.serve.schedule import parse_schedule
+
+        if v is not None:
+            parse_schedule(v)  # ScheduleError (a ValueError) says how to write it
+        return v
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _schedule_tz(cls, v: str | None) -> str | None:
+        from capisync.serve.schedule import parse_timezone
+
+        if v is not None:
+            parse_timezone(v)
+        return v
+
+    @model_validator(mode="after")
+    def _schedule_in_zone(self) -> SyncConfig:
+        if self.schedule_timezone is not None and self.schedule is None:
+            raise ValueError(
+                "schedule_timezone: is set without `schedule:`; add a schedule (e.g. "
+                "schedule: '0 9 * * *') or remove it"
+            )
+        return self
+
 
 class StateConfig(_Strict):
     path: Text = ".capisync/state.db"
@@ -296,9 +331,30 @@ class StateConfig(_Strict):
         return v
 
 
+class ServeConfig(_Strict):
+    """`capisync serve`'s settings."""
+
+    token: MaybeSecretText = Field(
+        None,
+        description='the bearer token of the HTTP API and dashboard: "${CAPISYNC_API_TOKEN}"; '
+        "without one, serve binds 127.0.0.1 only",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError(
+                "is empty: set the variable it reads (e.g. CAPISYNC_API_TOKEN) to a long "
+                "random string, or remove `token:` to serve on 127.0.0.1 only"
+            )
+        return v
+
+
 class ProjectConfig(_Strict):
     version: Literal[1] = 1
     state: StateConfig = Field(default_factory=StateConfig)
+    serve: ServeConfig | None = None
     syncs: dict[str, SyncConfig] = Field(min_length=1)
 
 
@@ -633,6 +689,7 @@ def _unknown_key_hint(key: str, model: type[BaseModel] | None) -> str:
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "state": StateConfig,
+    "serve": ServeConfig,
     "source": SourceConfig,
     "destination": DestinationConfig,
     "delivery": DeliveryConfig,
@@ -647,6 +704,7 @@ _KNOWN_FIELDS = sorted(
             SourceConfig,
             DestinationConfig,
             DbtModelConfig,
+            ServeConfig,
         )
         for name in model.model_fields
     }

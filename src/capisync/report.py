@@ -389,26 +389,31 @@ def print_check(console: Console, result: CheckResult, *, payloads: int) -> None
 _MASKED_KEYS = USER_DATA_KEYS - HASHED_KEYS - {"client_user_agent"}
 
 
-def print_event(console: Console, event: dict[str, Any]) -> None:
-    """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
-    unhashed identifiers such as the IP address or fbp masked."""
-    console.print(masked_event_json(event), markup=False, highlight=False, soft_wrap=True)
-
-
-def masked_event_json(event: dict[str, Any]) -> str:
-    """An event in wire shape as indented JSON, with the user_data keys Meta takes unhashed
-    that identify a person or device masked (hashed keys and the user agent shown): what
-    `check --payloads` prints and the dashboard's payload preview shows."""
+def shown_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as capisync shows it (terminal or --json): unhashed identifiers masked."""
     user = event.get("user_data")
     if isinstance(user, dict):
         masked = {
             k: ("<sent as is, not shown>" if k in _MASKED_KEYS else v) for k, v in user.items()
         }
         event = {**event, "user_data": masked}
+    return event
+
+
+def masked_event_json(event: dict[str, Any]) -> str:
+    """shown_event as indented JSON: what `check --payloads` prints and the dashboard's
+    payload preview shows."""
+    event = shown_event(event)
     try:
         return orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
     except orjson.JSONEncodeError:  # one the client would set aside: shown all the same
         return json.dumps(event, indent=2, default=str)
+
+
+def print_event(console: Console, event: dict[str, Any]) -> None:
+    """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
+    unhashed identifiers such as the IP address or fbp masked."""
+    console.print(masked_event_json(event), markup=False, highlight=False, soft_wrap=True)
 
 
 def _rows(n: int) -> str:

@@ -104,6 +104,7 @@ class RunReport:
     # settled rows counted in the warehouse by an anti-join, never read out of it (in `read`)
     counted_in_warehouse: int = 0
     not_read_too_old: int = 0  # rows older than any event can be: not read, in no count
+    started_at: float | None = None  # epoch seconds it took its lock and started (the clock's)
     # per event name match keys, freshness, dedup readiness of the events sent (runstats.py)
     stats: RunStats | None = None
 
@@ -335,6 +336,7 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRe
         else ledger.start_run(ctx.name, dry_run=False, now=started, test_event_code=ctx.test_code)
     )
     report = RunReport(ctx.name, run_id, "dry-run" if ctx.dry_run else "running")
+    report.started_at = started
     report.limit, report.test_event_code = ctx.limit, ctx.test_code
     report.test_code_in_project = ctx.test_event_code is None and ctx.test_code is not None
     if ctx.on_start is not None:

@@ -8,19 +8,18 @@ and never written into a page, a redirect or a log.
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from capisync.serve.auth import COOKIE, token_matches
 from capisync.serve.web.pages import render
 
 if TYPE_CHECKING:
     from capisync.serve.service import Service
 
-COOKIE = "capisync_token"
 COOKIE_MAX_AGE = 7 * 24 * 3600
 """Seconds the browser keeps the cookie: a week, then the dashboard asks again."""
 MAX_FORM_BYTES = 4096
@@ -38,7 +37,7 @@ async def login(service: Service, request: Request) -> Response:
     body = await request.body()
     form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
     given = (form.get("token") or [""])[0]
-    if not hmac.compare_digest(given.encode(), service.token.encode()):
+    if not token_matches(given, service.token):
         return render(
             "login.html",
             401,

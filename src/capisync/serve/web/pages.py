@@ -95,7 +95,11 @@ def _sync_rows(service: Service) -> list[dict[str, Any]]:
     with service.ledger() as ledger:
         last = {s: ledger.runs(s, limit=1) for s in service.project.syncs}
     return [
-        {"state": state, "last": (last.get(state.name) or [None])[0], "status": _status(state)}
+        {
+            "state": state,
+            "last": next(iter(last.get(state.name, [])), None),
+            "status": _status(state),
+        }
         for state in service.sync_states()
     ]
 

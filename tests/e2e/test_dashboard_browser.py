@@ -1,0 +1,306 @@
+"""The dashboard in a real browser: Debian's headless Chromium (driven by Selenium through
+/usr/bin/chromedriver, installed by .ci/run) against a real `capisync serve` process with a
+token, the sandbox as Meta, and the demo project synced once before serve starts.
+
+The tests run in file order on one server and one browser (module fixtures): log in, Run
+now, read the new run's counts, the coverage and EMQ panels, a rejection, a search. Every
+page's HTML is kept and checked for the demo's raw emails and phones and for the token.
+Screenshots go to a fresh folder the tests print, and to $CAPISYNC_SCREENSHOTS_DIR when set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as DriverService
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from capisync.capi import emq
+from capisync.demo import DEMO_ROWS, demo_rows, insert_rows, new_demo_row, write_demo_project
+from capisync.sandbox import SandboxServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+TOKEN = "dashboard-e2e-token-5f1c9a"
+NEW_ROWS = 4
+WAIT_SECONDS = 90  # the most a step may take on a loaded machine; never asserted on
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Path:
+    """The demo project with `serve.token`, synced once by `capisync run`, then given
+    NEW_ROWS more orders for "Run now" to send."""
+    root = tmp_path_factory.mktemp("dashboard")
+    demo = write_demo_project(root)
+    with demo.config.open("a", encoding="utf-8") as f:
+        f.write("\nserve:\n  token: ${CAPISYNC_API_TOKEN}\n")
+    cli(root, sandbox, "run", "purchases")
+    now = datetime.now(UTC)
+    insert_rows(demo.warehouse, [new_demo_row(DEMO_ROWS + i, now) for i in range(NEW_ROWS)])
+    return root
+
+
+def env_for(sandbox: SandboxServer) -> dict[str, str]:
+    return {**os.environ, "CAPISYNC_BASE_URL": sandbox.url, "CAPISYNC_API_TOKEN": TOKEN}
+
+
+def cli(root: Path, sandbox: SandboxServer, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "capisync.cli", *args],
+        cwd=root,
+        env=env_for(sandbox),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def server(project: Path, sandbox: SandboxServer) -> Iterator[str]:
+    """`capisync serve --port 0` as a process; yields its base URL, read from its log."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "capisync.cli", "serve", "--port", "0"],
+        cwd=project,
+        env=env_for(sandbox),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    url = None
+    for line in proc.stdout:
+        lines.append(line)
+        match = re.search(r"capisync serve on (http://[\d.]+:\d+)", line)
+        if match:
+            url = match.group(1)
+            break
+    assert url is not None, "".join(lines)
+    drain = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    drain.start()
+    try:
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+        drain.join(timeout=10)
+        log = "".join(lines)
+        assert TOKEN not in log
+        assert code == 143, log
+
+
+@pytest.fixture(scope="module")
+def shots() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="capisync-dashboard-shots-"))
+    print(f"\nscreenshots: {folder}")
+    yield folder
+    target = os.environ.get("CAPISYNC_SCREENSHOTS_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for png in sorted(folder.glob("*.png")):
+            shutil.copy2(png, Path(target) / png.name)
+        print(f"screenshots copied to {target}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1280,900")
+    driver = webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+PAGES: list[str] = []  # the HTML of every page the tests loaded, for the leak check at the end
+
+
+def load(browser: WebDriver, url: str) -> str:
+    browser.get(url)
+    return keep(browser)
+
+
+def keep(browser: WebDriver) -> str:
+    html = browser.page_source
+    PAGES.append(html)
+    return html
+
+
+def screenshot(browser: WebDriver, shots: Path, name: str) -> None:
+    """The whole page: the window is stretched to the page's height for the shot."""
+    height = int(browser.execute_script("return document.documentElement.scrollHeight"))
+    browser.set_window_size(1280, min(max(height, 900), 6000))
+    browser.save_screenshot(str(shots / f"{name}.png"))
+    browser.set_window_size(1280, 900)
+
+
+def cell_texts(browser: WebDriver, row_css: str) -> list[str]:
+    row = browser.find_element(By.CSS_SELECTOR, row_css)
+    return [c.text for c in row.find_elements(By.CSS_SELECTOR, "th, td")]
+
+
+def test_without_the_token_the_dashboard_answers_401_and_login_sets_the_cookie(
+    browser: WebDriver, server: str, shots: Path
+) -> None:
+    html = load(browser, server + "/")
+    assert "unauthorized" in html and "purchases" not in html
+
+    load(browser, server + "/login")
+    screenshot(browser, shots, "01-login")
+    browser.find_element(By.ID, "token").send_keys("not-the-token")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert "is not the one" in keep(browser)
+
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: d.current_url == server + "/")
+    cookie = browser.get_cookie("capisync_token")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Syncs"
+    keep(browser)
+
+
+def test_run_now_starts_a_run_that_appears_with_its_counts(
+    browser: WebDriver, server: str, shots: Path
+) -> None:
+    load(browser, server + "/")
+    screenshot(browser, shots, "02-syncs")
+    browser.find_element(By.CSS_SELECTOR, "button[aria-label='Run purchases now']").click()
+    notice = browser.find_element(By.ID, "notice").text
+    match = re.fullmatch(r"Run (\d+) started\.", notice)
+    assert match, notice
+    run_id = match.group(1)
+
+    def finished(driver: WebDriver) -> bool:
+        driver.refresh()
+        status = driver.find_element(By.CSS_SELECTOR, f"#run-{run_id} .badge").text
+        return status != "running"
+
+    WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.5).until(finished)
+    keep(browser)
+    header = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#runs thead th")]
+    row = dict(zip(header, cell_texts(browser, f"#run-{run_id}"), strict=True))
+    # the first run settled the 300 demo orders; this one sends only the new ones
+    assert row["Status"] == "completed"
+    assert (row["read"], row["new"], row["sent"]) == (
+        f"{DEMO_ROWS + NEW_ROWS}",
+        f"{NEW_ROWS}",
+        f"{NEW_ROWS}",
+    )
+    assert (row["rejected"], row["pending"]) == ("0", "0")
+    assert browser.find_element(By.CSS_SELECTOR, "#history-chart canvas").is_displayed()
+    screenshot(browser, shots, "03-sync-detail")
+
+
+def test_coverage_table_and_emq_estimate_match_what_meta_received(
+    browser: WebDriver, server: str, sandbox: SandboxServer, shots: Path
+) -> None:
+    load(browser, server + "/syncs/purchases#coverage")
+    newest = [r.event for r in sandbox.store.events()][-NEW_ROWS:]  # the last run's events
+    carried: Counter[str] = Counter()
+    for event in newest:
+        carried.update(emq.identifiers(event["user_data"].keys()))
+    shares = {k: carried[k] / len(newest) for k in emq.MATCH_KEY_NAMES}
+
+    table = browser.find_element(By.CSS_SELECTOR, "table.coverage[data-event='Purchase']")
+    shown = {}
+    for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr"):
+        key = tr.find_element(By.CSS_SELECTOR, "th").text
+        shown[key] = tr.find_elements(By.CSS_SELECTOR, "td")[1].text
+    assert shown == {k: f"{shares[k]:.0%}" for k in emq.MATCH_KEY_NAMES}
+
+    estimate = browser.find_element(By.CSS_SELECTOR, ".emq-estimate").text
+    assert estimate == f"{emq.estimate_from_coverage(shares):.1f}"
+    assert browser.find_element(By.ID, "emq-formula").text == emq.FORMULA_TEXT
+    dedup = browser.find_element(By.ID, "dedup").text
+    assert "{event_name}:{order_id}" in dedup
+    freshness = browser.find_element(By.ID, "freshness").text
+    assert "<5m" in freshness
+    section = browser.find_element(By.ID, "coverage")
+    browser.execute_script("arguments[0].scrollIntoView()", section)
+    screenshot(browser, shots, "04-coverage-emq")
+
+
+def test_a_rejection_shows_how_to_fix_and_its_rows_and_search_finds_one(
+    browser: WebDriver, server: str, shots: Path
+) -> None:
+    load(browser, server + "/syncs/purchases#rejections")
+    browser.find_element(By.LINK_TEXT, "no_customer_keys").click()
+    keep(browser)
+    assert "at least one of" in browser.find_element(By.ID, "how-to-fix").text
+    ids = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".id-list code")]
+    assert ids == ["ord-10005", "ord-10105", "ord-10205"]
+    screenshot(browser, shots, "05-rejection")
+
+    browser.find_element(By.ID, "identifier").send_keys("ord-10017")
+    browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    result = browser.find_element(By.ID, "search-result").text
+    keep(browser)
+    assert "rejected" in result and "purchase_missing_value_or_currency" in result
+    screenshot(browser, shots, "06-search")
+
+    email = next(str(r["email"]) for r in demo_rows(datetime.now(UTC)) if r["email"])
+    search = browser.find_element(By.ID, "identifier")
+    search.clear()
+    search.send_keys(email)
+    browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    assert "looks like an email address" in keep(browser)
+
+
+def test_the_payload_preview_shows_hashes_and_masks_unhashed_identifiers(
+    browser: WebDriver, server: str, shots: Path
+) -> None:
+    html = load(browser, server + "/syncs/purchases/preview")
+    payloads = browser.find_elements(By.CSS_SELECTOR, ".payload pre")
+    assert len(payloads) == 3
+    assert re.search(r'"em": "[0-9a-f]{64}"', html)
+    assert "&lt;sent as is, not shown&gt;" in html  # client_ip_address of web orders
+    screenshot(browser, shots, "07-payload-preview")
+
+
+def raw_values() -> set[str]:
+    """The demo's emails and phones, as written in the warehouse and as bare digits."""
+    values: set[str] = set()
+    for row in demo_rows(datetime.now(UTC)):
+        for key in ("email", "phone"):
+            if row[key]:
+                raw = str(row[key]).strip()
+                values.add(raw)
+                digits = re.sub(r"\D", "", raw)
+                if len(digits) >= 9:
+                    values.add(digits)
+    return values
+
+
+def test_no_page_holds_a_raw_email_phone_or_the_token() -> None:
+    assert len(PAGES) >= 8  # every earlier test's pages
+    leaks = {v for v in raw_values() for html in PAGES if v in html}
+    assert not leaks
+    assert not any(TOKEN in html for html in PAGES)
