@@ -31,7 +31,16 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from capisync.capi import emq
-from capisync.demo import DEMO_ROWS, demo_rows, insert_rows, new_demo_row, write_demo_project
+from capisync.config import load_project
+from capisync.demo import (
+    DEMO_EXPECTED,
+    DEMO_ROWS,
+    demo_rows,
+    insert_rows,
+    new_demo_row,
+    write_demo_project,
+)
+from capisync.quality import latest_quality
 from capisync.sandbox import SandboxServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -49,13 +58,16 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Path:
-    """The demo project with `serve.token`, synced once by `capisync run`, then given
-    NEW_ROWS more orders for "Run now" to send."""
+    """The demo project with `serve.token`, synced once by `capisync run`, Meta's figures
+    fetched by `capisync quality`, then given NEW_ROWS more orders for "Run now" to send."""
     root = tmp_path_factory.mktemp("dashboard")
     demo = write_demo_project(root)
-    with demo.config.open("a", encoding="utf-8") as f:
-        f.write("\nserve:\n  token: ${CAPISYNC_API_TOKEN}\n")
+    text = demo.config.read_text(encoding="utf-8")
+    # a schedule the tests never reach (midnight on January 1st), so the page shows one
+    text = text.replace("  purchases:\n", '  purchases:\n    schedule: "0 0 1 1 *"\n', 1)
+    demo.config.write_text(text + "\nserve:\n  token: ${CAPISYNC_API_TOKEN}\n", encoding="utf-8")
     cli(root, sandbox, "run", "purchases")
+    cli(root, sandbox, "quality", "purchases")  # Meta's figures (the sandbox's), in the ledger
     now = datetime.now(UTC)
     insert_rows(demo.warehouse, [new_demo_row(DEMO_ROWS + i, now) for i in range(NEW_ROWS)])
     return root
@@ -214,13 +226,30 @@ def test_run_now_starts_a_run_that_appears_with_its_counts(
         f"{NEW_ROWS}",
         f"{NEW_ROWS}",
     )
-    assert (row["rejected"], row["pending"]) == ("0", "0")
+    # the rejected rows are evaluated again (retried) and rejected again; none is left pending
+    rejected, expired = DEMO_EXPECTED["rejected"], DEMO_EXPECTED["expired"]
+    assert (row["rejected"], row["retried"], row["expired"], row["pending"]) == (
+        f"{rejected}",
+        f"{rejected}",
+        f"{expired}",
+        "0",
+    )
     assert browser.find_element(By.CSS_SELECTOR, "#history-chart canvas").is_displayed()
     screenshot(browser, shots, "03-sync-detail")
 
 
+def meta_score(root: Path) -> float:
+    """Meta's EMQ for Purchase as `capisync quality` stored it (capisync's own events)."""
+    project = load_project(root / "capisync.yml", env={**os.environ, "CAPISYNC_API_TOKEN": "x"})
+    snapshot = latest_quality(project, "purchases")
+    assert snapshot is not None
+    event = snapshot.event("Purchase", agent=True)
+    assert event is not None and event.composite_score is not None
+    return event.composite_score
+
+
 def test_coverage_table_and_emq_estimate_match_what_meta_received(
-    browser: WebDriver, server: str, sandbox: SandboxServer, shots: Path
+    browser: WebDriver, server: str, sandbox: SandboxServer, project: Path, shots: Path
 ) -> None:
     load(browser, server + "/syncs/purchases#coverage")
     newest = [r.event for r in sandbox.store.events()][-NEW_ROWS:]  # the last run's events
@@ -236,8 +265,12 @@ def test_coverage_table_and_emq_estimate_match_what_meta_received(
         shown[key] = tr.find_elements(By.CSS_SELECTOR, "td")[1].text
     assert shown == {k: f"{shares[k]:.0%}" for k in emq.MATCH_KEY_NAMES}
 
-    estimate = browser.find_element(By.CSS_SELECTOR, ".emq-estimate").text
-    assert estimate == f"{emq.estimate_from_coverage(shares):.1f}"
+    estimate = emq.estimate_from_coverage(shares)
+    assert browser.find_element(By.CSS_SELECTOR, ".emq-estimate").text == f"{estimate:.1f}"
+    meta = meta_score(project)
+    assert browser.find_element(By.CSS_SELECTOR, ".emq-meta").text == f"{meta:.1f}"
+    difference = browser.find_element(By.CSS_SELECTOR, ".emq-diff").text
+    assert difference == f"{round(estimate - meta, 1):+.1f}"
     assert browser.find_element(By.ID, "emq-formula").text == emq.FORMULA_TEXT
     dedup = browser.find_element(By.ID, "dedup").text
     assert "{event_name}:{order_id}" in dedup
