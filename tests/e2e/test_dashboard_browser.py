@@ -169,6 +169,7 @@ def screenshot(browser: WebDriver, shots: Path, name: str) -> None:
     """The whole page: the window is stretched to the page's height for the shot."""
     height = int(browser.execute_script("return document.documentElement.scrollHeight"))
     browser.set_window_size(1280, min(max(height, 900), 6000))
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(shots / f"{name}.png"))
     browser.set_window_size(1280, 900)
 
@@ -276,9 +277,9 @@ def test_coverage_table_and_emq_estimate_match_what_meta_received(
     assert "{event_name}:{order_id}" in dedup
     freshness = browser.find_element(By.ID, "freshness").text
     assert "<5m" in freshness
-    section = browser.find_element(By.ID, "coverage")
-    browser.execute_script("arguments[0].scrollIntoView()", section)
-    screenshot(browser, shots, "04-coverage-emq")
+    browser.set_window_size(1280, 2000)  # the panel alone, as a user scrolls to it
+    browser.find_element(By.ID, "coverage").screenshot(str(shots / "04-coverage-emq.png"))
+    browser.set_window_size(1280, 900)
 
 
 def test_a_rejection_shows_how_to_fix_and_its_rows_and_search_finds_one(
@@ -337,3 +338,11 @@ def test_no_page_holds_a_raw_email_phone_or_the_token() -> None:
     leaks = {v for v in raw_values() for html in PAGES if v in html}
     assert not leaks
     assert not any(TOKEN in html for html in PAGES)
+
+
+def test_log_out_forgets_the_cookie(browser: WebDriver, server: str) -> None:
+    load(browser, server + "/")
+    browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: d.current_url == server + "/login")
+    assert browser.get_cookie("capisync_token") is None
+    assert "unauthorized" in load(browser, server + "/syncs/purchases")

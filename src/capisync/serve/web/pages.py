@@ -56,7 +56,9 @@ TEMPLATES.filters["pct"] = lambda share: f"{share:.0%}"
 
 
 def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """A page from templates/ with the security headers every dashboard page carries."""
+    """A page from templates/ with the security headers every dashboard page carries.
+    ``logout`` (default False) shows the log-out button: pages behind the token set it."""
+    context.setdefault("logout", False)
     html = TEMPLATES.get_template(name).render(**context)
     return HTMLResponse(
         html,
@@ -71,7 +73,14 @@ def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 
 
 def not_found(service: Service, what: str) -> HTMLResponse:
-    return render("error.html", 404, title="Not found", message=what, syncs=_names(service))
+    return render(
+        "error.html",
+        404,
+        title="Not found",
+        message=what,
+        syncs=_names(service),
+        logout=service.token is not None,
+    )
 
 
 def _names(service: Service) -> list[str]:
@@ -88,7 +97,14 @@ def _sync_name(service: Service, request: Request) -> str | None:
 
 async def syncs_page(service: Service, request: Request) -> Response:
     rows = await run_in_threadpool(_sync_rows, service)
-    return render("syncs.html", title="Syncs", syncs=_names(service), rows=rows, current=None)
+    return render(
+        "syncs.html",
+        title="Syncs",
+        syncs=_names(service),
+        logout=service.token is not None,
+        rows=rows,
+        current=None,
+    )
 
 
 def _sync_rows(service: Service) -> list[dict[str, Any]]:
@@ -155,6 +171,7 @@ async def sync_page(service: Service, request: Request) -> Response:
         "sync.html",
         title=name,
         syncs=_names(service),
+        logout=service.token is not None,
         current=name,
         notice=_notice(request),
         formula=emq.FORMULA_TEXT,
@@ -224,6 +241,7 @@ async def rejections_page(service: Service, request: Request) -> Response:
         "rejections.html",
         title=f"{name}: rejections",
         syncs=_names(service),
+        logout=service.token is not None,
         current=name,
         **context,
     )
@@ -258,6 +276,7 @@ async def rejection_page(service: Service, request: Request) -> Response:
         "rejection.html",
         title=f"{name}: {code}",
         syncs=_names(service),
+        logout=service.token is not None,
         current=name,
         group=with_code,
         meta=_meta_fields(with_code.reason),
@@ -295,6 +314,7 @@ async def preview_page(service: Service, request: Request) -> Response:
         "preview.html",
         title=f"{name}: payload preview",
         syncs=_names(service),
+        logout=service.token is not None,
         current=name,
         events=events,
         counts=counts,
