@@ -573,6 +573,7 @@ def serve(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
     logging.getLogger("capisync.serve").setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to Meta: noise
     project = _project(config)
     raise typer.Exit(serve_project(project, host=host, port=port, syncs=sync or None))
 

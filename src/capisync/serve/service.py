@@ -187,6 +187,7 @@ class Service:
             flight.report = report
             if report.run_id is not None:
                 self._by_run[report.run_id] = report
+            log.info("%s: run %s started (%s)", name, report.run_id, trigger)
             if not started.done():
                 started.set_result(report)
 
@@ -203,7 +204,6 @@ class Service:
         flight.task.add_done_callback(lambda task: self._finished(name, flight, task))
         await asyncio.wait({started, flight.task}, return_when=asyncio.FIRST_COMPLETED)
         if started.done():
-            log.info("%s: run %s started (%s)", name, flight.run_id, trigger)
             return StartedRun(name, flight.run_id, "started", None)
         started.cancel()
         exc = None if flight.task.cancelled() else flight.task.exception()
@@ -329,6 +329,7 @@ class Service:
             self._tickers.append(asyncio.create_task(self._check_stale_hourly()))
         try:
             await asyncio.gather(*self._tickers)
+            await asyncio.get_running_loop().create_future()  # nothing scheduled: idle on
         finally:
             for task in self._tickers:
                 task.cancel()

@@ -13,6 +13,9 @@ Rows older than KEEP_SECONDS are deleted as new ticks are claimed.
 
 from __future__ import annotations
 
+import time
+import weakref
+
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,15 +41,17 @@ def claim_tick(ledger: Ledger, sync: str, tick_at: float, *, owner: str, now: fl
     engine = ledger.engine
     row = {"sync": sync, "tick_at": round(tick_at), "owner": owner, "claimed_at": now}
     try:
-        _metadata.create_all(engine, checkfirst=True)
+        _create_table(engine)
         insert = _dialect_insert(engine)
         with engine.begin() as conn:
             ledger.check_file()
-            done = conn.execute(insert(TICKS).values(**row).on_conflict_do_nothing())
+            # RETURNING says whether this insert happened (psycopg's rowcount may be -1)
+            claim = insert(TICKS).values(**row).on_conflict_do_nothing()
+            won = conn.execute(claim.returning(TICKS.c.tick_at)).first() is not None
             conn.execute(
                 TICKS.delete().where(TICKS.c.sync == sync, TICKS.c.tick_at < now - KEEP_SECONDS)
             )
-            return done.rowcount == 1
+            return won
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", exc)
         where = f"{ledger.shown}: {type(orig).__name__}"
@@ -55,9 +60,29 @@ def claim_tick(ledger: Ledger, sync: str, tick_at: float, *, owner: str, now: fl
 
 def claimed_by(ledger: Ledger, sync: str, tick_at: float) -> str | None:
     """Who claimed the sync's tick at `tick_at`, or None (for logs and tests)."""
-    _metadata.create_all(ledger.engine, checkfirst=True)
+    _create_table(ledger.engine)
     with ledger.engine.connect() as conn:
         found = conn.execute(
             sa.select(TICKS.c.owner).where(TICKS.c.sync == sync, TICKS.c.tick_at == round(tick_at))
         ).scalar()
     return None if found is None else str(found)
+
+
+_created: weakref.WeakSet[sa.Engine] = weakref.WeakSet()  # engines that have the table
+
+
+def _create_table(engine: sa.Engine) -> None:
+    """Create capisync_ticks once per engine. Two processes starting at once may both find
+    it missing; the loser's CREATE fails with "already exists" (on PostgreSQL, a unique
+    violation in its catalog), and a second pass sees the table."""
+    if engine in _created:
+        return
+    for attempt in range(3):
+        try:
+            _metadata.create_all(engine, checkfirst=True)
+            break
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            if attempt == 2:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    _created.add(engine)
