@@ -15,9 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -38,14 +36,13 @@ from capisync.demo import (
     demo_rows,
     insert_rows,
     new_demo_row,
-    write_demo_project,
 )
 from capisync.quality import latest_quality
 from capisync.sandbox import SandboxServer
+from tests.integration.serve_process import EXE, TOKEN, ServeProcess, demo_project
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-TOKEN = "dashboard-e2e-token-5f1c9a"
 NEW_ROWS = 4
 WAIT_SECONDS = 90  # the most a step may take on a loaded machine; never asserted on
 
@@ -58,70 +55,39 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Path:
-    """The demo project with `serve.token`, synced once by `capisync run`, Meta's figures
+    """The demo project with `serve.token` and a schedule (midnight on January 1st: the
+    page shows one, the tests never reach it), synced once by `capisync run`, Meta's figures
     fetched by `capisync quality`, then given NEW_ROWS more orders for "Run now" to send."""
     root = tmp_path_factory.mktemp("dashboard")
-    demo = write_demo_project(root)
-    text = demo.config.read_text(encoding="utf-8")
-    # a schedule the tests never reach (midnight on January 1st), so the page shows one
-    text = text.replace("  purchases:\n", '  purchases:\n    schedule: "0 0 1 1 *"\n', 1)
-    demo.config.write_text(text + "\nserve:\n  token: ${CAPISYNC_API_TOKEN}\n", encoding="utf-8")
-    cli(root, sandbox, "run", "purchases")
-    cli(root, sandbox, "quality", "purchases")  # Meta's figures (the sandbox's), in the ledger
+    demo_project(root, sandbox.url, schedule='"0 0 1 1 *"')
+    cli(root, "run", "purchases")
+    cli(root, "quality", "purchases")  # Meta's figures (the sandbox's), in the ledger
     now = datetime.now(UTC)
-    insert_rows(demo.warehouse, [new_demo_row(DEMO_ROWS + i, now) for i in range(NEW_ROWS)])
+    rows = [new_demo_row(DEMO_ROWS + i, now) for i in range(NEW_ROWS)]
+    insert_rows(root / "warehouse.duckdb", rows)
     return root
 
 
-def env_for(sandbox: SandboxServer) -> dict[str, str]:
-    return {**os.environ, "CAPISYNC_BASE_URL": sandbox.url, "CAPISYNC_API_TOKEN": TOKEN}
-
-
-def cli(root: Path, sandbox: SandboxServer, *args: str) -> str:
+def cli(root: Path, *args: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "capisync.cli", *args],
+        [EXE, *args],
         cwd=root,
-        env=env_for(sandbox),
+        env={**os.environ, "CAPISYNC_API_TOKEN": TOKEN},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
-def server(project: Path, sandbox: SandboxServer) -> Iterator[str]:
-    """`capisync serve --port 0` as a process; yields its base URL, read from its log."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "capisync.cli", "serve", "--port", "0"],
-        cwd=project,
-        env=env_for(sandbox),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    url = None
-    for line in proc.stdout:
-        lines.append(line)
-        match = re.search(r"capisync serve on (http://[\d.]+:\d+)", line)
-        if match:
-            url = match.group(1)
-            break
-    assert url is not None, "".join(lines)
-    drain = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    drain.start()
-    try:
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=120)
-        drain.join(timeout=10)
-        log = "".join(lines)
-        assert TOKEN not in log
-        assert code == 143, log
+def server(project: Path) -> Iterator[str]:
+    """A real `capisync serve` on the project (tests/integration/serve_process.py)."""
+    with ServeProcess(project / "capisync.yml") as serve:
+        yield serve.url
+        code = serve.stop(signal.SIGTERM)
+        assert code == 143, serve.log
+        assert TOKEN not in serve.log
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +207,7 @@ def test_run_now_starts_a_run_that_appears_with_its_counts(
 
 def meta_score(root: Path) -> float:
     """Meta's EMQ for Purchase as `capisync quality` stored it (capisync's own events)."""
-    project = load_project(root / "capisync.yml", env={**os.environ, "CAPISYNC_API_TOKEN": "x"})
+    project = load_project(root / "capisync.yml", env={**os.environ, "CAPISYNC_API_TOKEN": TOKEN})
     snapshot = latest_quality(project, "purchases")
     assert snapshot is not None
     event = snapshot.event("Purchase", agent=True)
