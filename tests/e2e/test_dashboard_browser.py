@@ -38,6 +38,7 @@ from capisync.demo import (
     new_demo_row,
 )
 from capisync.quality import latest_quality
+from capisync.runstats import FRESHNESS_LABELS, freshness_bucket
 from capisync.sandbox import SandboxServer
 from tests.integration.serve_process import EXE, TOKEN, ServeProcess, demo_project
 
@@ -241,8 +242,15 @@ def test_coverage_table_and_emq_estimate_match_what_meta_received(
     assert browser.find_element(By.ID, "emq-formula").text == emq.FORMULA_TEXT
     dedup = browser.find_element(By.ID, "dedup").text
     assert "{event_name}:{order_id}" in dedup
-    freshness = browser.find_element(By.ID, "freshness").text
-    assert "<5m" in freshness
+    # freshness of the last run: send time (here: when the sandbox received it) - event_time
+    received = sandbox.store.events()[-NEW_ROWS:]
+    ages = Counter(freshness_bucket(r.received_at - r.event["event_time"]) for r in received)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#freshness tbody tr")
+    shown_ages = {
+        tr.find_element(By.CSS_SELECTOR, "th").text: tr.find_elements(By.CSS_SELECTOR, "td")[0].text
+        for tr in rows
+    }
+    assert shown_ages == {label: str(ages[label]) for label in FRESHNESS_LABELS}
     browser.set_window_size(1280, 2000)  # the panel alone, as a user scrolls to it
     browser.find_element(By.ID, "coverage").screenshot(str(shots / "04-coverage-emq.png"))
     browser.set_window_size(1280, 900)

@@ -78,6 +78,7 @@ def not_found(service: Service, what: str) -> HTMLResponse:
         404,
         title="Not found",
         message=what,
+        current=None,
         syncs=_names(service),
         logout=service.token is not None,
     )
@@ -156,7 +157,7 @@ def _notice(request: Request) -> str | None:
     if template is None:
         return None
     run = request.query_params.get("run", "")
-    return template.format(run=run if run.isdigit() else "")
+    return template.format(run=run if run.isdigit() else "").replace("  ", " ")
 
 
 # -- one sync --------------------------------------------------------------------------------
