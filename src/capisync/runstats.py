@@ -20,7 +20,9 @@ Freshness is the send time (the clock passed in) minus ``event_time``, in second
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -41,9 +43,12 @@ FRESHNESS_BUCKETS: Final[tuple[tuple[str, float], ...]] = (
 bound falls in :data:`FRESHNESS_OLDER`. Meta attributes events up to 7 days old."""
 FRESHNESS_OLDER: Final = "older"
 FRESHNESS_LABELS: Final[tuple[str, ...]] = (*(b[0] for b in FRESHNESS_BUCKETS), FRESHNESS_OLDER)
+_BOUNDS: Final = tuple(b[1] for b in FRESHNESS_BUCKETS)
 
 MAX_EVENT_NAMES: Final = 50
 """Event names counted one by one; the events of any further name are pooled."""
+MAX_SIGNATURES: Final = 1000
+"""(event name, user_data keys) combinations held before they are folded into counts."""
 OTHER_EVENTS: Final = "(other event names)"
 DEDUP_CHECKED_MAX: Final = 200_000
 """Events whose event_id is compared with the run's earlier ones (a set of ints, ~15 MB at
@@ -73,58 +78,79 @@ def event_id_source(config: SyncConfig, mapping: ResolvedMapping) -> EventIdSour
 
 @dataclass
 class RunStats:
-    """One run's statistics; feed it with :meth:`observe`, store :meth:`as_dict`."""
+    """One run's statistics; feed it with :meth:`observe_batch`, store :meth:`as_dict`.
+
+    Per event it only counts the event's (event name, user_data key names) signature, one
+    bisect for freshness and one set lookup for its event_id (about 1 µs); signatures are
+    few (a mapping gives a handful of key combinations) and are turned into match-key
+    counts with capi/emq.py when stored, or once :data:`MAX_SIGNATURES` are held."""
 
     event_id_source: EventIdSource
     events: dict[str, Counter[str]] = field(default_factory=dict)
-    freshness: Counter[str] = field(default_factory=Counter)
     total: int = 0
     with_event_id: int = 0
     checked: int = 0
     repeated: int = 0
+    _signatures: dict[tuple[str, tuple[str, ...]], int] = field(default_factory=dict, repr=False)
+    _freshness: list[int] = field(default_factory=lambda: [0] * len(FRESHNESS_LABELS))
     _seen_ids: set[int] = field(default_factory=set, repr=False)
 
     def observe(self, event: dict[str, Any], *, own_event_id: bool, now: float) -> None:
-        """Count one sent event (wire shape: ``event_name``, ``event_time`` epoch seconds,
-        ``event_id``, ``user_data``). ``own_event_id``: its event_id came from the mapped
-        column or template, not from the identifier fallback. ``now``: send time, epoch s."""
-        self.total += 1
-        name = str(event.get("event_name") or "")
-        counts = self.events.get(name)
-        if counts is None:
-            if len(self.events) >= MAX_EVENT_NAMES:
-                name = OTHER_EVENTS
-            counts = self.events.setdefault(name, Counter())
-        counts["sent"] += 1
-        user = event.get("user_data")
-        if isinstance(user, dict):
-            counts.update(emq.identifiers(user.keys()))
-        event_time = event.get("event_time")
-        if isinstance(event_time, int | float):
-            self.freshness[freshness_bucket(now - event_time)] += 1
-        self._observe_event_id(event.get("event_id"), own_event_id)
+        """observe_batch for one event."""
+        self.observe_batch([event], [own_event_id], now=now)
 
-    def _observe_event_id(self, event_id: object, own: bool) -> None:
-        if not own or not isinstance(event_id, str) or not event_id:
-            return
-        self.with_event_id += 1
-        if self.checked >= DEDUP_CHECKED_MAX:
-            return
-        self.checked += 1
-        key = hash(event_id)  # stable within the process; a collision only over-counts one
-        if key in self._seen_ids:
-            self.repeated += 1
-        else:
-            self._seen_ids.add(key)
+    def observe_batch(
+        self, events: Sequence[dict[str, Any]], own_event_ids: Sequence[bool], *, now: float
+    ) -> None:
+        """Count sent events (wire shape: ``event_name``, ``event_time`` epoch seconds,
+        ``event_id``, ``user_data``). ``own_event_ids[i]``: event i's event_id came from the
+        mapped column or template, not from the identifier fallback. ``now``: their send
+        time, epoch seconds."""
+        signatures, fresh, seen = self._signatures, self._freshness, self._seen_ids
+        for event, own in zip(events, own_event_ids, strict=True):
+            user = event.get("user_data")
+            keys = tuple(user) if type(user) is dict else ()
+            signature = (str(event.get("event_name") or ""), keys)
+            signatures[signature] = signatures.get(signature, 0) + 1
+            event_time = event.get("event_time")
+            if type(event_time) is int or type(event_time) is float:
+                fresh[bisect_right(_BOUNDS, now - event_time)] += 1
+            event_id = event.get("event_id")
+            if own and type(event_id) is str and event_id:
+                self.with_event_id += 1
+                if self.checked < DEDUP_CHECKED_MAX:
+                    self.checked += 1
+                    key = hash(event_id)  # stable in the process; a collision over-counts one
+                    if key in seen:
+                        self.repeated += 1
+                    else:
+                        seen.add(key)
+        self.total += len(events)
+        if len(signatures) > MAX_SIGNATURES:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Turn the signatures held into match-key counts per event name."""
+        for (name, keys), n in self._signatures.items():
+            counts = self.events.get(name)
+            if counts is None:
+                if len(self.events) >= MAX_EVENT_NAMES:
+                    name = OTHER_EVENTS
+                counts = self.events.setdefault(name, Counter())
+            counts["sent"] += n
+            for scored in emq.identifiers(keys):
+                counts[scored] += n
+        self._signatures.clear()
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape stored in the run's details (see the module docstring)."""
+        self._fold()
         return {
             "events": {
                 name: {"sent": c["sent"], "keys": {k: n for k, n in c.items() if k != "sent"}}
                 for name, c in self.events.items()
             },
-            "freshness": {label: self.freshness[label] for label in FRESHNESS_LABELS},
+            "freshness": dict(zip(FRESHNESS_LABELS, self._freshness, strict=True)),
             "dedup": {
                 "events": self.total,
                 "with_event_id": self.with_event_id,
@@ -139,7 +165,4 @@ class RunStats:
 def freshness_bucket(age_seconds: float) -> str:
     """The label of :data:`FRESHNESS_BUCKETS` an event ``age_seconds`` old falls in (an event
     time in the future, clock skew, counts as the freshest)."""
-    for label, bound in FRESHNESS_BUCKETS:
-        if age_seconds < bound:
-            return label
-    return FRESHNESS_OLDER
+    return FRESHNESS_LABELS[bisect_right(_BOUNDS, age_seconds)]

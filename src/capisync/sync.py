@@ -886,12 +886,12 @@ class _Runner:
 
     def _observe(self, batch: list[_Pending], sent: Iterable[int]) -> None:
         """Feed the run's statistics with the events of `batch` at indexes `sent`."""
-        stats, now = self.report.stats, self.ctx.clock()
-        if stats is None:
+        if self.report.stats is None:
             return
-        for i in sorted(sent):
-            pending = batch[i]
-            stats.observe(pending.event, own_event_id=pending.own_event_id, now=now)
+        chosen = [batch[i] for i in sorted(sent)]
+        self.report.stats.observe_batch(
+            [p.event for p in chosen], [p.own_event_id for p in chosen], now=self.ctx.clock()
+        )
 
     def _notify(self) -> None:
         if self.ctx.progress is not None:

@@ -100,3 +100,18 @@ def test_event_names_beyond_the_cap_are_pooled(monkeypatch: pytest.MonkeyPatch) 
         stats.observe(event(name, em="h"), own_event_id=True, now=NOW)
     events = stats.as_dict()["events"]
     assert {n: e["sent"] for n, e in events.items()} == {"A": 2, "B": 1, runstats.OTHER_EVENTS: 2}
+
+
+def test_signatures_are_folded_into_counts_when_too_many_are_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runstats, "MAX_SIGNATURES", 2)
+    stats = RunStats(TEMPLATE)
+    combos = [{"em": "h"}, {"ph": "p"}, {"fn": "a", "ln": "b"}, {"em": "h", "ph": "p"}]
+    for i, user in enumerate(combos * 3):
+        stats.observe(event(event_id=str(i), **user), own_event_id=True, now=NOW)
+        assert len(stats._signatures) <= 2
+    assert stats.as_dict()["events"]["Purchase"] == {
+        "sent": 12,
+        "keys": {"em": 6, "ph": 6, "fn+ln": 3},
+    }
