@@ -111,6 +111,7 @@ def browser() -> Iterator[WebDriver]:
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
         options.add_argument(arg)
     options.add_argument("--window-size=1280,900")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console
     driver = webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -203,6 +204,10 @@ def test_run_now_starts_a_run_that_appears_with_its_counts(
         "0",
     )
     assert browser.find_element(By.CSS_SELECTOR, "#history-chart canvas").is_displayed()
+    browser.get_log("browser")  # the console so far; then one clean load of the page
+    browser.refresh()
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors  # no script error, no asset refused by the Content-Security-Policy
     screenshot(browser, shots, "03-sync-detail")
 
 
