@@ -381,6 +381,7 @@ class Project:
         self.root = path.parent
         self.warnings = warnings  # what is valid but unwise (a secret written in the file)
         self.config = config
+        self.serve_problems: tuple[str, ...] = ()  # unset `serve:` variables: serve refuses
 
     @property
     def syncs(self) -> dict[str, SyncConfig]:
@@ -481,6 +482,12 @@ def project_from_raw(
     data = interpolate(
         without_extensions(raw), env if env is not None else os.environ, (), problems
     )
+    # `serve:`'s variables are needed by `capisync serve` only: unset, they fail serve, not
+    # `capisync run` with the same file (Project.serve_problems)
+    serve_problems = [p for p in problems if p.startswith("serve.")]
+    if serve_problems and isinstance(data.get("serve"), dict):
+        problems = [p for p in problems if p not in serve_problems]
+        data = {**data, "serve": None}
     errors: list[Any] = []
     try:
         config: ProjectConfig | None = ProjectConfig.model_validate(data)
@@ -494,7 +501,9 @@ def project_from_raw(
     if problems:
         raise ConfigError(_by_sync(list(dict.fromkeys(problems)), data), str(file))
     assert config is not None
-    return Project(file.resolve(), config, _literal_secrets(without_extensions(raw)))
+    project = Project(file.resolve(), config, _literal_secrets(without_extensions(raw)))
+    project.serve_problems = tuple(serve_problems)
+    return project
 
 
 # the destination's secrets: SecretStr fields, read from the model so a new one is covered

@@ -19,11 +19,10 @@ from capisync.state.schema import COUNT_FIELDS, END_STATES
 if TYPE_CHECKING:
     from capisync.checks import CheckResult
     from capisync.errors import CapisyncError
+    from capisync.rowstatus import RowStatus
     from capisync.state import Rejected, RejectionSummary, RunRecord
     from capisync.sync import RunReport
 
-# a run's rejected rows listed in its JSON (all are counted in counts.rejected)
-MAX_REJECTIONS_LISTED = 1000
 # counts a run may carry beyond COUNT_FIELDS (rows not recorded / without an identifier)
 EXTRA_COUNTS = ("unrecorded", "unidentified")
 
@@ -96,7 +95,6 @@ def run_report_dict(report: RunReport) -> dict[str, Any]:
     started = report.started_at
     running = report.status == "running"
     finished = None if running or started is None else started + report.seconds
-    listed = report.rejections[:MAX_REJECTIONS_LISTED]
     return {
         "sync": report.sync,
         "run_id": report.run_id,
@@ -117,8 +115,9 @@ def run_report_dict(report: RunReport) -> dict[str, Any]:
         "reasons": dict(report.reasons.most_common()),
         "warnings": dict(report.warnings.most_common()),
         "coverage": coverage_dict(report.coverage),
-        "rejections": [rejected_dict(r) for r in listed],
-        "rejections_truncated": len(report.rejections) > len(listed),
+        # the report keeps the first MAX_REJECTIONS_KEPT rows of each reason code (sync.py)
+        "rejections": [rejected_dict(r) for r in report.rejections],
+        "rejections_truncated": len(report.rejections) < report.counts["rejected"],
         "duplicates": list(report.duplicates),
         "counted_in_warehouse": report.counted_in_warehouse,
         "not_read_too_old": report.not_read_too_old,
@@ -175,6 +174,7 @@ def run_record_dict(record: RunRecord) -> dict[str, Any]:
         "notices": list(d.get("notices") or ()),
         "stopped_by": d.get("stopped_by"),
         "error": record.error,
+        "reset": d.get("reset"),  # a reset's entry (status "reset"): what it forgot
     }
 
 
@@ -241,3 +241,25 @@ def check_dict(result: CheckResult, *, payloads: int) -> dict[str, Any]:
 def failed_sync_dict(name: str, message: str, exit_code: int) -> dict[str, Any]:
     """A sync whose run or check raised before it had a result: its error and exit code."""
     return {"sync": name, "status": "failed", "ok": False, "error": message, "exit_code": exit_code}
+
+
+def row_status_dict(status: RowStatus) -> dict[str, Any]:
+    """`capisync status SYNC IDENTIFIER --json`: what became of one row."""
+    row = status.row
+    pending = status.pending_after
+    return {
+        "sync": status.sync,
+        "identifier": status.identifier,
+        "state": status.state,
+        "run_id": None if row is None else row.run_id,
+        "recorded_at": iso_utc(status.recorded_at),
+        "recorded_at_epoch": status.recorded_at,
+        "event_id": None if row is None else row.event_id,
+        "fbtrace_id": None if row is None else row.fbtrace_id,
+        "by_meta": None if row is None else row.by_meta,
+        "reasons": [] if row is None else [reason_dict(r) for r in row.reasons],
+        "run": None if status.run is None else run_record_dict(status.run),
+        "running_now": status.running_now,
+        "pending_after_run_id": None if pending is None else pending.id,
+        "explanation": status.explanation,
+    }

@@ -6,7 +6,10 @@ Only identifiers, counts, reason codes, hashes and Meta's messages are shown: ne
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,27 +21,47 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from capisync import logs
 from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
 
 if TYPE_CHECKING:
     from capisync.checks import CheckResult
+    from capisync.rowstatus import RowStatus
     from capisync.state import Rejected, RejectionSummary, RunRecord
     from capisync.sync import RunReport
 
 MAX_ROWS_LISTED = 20
+# a log gets a progress line at most this often during a run (CAPISYNC_PROGRESS_SECONDS)
+PROGRESS_EVERY_SECONDS = 10.0
+_progress_log = logging.getLogger("capisync.progress")
 
 
 class RunProgress:
-    """A live line while a run works: rows read, sent, rejected, expired."""
+    """How a run's progress shows while it works: rows read, sent, rejected, expired.
 
-    def __init__(self, console: Console, name: str) -> None:
+    On a terminal, a live line (rich). In a log (stderr not a terminal) or with
+    `--log-format json`, a log line on `capisync.progress` at most every `every` seconds
+    (on the first update, then as batches land), with the counts as machine fields."""
+
+    def __init__(
+        self,
+        console: Console,
+        name: str,
+        *,
+        every: float = PROGRESS_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
+        self.every, self.clock = every, clock
+        self.last_line: float | None = None
+        self.log_lines = logs.event_lines_wanted(console.is_terminal)
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,
         )
         self.task = self.progress.add_task(f"{name}: starting")
 
@@ -51,13 +74,27 @@ class RunProgress:
 
     def update(self, run: RunReport) -> None:
         c = run.counts
-        self.progress.update(
-            self.task,
-            description=(
-                f"{self.name}: read {c['read']:,}  sent {c['sent']:,}  rejected {c['rejected']:,}  "
-                f"expired {c['expired']:,}"
-            ),
+        text = (
+            f"{self.name}: read {c['read']:,}  sent {c['sent']:,}  rejected {c['rejected']:,}  "
+            f"expired {c['expired']:,}"
         )
+        self.progress.update(self.task, description=text)
+        now = self.clock()
+        if self.log_lines and (self.last_line is None or now - self.last_line >= self.every):
+            self.last_line = now
+            where = f" (run {run.run_id})" if run.run_id is not None else ""
+            counts = {k: int(c.get(k, 0)) for k in ("read", "sent", "rejected", "expired")}
+            _progress_log.info(
+                text + where,
+                extra={
+                    "capisync": {
+                        "event": "progress",
+                        "sync": run.sync,
+                        "run_id": run.run_id,
+                        "counts": counts,
+                    }
+                },
+            )
 
 
 # the summary's columns, in the order they add up to `read` (schema.END_STATES)
@@ -91,7 +128,7 @@ def print_run(console: Console, run: RunReport) -> None:
     console.print(table)
     _print_run_notes(console, run)
     if run.rejections:
-        print_rejected_now(console, run.rejections)
+        print_rejected_now(console, run.rejections, run.reasons)
     if run.reasons.get("event_time_too_old"):
         console.print(
             f"expired: {c['expired']:,} {_rows(c['expired'])} older than Meta accepts (7 days; "
@@ -189,26 +226,37 @@ def print_coverage(console: Console, coverage: Counter[str]) -> None:
     console.print(Text(f"match keys on the {events:,} events built: {text}"))
 
 
-def print_rejected_now(console: Console, rejected: list[Rejected]) -> None:
+def print_rejected_now(
+    console: Console, rejected: list[Rejected], totals: Mapping[str, int] | None = None
+) -> None:
+    """The run's rejected rows by reason; `totals` (the run's reasons) counts the rows of each
+    code when `rejected` holds only the first examples of each (RunReport.rejections)."""
     console.print("rejected rows, by reason:")
     items = [(r.identifier or "(no identifier)", reason) for r in rejected for reason in r.reasons]
-    _print_reason_groups(console, items, limit=MAX_ROWS_LISTED)
+    _print_reason_groups(console, items, limit=MAX_ROWS_LISTED, totals=totals)
 
 
 def _print_reason_groups(
-    console: Console, items: list[tuple[str, dict[str, Any]]], *, limit: int
+    console: Console,
+    items: list[tuple[str, dict[str, Any]]],
+    *,
+    limit: int,
+    totals: Mapping[str, int] | None = None,
 ) -> None:
     """One block per reason code: how many rows, which ones, and how to fix them."""
     by_code: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for ident, reason in items:
         by_code[reason["code"]].append((ident, reason))
-    for code, group in sorted(by_code.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+
+    def rows_of(code: str) -> int:
+        return max(len(by_code[code]), totals.get(code, 0) if totals else 0)
+
+    for code, group in sorted(by_code.items(), key=lambda kv: (-rows_of(kv[0]), kv[0])):
+        n = rows_of(code)
         idents = ", ".join(i for i, _ in group[:limit])
-        more = f" and {len(group) - limit:,} more" if len(group) > limit else ""
-        noun = "row" if len(group) == 1 else "rows"
-        console.print(
-            Text.assemble("  ", (code, "bold"), f"  {len(group):,} {noun}: {idents}{more}")
-        )
+        more = f" and {n - min(limit, len(group)):,} more" if n > limit else ""
+        noun = "row" if n == 1 else "rows"
+        console.print(Text.assemble("  ", (code, "bold"), f"  {n:,} {noun}: {idents}{more}"))
         console.print(Padding(Text(_meta_detail(group[0][1]), style="dim"), (0, 0, 0, 4)))
 
 
@@ -283,6 +331,14 @@ def _history_counts(r: RunRecord) -> dict[str, int]:
 
 def _history_notes(r: RunRecord) -> list[str]:
     notes = []
+    reset = r.details.get("reset")
+    if r.status == "reset" and isinstance(reset, dict):
+        forgotten = ", ".join(f"{state} {n:,}" for state, n in reset["forgotten"].items())
+        notes.append(
+            f"reset: forgot {reset['rows']:,} {_rows(reset['rows'])}"
+            + (f" ({forgotten})" if forgotten else "")
+            + ": the next run sends them again if the model returns them"
+        )
     if r.test_event_code is not None:
         notes.append(
             f"test run (test_event_code {r.test_event_code}): sent as test events, no row settled"
@@ -313,6 +369,24 @@ def _history_notes(r: RunRecord) -> list[str]:
     if r.error:
         notes.append(r.error)
     return notes
+
+
+def print_row_status(console: Console, status: RowStatus) -> None:
+    """`capisync status`: the row's state, what the ledger recorded, and what to do."""
+    console.print(
+        Text.assemble((f"{status.sync} {status.identifier}", "bold"), f": {status.state}")
+    )
+    row = status.row
+    if row is not None:
+        if row.event_id:
+            console.print(Text(f"  event_id {row.event_id}"))
+        if row.fbtrace_id:
+            console.print(Text(f"  Meta fbtrace_id {row.fbtrace_id}"))
+        for reason in row.reasons:
+            key = f" ({reason['key']})" if reason.get("key") else ""
+            console.print(Text.assemble("  ", (str(reason["code"]), "bold"), key))
+            console.print(Padding(Text(_meta_detail(reason), style="dim"), (0, 0, 0, 4)))
+    console.print(Text(status.explanation))
 
 
 def print_rejections(

@@ -88,7 +88,9 @@ class RunReport:
     reasons: Counter[str] = field(default_factory=Counter)  # rejection and expiry codes
     warnings: Counter[str] = field(default_factory=Counter)  # dropped values, by code
     coverage: Counter[str] = field(default_factory=Counter)  # match keys among built events
-    rejections: list[Rejected] = field(default_factory=list)  # this run's, for the summary
+    # this run's rejected rows for the summary: the first MAX_REJECTIONS_KEPT of each reason
+    # code, so memory stays flat however many rows a run rejects (`reasons` counts them all)
+    rejections: list[Rejected] = field(default_factory=list)
     # identifiers repeated in this run, the first MAX_DUPLICATES_KEPT (counts["duplicate"]: all)
     duplicates: list[str] = field(default_factory=list)
     error: str | None = None
@@ -115,6 +117,7 @@ class RunReport:
 
 Progress = Callable[[RunReport], None]
 MAX_DUPLICATES_KEPT = 100
+MAX_REJECTIONS_KEPT = 100  # per reason code
 
 
 @dataclass
@@ -355,6 +358,13 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRe
                 and not ledger.has_history(ctx.name)
             )
             await _Runner(ctx, ledger, report, mapping, baseline, owner, stop).run(source)
+        except Exception:
+            # the stop cancelled the warehouse's query before the read loop took over (the
+            # model's columns, the narrowing, the copy into the spool): the run was
+            # interrupted as asked, not failed, and nothing was read
+            if not stop.requested or report.counts["read"]:
+                raise
+            mark_stopped(report, stop)
         finally:
             source.close()
         if report.status == "running":
@@ -452,6 +462,19 @@ class _Pending:
     event_id: str
     event: dict[str, Any]  # wire shape; serialized by the client, a request at a time
     own_event_id: bool  # from the event_id column or template, not the identifier fallback
+
+
+def mark_stopped(report: RunReport, stop: StopRequest) -> None:
+    """The report of a run stopped by Ctrl-C or SIGTERM (`stop`): interrupted, its exit code."""
+    name = stop.signal_name or "a signal"
+    report.status, report.stopped_by = "interrupted", name
+    report.exit_code = stop.exit_code
+    again = "press Ctrl-C again" if name == "SIGINT" else "send SIGTERM again"
+    report.error = (
+        f"stopped by {'the user (Ctrl-C)' if name == 'SIGINT' else name}; batches already "
+        "sent were recorded, rows read and not sent stay pending, and the next run sends "
+        f"them ({again} to quit at once)"
+    )
 
 
 class _Runner:
@@ -574,15 +597,7 @@ class _Runner:
         if self.stopped:
             return
         self.stopped = True
-        name = self.stop.signal_name or "a signal"
-        self.report.status, self.report.stopped_by = "interrupted", name
-        self.report.exit_code = self.stop.exit_code
-        again = "press Ctrl-C again" if name == "SIGINT" else "send SIGTERM again"
-        self.report.error = (
-            f"stopped by {'the user (Ctrl-C)' if name == 'SIGINT' else name}; batches already "
-            "sent were recorded, rows read and not sent stay pending, and the next run sends "
-            f"them ({again} to quit at once)"
-        )
+        mark_stopped(self.report, self.stop)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         """Every background task's end is looked at: an exception stops the run."""
@@ -808,8 +823,13 @@ class _Runner:
             raise
 
     def _count_rejections(self, rejected: list[Rejected]) -> None:
-        self.report.rejections.extend(rejected)
-        self.report.reasons.update(reason["code"] for r in rejected for reason in r.reasons)
+        reasons, kept = self.report.reasons, self.report.rejections
+        for row in rejected:
+            codes = [reason["code"] for reason in row.reasons]
+            # kept while one of its reasons has fewer than MAX_REJECTIONS_KEPT examples
+            if any(reasons[code] < MAX_REJECTIONS_KEPT for code in codes):
+                kept.append(row)
+            reasons.update(codes)
 
     async def _dispatch(self, *, final: bool) -> None:
         while len(self.outbox) >= self.batch_size or (final and self.outbox):

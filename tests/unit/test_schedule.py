@@ -172,3 +172,14 @@ def test_serve_token_read_from_the_environment_and_never_empty(tmp_path: Path) -
     assert project.config.serve.token.get_secret_value() == "s3cret"
     with pytest.raises(ConfigError, match="serve.token: is empty"):
         load_project(file, env={"TOKEN": "t", "API_TOKEN": " "})
+
+
+def test_an_unset_serve_token_variable_fails_serve_only(tmp_path: Path) -> None:
+    from capisync.serve.service import Service
+
+    file = write_project(tmp_path, "    schedule: every 15m")
+    file.write_text(file.read_text() + "serve:\n  token: ${API_TOKEN}\n")
+    project = load_project(file, env={"TOKEN": "t"})  # `capisync run` loads it
+    assert project.config.serve is None
+    with pytest.raises(ConfigError, match="serve.token: environment variable API_TOKEN"):
+        Service(project)

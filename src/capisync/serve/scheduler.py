@@ -49,7 +49,8 @@ class Ticker:
         on_next: Callable[[float], None] = lambda _: None,
         on_error: Callable[[str], None] = lambda _: None,
     ) -> None:
-        """`is_running()`: the run id this process runs for the sync now, or None;
+        """`is_running()`: the run id this process runs for the sync now (0 while it starts),
+        or None;
         `claim(tick)`: whether this process won the tick (raises CapisyncError when the ledger
         fails); `start()`: start a run; `on_next(tick)`: told each next tick (epoch seconds);
         `on_error(message)`: a tick that could not be run for an error (the sync is failing)."""
@@ -100,11 +101,11 @@ class Ticker:
         running = self.is_running()
         if running is not None:
             log.warning(
-                "%s: tick at %s skipped: run %s is still running (ticks are never queued; "
+                "%s: tick at %s skipped: %s is still running (ticks are never queued; "
                 "the next tick after it ends starts the next run)",
                 self.name,
                 iso(tick),
-                running,
+                f"run {running}" if running else "a run",
             )
             return
         try:

@@ -39,7 +39,9 @@ from capisync.sync import RunReport, run_sync_async
 
 log = logging.getLogger("capisync.serve")
 
-STALE_CHECK_SECONDS = 3600.0  # how often the alerter looks for syncs with no new rows
+HOURLY_SECONDS = 3600.0  # how often the stale-model check and the quality check run
+FIRST_HOURLY_DELAY_SECONDS = 60.0  # after start: a crash-looping serve does not hammer Meta
+QUALITY_EVERY_SECONDS = 86400.0  # Meta's quality figures, fetched once a day per sync
 SHUTDOWN_GRACE_SECONDS = 30.0  # how long shutdown waits for alerts still being posted
 
 
@@ -95,6 +97,8 @@ class Service:
     background_errors: int = field(default=0, init=False)  # failed metrics/alert tasks
 
     def __post_init__(self) -> None:
+        if self.project.serve_problems:
+            raise ConfigError(list(self.project.serve_problems), str(self.project.path))
         names = list(self.syncs) if self.syncs else list(self.project.syncs)
         for name in names:
             self.project.sync(name)  # ConfigError naming the file's syncs
@@ -118,6 +122,13 @@ class Service:
             if config.schedule is not None:
                 self.schedules[name] = parse_schedule(config.schedule, config.schedule_timezone)
         self.owner = new_owner()
+        # runs never wait for a lock held elsewhere (`on_locked: wait` is for `capisync run`):
+        # a tick or an API call answers at once that the sync is already running
+        syncs = {
+            n: c.model_copy(update={"on_locked": "fail"}) for n, c in self.project.syncs.items()
+        }
+        runs_config = self.project.config.model_copy(update={"syncs": syncs})
+        self._run_project = Project(self.project.path, runs_config, self.project.warnings)
         self._flights: dict[str, _Flight] = {}
         self._by_run: dict[int, RunReport] = {}
         self._health = {name: _Health() for name in self.names}
@@ -192,7 +203,7 @@ class Service:
                 started.set_result(report)
 
         run = run_sync_async(
-            self.project,
+            self._run_project,
             name,
             stop=flight.stop,
             on_start=on_start,
@@ -295,6 +306,16 @@ class Service:
 
         task.add_done_callback(done)
 
+    async def background_done(self, timeout: float | None = None) -> None:
+        """Wait for the background tasks (alerts, quality fetches) running now; those still
+        running after `timeout` seconds are logged and cancelled."""
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in late:
+            log.error("%s did not finish within %.0f s; cancelled", task.get_name(), timeout)
+            task.cancel()
+
     def _mark_failing(self, name: str, message: str) -> None:
         self._health[name].failing, self._health[name].last_error = True, message
 
@@ -325,8 +346,7 @@ class Service:
             task = asyncio.create_task(ticker.run(), name=f"capisync schedule {name}")
             task.add_done_callback(lambda t, n=name: self._ticker_ended(n, t))  # type: ignore[misc]
             self._tickers.append(task)
-        if self.alerter is not None:
-            self._tickers.append(asyncio.create_task(self._check_stale_hourly()))
+        self._tickers.append(asyncio.create_task(self._hourly(), name="capisync hourly"))
         try:
             await asyncio.gather(*self._tickers)
             await asyncio.get_running_loop().create_future()  # nothing scheduled: idle on
@@ -335,10 +355,11 @@ class Service:
                 task.cancel()
 
     def _running_id(self, name: str) -> int | None:
+        """The run id of the sync's run in flight here (0 while it is still starting)."""
         flight = self._flights.get(name)
         if flight is None:
             return None
-        return flight.run_id if flight.run_id is not None else -1
+        return flight.run_id or 0
 
     def _ticker_ended(self, name: str, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
@@ -349,11 +370,34 @@ class Service:
         self._mark_failing(name, message)
         log.error("%s: %s", name, message)
 
-    async def _check_stale_hourly(self) -> None:
-        assert self.alerter is not None
+    async def _hourly(self) -> None:
+        await self.sleep(FIRST_HOURLY_DELAY_SECONDS)
         while True:
-            await self.sleep(STALE_CHECK_SECONDS)
-            self.spawn(self.alerter.check_stale(self.clock()), "stale-sync check")
+            self.hourly_pass()
+            await self.sleep(HOURLY_SECONDS)
+
+    def hourly_pass(self) -> None:
+        """Ask the alerter about stale models, and fetch Meta's quality figures of each sync
+        last fetched a day ago or more (then the alerter judges EMQ drops). In background
+        tasks: their errors are logged with the sync's name and counted."""
+        if self.alerter is not None:
+            self.spawn(self.alerter.check_stale(self.clock()), "stale-model check")
+        for name in self.names:
+            self.spawn(self._quality_if_due(name), f"{name}: Meta's quality figures")
+
+    async def _quality_if_due(self, name: str) -> None:
+        from capisync import quality
+
+        latest = quality.latest_quality(self.project, name)
+        if latest is not None and self.clock() - latest.fetched_at < QUALITY_EVERY_SECONDS:
+            return
+        await quality.fetch_quality_async(
+            self.project, name, clock=self.clock, transport=self.transport
+        )
+        log.info("%s: Meta's quality figures fetched", name)
+        if self.alerter is not None:
+            history = quality.quality_history_for(self.project, name)
+            await self.alerter.after_quality(name, history)
 
     def log_plan(self) -> None:
         """Log what is served and when each scheduled sync runs next."""
@@ -380,12 +424,4 @@ class Service:
             flight.stop.request(signum)
         runs = [f.task for _, f in flights if f.task is not None]
         await asyncio.gather(*self._tickers, *runs, return_exceptions=True)
-        if self._tasks:
-            _, late = await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE_SECONDS)
-            for task in late:
-                log.error(
-                    "%s did not finish within %.0f s; cancelled",
-                    task.get_name(),
-                    SHUTDOWN_GRACE_SECONDS,
-                )
-                task.cancel()
+        await self.background_done(SHUTDOWN_GRACE_SECONDS)

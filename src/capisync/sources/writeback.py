@@ -24,10 +24,11 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from capisync.errors import ConfigError
+from capisync.errors import ConfigError, SourceError
 from capisync.sources.messages import scrub_message
 
 TABLE = "capisync_settled"
+_DELETE_CHUNK = 10_000  # identifiers per DELETE (one array parameter)
 log = logging.getLogger("capisync.writeback")
 
 # (identifier, state, event_id, fbtrace_id)
@@ -115,6 +116,31 @@ class Writeback:
                 conn.execute(statement, params)
         except SQLAlchemyError as exc:
             self._failed("write the write-back table", exc)
+
+    def forget(self, identifiers: Sequence[str] | None) -> int:
+        """Delete this sync's rows for `identifiers` (None: all of them), as a reset does,
+        so that the anti-join reads those rows again; 0 when the table does not exist.
+        Unlike the writes of a run, raises SourceError: a reset that left them here would
+        not resend them."""
+        try:
+            with self.engine.begin() as conn:
+                if not sa.inspect(conn).has_table(TABLE, schema=self.schema):
+                    return 0
+                statement = f"DELETE FROM {self.table} WHERE sync = :sync"
+                if identifiers is None:
+                    return int(conn.execute(sa.text(statement), {"sync": self.sync}).rowcount)
+                deleted = 0
+                query = sa.text(statement + " AND identifier = ANY(:ids)")
+                for start in range(0, len(identifiers), _DELETE_CHUNK):
+                    ids = list(identifiers[start : start + _DELETE_CHUNK])
+                    deleted += int(conn.execute(query, {"sync": self.sync, "ids": ids}).rowcount)
+                return deleted
+        except SQLAlchemyError as exc:
+            raise SourceError(
+                f"sync '{self.sync}': cannot delete the reset rows from the write-back table "
+                f"{self.table} ({scrub_message(getattr(exc, 'orig', exc))}); nothing was "
+                "reset: grant DELETE on it (or drop it) and run the reset again"
+            ) from exc
 
     def _run(self, what: str, statements: list[str]) -> bool:
         try:

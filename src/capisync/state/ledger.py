@@ -120,6 +120,41 @@ def _reason_elements(dialect: str) -> _ReasonSql:
     return _ReasonSql("json_each(l.reasons) AS r", "json_extract(r.value, '$.code')", "r.value")
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One identifier's row: its state and what the run that wrote it recorded."""
+
+    identifier: str
+    state: str  # sent | rejected | expired | baseline
+    event_id: str | None  # the event_id it was sent with (sent rows)
+    run_id: int | None  # the run that last wrote it
+    updated_at: float  # epoch seconds it was written
+    fbtrace_id: str | None  # Meta's trace id of the request that carried it (sent rows)
+    by_meta: bool  # rejected by Meta itself, not by capisync's validation
+    reasons: list[dict[str, Any]]  # why it was rejected or expired
+
+
+@dataclass(frozen=True, slots=True)
+class RowChoice:
+    """Which rows of a sync a reset forgets: these identifiers, the rows written since an
+    instant, or all of them (exactly one)."""
+
+    identifiers: tuple[str, ...] = ()
+    since: float | None = None  # epoch seconds: rows the ledger wrote at or after it
+    everything: bool = False
+
+    def where(self, sync: str) -> Iterator[list[sa.ColumnElement[bool]]]:
+        """WHERE clauses picking the rows, one per chunk of identifiers."""
+        base = [LEDGER.c.sync == sync]
+        if self.everything:
+            yield base
+        elif self.since is not None:
+            yield [*base, LEDGER.c.updated_at >= self.since]
+        for start in range(0, len(self.identifiers), _LOOKUP_CHUNK):
+            chunk = self.identifiers[start : start + _LOOKUP_CHUNK]
+            yield [*base, LEDGER.c.identifier.in_(chunk)]
+
+
 @dataclass
 class RunRecord:
     id: int
@@ -403,6 +438,73 @@ class Ledger:
                 )
         return RejectionSummary(int(total), groups)
 
+    def row(self, sync: str, identifier: str) -> LedgerRow | None:
+        """The ledger's row of one identifier (`capisync status`), None when it has none."""
+        query = sa.select(LEDGER).where(LEDGER.c.sync == sync, LEDGER.c.identifier == identifier)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).first()
+        if found is None:
+            return None
+        m = found._mapping
+        return LedgerRow(
+            identifier=m["identifier"],
+            state=m["state"],
+            event_id=m["event_id"],
+            run_id=m["run_id"],
+            updated_at=m["updated_at"],
+            fbtrace_id=m["fbtrace_id"],
+            by_meta=bool(m["by_meta"]),
+            reasons=json.loads(m["reasons"] or "[]"),
+        )
+
+    def count_states(self, sync: str, chosen: RowChoice) -> dict[str, int]:
+        """How many rows of `sync` `chosen` picks, by state (the states with none absent)."""
+        counts: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for where in chosen.where(sync):
+                q = sa.select(LEDGER.c.state, sa.func.count()).where(*where)
+                for state, n in conn.execute(q.group_by(LEDGER.c.state)):
+                    counts[str(state)] = counts.get(str(state), 0) + int(n)
+        return counts
+
+    def chosen_identifiers(self, sync: str, chosen: RowChoice) -> list[str]:
+        """The identifiers of the rows `chosen` picks (for the write-back table's delete)."""
+        with self.engine.connect() as conn:
+            return [
+                str(i)
+                for where in chosen.where(sync)
+                for (i,) in conn.execute(sa.select(LEDGER.c.identifier).where(*where))
+            ]
+
+    def forget(
+        self, sync: str, chosen: RowChoice, *, now: float, details: dict[str, Any]
+    ) -> tuple[dict[str, int], int]:
+        """Delete the rows `chosen` picks, so that the next run sends them again (a reset),
+        and record the reset in the run history (status "reset", `details` under "reset"),
+        in one transaction; call it holding the sync's lock. Returns (rows deleted by state,
+        the history's id of the reset). Raises LedgerError."""
+        forgotten: dict[str, int] = {}
+        with self._tx() as conn:
+            for where in chosen.where(sync):
+                q = sa.select(LEDGER.c.state, sa.func.count()).where(*where)
+                for state, n in conn.execute(q.group_by(LEDGER.c.state)):
+                    forgotten[str(state)] = forgotten.get(str(state), 0) + int(n)
+                conn.execute(LEDGER.delete().where(*where))
+            record = {**details, "forgotten": forgotten, "rows": sum(forgotten.values())}
+            result = conn.execute(
+                RUNS.insert().values(
+                    sync=sync,
+                    started_at=now,
+                    ended_at=now,
+                    status="reset",
+                    dry_run=False,
+                    details=json.dumps({"reset": record}),
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has it
+        return forgotten, int(key[0])
+
     # -- runs -------------------------------------------------------------------------------
 
     def start_run(
@@ -462,6 +564,12 @@ class Ledger:
                     **values,
                 )
             )
+
+    def run(self, run_id: int) -> RunRecord | None:
+        """One run of the history by its id, None when there is none."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).first()
+        return None if found is None else _run_record(found._mapping)
 
     def runs(self, sync: str | None = None, limit: int = 20) -> list[RunRecord]:
         q = sa.select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
