@@ -26,6 +26,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from capisync.capi import emq
@@ -142,6 +143,14 @@ def screenshot(browser: WebDriver, shots: Path, name: str) -> None:
     browser.set_window_size(1280, 900)
 
 
+def navigate(browser: WebDriver, by: str, selector: str) -> None:
+    """Click a link or submit button and wait until the next page replaced this one (a
+    click returns before the browser has loaded what it asked for)."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, selector).click()
+    WebDriverWait(browser, WAIT_SECONDS).until(expected_conditions.staleness_of(page))
+
+
 def cell_texts(browser: WebDriver, row_css: str) -> list[str]:
     row = browser.find_element(By.CSS_SELECTOR, row_css)
     return [c.text for c in row.find_elements(By.CSS_SELECTOR, "th, td")]
@@ -156,11 +165,11 @@ def test_without_the_token_the_dashboard_answers_401_and_login_sets_the_cookie(
     load(browser, server + "/login")
     screenshot(browser, shots, "01-login")
     browser.find_element(By.ID, "token").send_keys("not-the-token")
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    navigate(browser, By.CSS_SELECTOR, "form button[type=submit]")
     assert "is not the one" in keep(browser)
 
     browser.find_element(By.ID, "token").send_keys(TOKEN)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    navigate(browser, By.CSS_SELECTOR, "form button[type=submit]")
     WebDriverWait(browser, WAIT_SECONDS).until(lambda d: d.current_url == server + "/")
     cookie = browser.get_cookie("capisync_token")
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -173,7 +182,7 @@ def test_run_now_starts_a_run_that_appears_with_its_counts(
 ) -> None:
     load(browser, server + "/")
     screenshot(browser, shots, "02-syncs")
-    browser.find_element(By.CSS_SELECTOR, "button[aria-label='Run purchases now']").click()
+    navigate(browser, By.CSS_SELECTOR, "button[aria-label='Run purchases now']")
     notice = browser.find_element(By.ID, "notice").text
     match = re.fullmatch(r"Run (\d+) started\.", notice)
     assert match, notice
@@ -265,7 +274,7 @@ def test_a_rejection_shows_how_to_fix_and_its_rows_and_search_finds_one(
     browser: WebDriver, server: str, shots: Path
 ) -> None:
     load(browser, server + "/syncs/purchases#rejections")
-    browser.find_element(By.LINK_TEXT, "no_customer_keys").click()
+    navigate(browser, By.LINK_TEXT, "no_customer_keys")
     keep(browser)
     assert "at least one of" in browser.find_element(By.ID, "how-to-fix").text
     ids = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".id-list code")]
@@ -273,7 +282,7 @@ def test_a_rejection_shows_how_to_fix_and_its_rows_and_search_finds_one(
     screenshot(browser, shots, "05-rejection")
 
     browser.find_element(By.ID, "identifier").send_keys("ord-10017")
-    browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    navigate(browser, By.CSS_SELECTOR, "form.search button")
     result = browser.find_element(By.ID, "search-result").text
     keep(browser)
     assert "rejected" in result and "purchase_missing_value_or_currency" in result
@@ -283,7 +292,7 @@ def test_a_rejection_shows_how_to_fix_and_its_rows_and_search_finds_one(
     search = browser.find_element(By.ID, "identifier")
     search.clear()
     search.send_keys(email)
-    browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    navigate(browser, By.CSS_SELECTOR, "form.search button")
     assert "looks like an email address" in keep(browser)
 
 
@@ -321,7 +330,7 @@ def test_no_page_holds_a_raw_email_phone_or_the_token() -> None:
 
 def test_log_out_forgets_the_cookie(browser: WebDriver, server: str) -> None:
     load(browser, server + "/")
-    browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    navigate(browser, By.CSS_SELECTOR, "form.logout button")
     WebDriverWait(browser, WAIT_SECONDS).until(lambda d: d.current_url == server + "/login")
     assert browser.get_cookie("capisync_token") is None
     assert "unauthorized" in load(browser, server + "/syncs/purchases")
