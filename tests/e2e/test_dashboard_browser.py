@@ -136,8 +136,10 @@ def keep(browser: WebDriver) -> str:
 
 def screenshot(browser: WebDriver, shots: Path, name: str) -> None:
     """The whole page: the window is stretched to the page's height for the shot."""
-    height = int(browser.execute_script("return document.documentElement.scrollHeight"))
-    browser.set_window_size(1280, min(max(height, 900), 6000))
+    measure = "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)"
+    for _ in range(2):  # the page reflows at the new size: measure again once
+        height = int(browser.execute_script(measure)) + 140  # the browser's own bars
+        browser.set_window_size(1280, min(max(height, 900), 6000))
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(shots / f"{name}.png"))
     browser.set_window_size(1280, 900)
