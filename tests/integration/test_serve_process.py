@@ -114,6 +114,12 @@ def test_broken_syncs_fail_on_their_own_while_the_good_one_keeps_running(
             "    identifier: order_id",
             f"    schedule: every {INTERVAL}s",
             f"    destination: {destination}",
+            "  expired_token:",  # the sandbox accepts `sandbox-token` only: Meta's code 190
+            "    source: {duckdb: warehouse.duckdb}",
+            "    model: models/purchases.sql",
+            "    identifier: order_id",
+            f"    schedule: every {INTERVAL}s",
+            f"    destination: {destination}",
             "",
         ]
     )
@@ -131,6 +137,7 @@ def test_broken_syncs_fail_on_their_own_while_the_good_one_keeps_running(
                 ended("purchases", "completed") >= 3
                 and ended("missing_table", "failed") >= 2
                 and ended("unreachable", "failed") >= 2
+                and ended("expired_token", "failed") >= 2
             ),
             90,
             "three good runs and two failures of each broken sync",
@@ -143,9 +150,11 @@ def test_broken_syncs_fail_on_their_own_while_the_good_one_keeps_running(
     assert "no_such_orders" in syncs["missing_table"]["last_error"]
     assert syncs["unreachable"]["failing"] is True
     assert "127.0.0.1" in syncs["unreachable"]["last_error"]
+    assert syncs["expired_token"]["failing"] is True
+    assert "token" in syncs["expired_token"]["last_error"].lower()
     assert all(s["next_run"] for s in syncs.values())
     assert "missing_table: run" in serve.log and "unreachable: run" in serve.log
-    assert serve.log.count("failed:") >= 4
+    assert serve.log.count("failed:") >= 6
     assert len(sandbox.store.events()) == DEMO_EXPECTED["sent"]
 
 

@@ -9,13 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.integration.serve_process import demo_project
 
 from capisync.config import load_project
+from capisync.demo import DEMO_EXPECTED
 from capisync.errors import ConfigError
 from capisync.sandbox import SandboxServer
-from capisync.serve.service import Service
+from capisync.serve.service import Service, SyncState
 from capisync.sync import RunReport
 
 
@@ -103,7 +105,7 @@ def test_every_run_reaches_metrics_and_alerts_and_a_failed_alert_is_logged_and_c
     states = {s.name: s for s in service.sync_states()}
     assert not states["purchases"].failing and states["broken"].failing
     assert "no_such_orders" in (states["broken"].last_error or "")
-    assert service.token == "tok"
+    assert service.token == "tok" and "tok" not in repr(service)
 
 
 def test_a_sync_not_served_is_refused_by_name(tmp_path: Path, sandbox: SandboxServer) -> None:
@@ -141,3 +143,36 @@ def test_the_hourly_pass_fetches_meta_quality_once_a_day_and_asks_about_stale_mo
     # fetched at the first pass and a day later, not an hour later
     assert recorder.quality == [("purchases", 1), ("purchases", 2)]
     assert len(quality_history_for(project, "purchases")) == 2
+
+
+class BuggyTransport(httpx.AsyncBaseTransport):
+    """Meta's requests raise an exception no capisync code expects: a bug, as a run sees it."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise KeyError("jane@example.com")
+
+
+def test_a_bug_in_one_run_marks_its_sync_failing_without_its_message_and_serve_goes_on(
+    tmp_path: Path, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = demo_project(tmp_path, sandbox.url)
+    project = load_project(config, env={"CAPISYNC_API_TOKEN": "tok"})
+    recorder = Recorder()
+    failing: list[SyncState] = []
+
+    async def scenario() -> Service:
+        service = Service(project, metrics=recorder, transport=BuggyTransport())  # type: ignore[arg-type]
+        await finish(service, "purchases")
+        failing.append(service.sync_states()[0])
+        service.transport = None  # the next run talks to the sandbox again
+        await finish(service, "purchases")
+        return service
+
+    with caplog.at_level(logging.INFO, logger="capisync.serve"):
+        service = asyncio.run(scenario())
+    assert [r.status for r in recorder.observed] == ["failed", "completed"]
+    assert "purchases: run 1 failed: internal error (KeyError at " in caplog.text
+    assert "jane" not in caplog.text
+    assert failing[0].failing and "internal error (KeyError" in (failing[0].last_error or "")
+    assert not service.sync_states()[0].failing  # the next run completed: healthy again
+    assert len(sandbox.store.events()) == DEMO_EXPECTED["sent"]

@@ -93,7 +93,7 @@ class Service:
     transport: Any = None  # an httpx transport for Meta's requests (tests)
     metrics: Metrics = field(default_factory=Metrics)
     alerter: Alerter | None = None  # built from the project's `alerts:` when not given
-    token: str | None = field(init=False)
+    token: str | None = field(init=False, repr=False)  # serve.token: never in a repr or log
     background_errors: int = field(default=0, init=False)  # failed metrics/alert tasks
 
     def __post_init__(self) -> None:
@@ -103,7 +103,7 @@ class Service:
         for name in names:
             self.project.sync(name)  # ConfigError naming the file's syncs
         self.names = list(dict.fromkeys(names))
-        serve = getattr(self.project.config, "serve", None)
+        serve = self.project.config.serve
         token = None if serve is None or serve.token is None else serve.token.get_secret_value()
         self.token = token or None
         if self.alerter is None:
