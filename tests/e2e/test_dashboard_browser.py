@@ -158,13 +158,12 @@ def cell_texts(browser: WebDriver, row_css: str) -> list[str]:
     return [c.text for c in row.find_elements(By.CSS_SELECTOR, "th, td")]
 
 
-def test_without_the_token_the_dashboard_answers_401_and_login_sets_the_cookie(
+def test_without_the_token_the_dashboard_asks_for_it_and_login_sets_the_cookie(
     browser: WebDriver, server: str, shots: Path
 ) -> None:
-    html = load(browser, server + "/")
-    assert "unauthorized" in html and "purchases" not in html
-
-    load(browser, server + "/login")
+    html = load(browser, server + "/syncs/purchases")
+    assert browser.current_url == server + "/login"  # the browser is sent to the form
+    assert 'id="token"' in html and "purchases" not in html
     screenshot(browser, shots, "01-login")
     browser.find_element(By.ID, "token").send_keys("not-the-token")
     navigate(browser, By.CSS_SELECTOR, "form button[type=submit]")
@@ -335,4 +334,5 @@ def test_log_out_forgets_the_cookie(browser: WebDriver, server: str) -> None:
     navigate(browser, By.CSS_SELECTOR, "form.logout button")
     WebDriverWait(browser, WAIT_SECONDS).until(lambda d: d.current_url == server + "/login")
     assert browser.get_cookie("capisync_token") is None
-    assert "unauthorized" in load(browser, server + "/syncs/purchases")
+    load(browser, server + "/syncs/purchases")
+    assert browser.current_url == server + "/login"  # logged out: asked for the token again

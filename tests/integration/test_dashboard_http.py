@@ -53,6 +53,24 @@ def test_login_sets_an_httponly_strict_cookie_only_for_the_right_token(
         assert c.get("/").status_code == 200  # the cookie is the token now
 
 
+def test_a_browser_without_the_token_is_sent_to_the_login_form_and_machines_get_401(
+    serve: ServeProcess,
+) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    with httpx.Client(base_url=serve.url, timeout=30, follow_redirects=False) as c:
+        for path in ("/", "/syncs/purchases"):
+            page = c.get(path, headers=html)
+            assert page.status_code == 303 and page.headers["location"] == "/login"
+        c.cookies.set("capisync_token", "a-token-rotated-since")  # an old cookie: log in again
+        assert c.get("/", headers=html).headers.get("location") == "/login"
+        c.cookies.clear()
+        for path in ("/api/syncs", "/metrics"):  # never HTML, even for a browser
+            answer = c.get(path, headers=html)
+            assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
+        assert c.get("/").status_code == 401  # a script's request: JSON, not a redirect
+        assert c.post("/syncs/purchases/runs", headers=html).status_code == 401
+
+
 def test_a_search_holding_an_email_or_phone_is_not_shown_back(serve: ServeProcess) -> None:
     with serve.client() as c:
         for value in ("jane.doe@example.com", "+1 415 555 0123"):
