@@ -102,8 +102,13 @@ def _refresh(
     )
     key = ledger.identity(sync)
     row = con.execute("SELECT ledger_key, through_run, run_started FROM copied").fetchone()
-    after = 0
-    if row is not None and row[0] == key and ledger.run_started(sync, int(row[1])) == row[2]:
+    after = 0  # the run the copy is up to, when it is this ledger's and the ledger has it
+    if (
+        row is not None
+        and row[0] == key
+        and int(row[1]) <= through_run  # a copy ahead of the ledger: the ledger went back
+        and ledger.run_started(sync, int(row[1])) == row[2]
+    ):
         after = int(row[1])
     last = ledger.last_run(sync, through_run)
     con.execute("BEGIN TRANSACTION")
