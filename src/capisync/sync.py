@@ -459,7 +459,7 @@ class _Runner:
         if self.failure is not None:
             raise self.failure
         self._prune()
-        self._refresh_copy()
+        self._refresh_copy(source)
 
     def _narrow(self, source: Source) -> None:
         """Leave in the warehouse what needs no work (readplan.py): rows older than any event
@@ -510,11 +510,13 @@ class _Runner:
         )
         return None if held is None else path
 
-    def _refresh_copy(self) -> None:
+    def _refresh_copy(self, source: Source) -> None:
         """After a completed run: this run's settled rows into the settled copy, and the rows
-        pruned from the ledger out of it, so the next run has them at hand."""
+        pruned from the ledger out of it, so the next run has them at hand. The source, read
+        whole, is closed first: its DuckDB memory is not held while the copy's is used."""
         if self.settled_copy is None or self.stopped or self.report.run_id is None:
             return
+        source.close()
         pruned = self._prune_cutoff()
         settled_copy.refresh(
             self.settled_copy, self.ledger, self.ctx.name, self.report.run_id, pruned_before=pruned
