@@ -42,7 +42,7 @@ log = logging.getLogger("capisync.state")
 
 TABLE = "settled"
 MEMORY_LIMIT = "64MB"  # DuckDB's memory for a refresh (more rows spill to disk)
-CHUNK = 100_000  # rows taken from the ledger, and inserted, at a time
+CHUNK = 20_000  # rows taken from the ledger, and inserted, at a time (memory: a few MB)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
