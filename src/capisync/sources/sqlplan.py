@@ -33,6 +33,11 @@ _PG_INTEGER = frozenset({21, 23, 20})
 _MY_NAIVE, _MY_UTC, _MY_DATE = frozenset({12}), frozenset({7}), frozenset({10, 14})
 _MY_TEXT = frozenset({15, 253})
 _MY_INTEGER = frozenset({1, 2, 3, 8, 9})
+# Snowflake's connector type codes (FIELD_ID): TIMESTAMP_NTZ; TIMESTAMP_TZ and _LTZ; DATE;
+# TEXT; FIXED (NUMBER, an integer when its scale is 0)
+_SF_NAIVE, _SF_AWARE, _SF_DATE = frozenset({8}), frozenset({6, 7}), frozenset({3})
+_SF_TEXT, _SF_FIXED = 2, 0
+_FAMILIES = ("postgresql", "mysql", "snowflake")
 
 Execute = Callable[[str], Any]
 
@@ -43,10 +48,10 @@ def narrow(
     """The narrowed query (None: read the model as it is) and what it leaves out. `execute`
     runs SQL on the source and raises the source's errors."""
     narrowed = Narrowed()
-    supported = dialect.name == "postgresql" or dialect.name in MYSQL_DIALECTS
-    if not supported or (plan.window is None and plan.writeback is None):
+    family = "mysql" if dialect.name in MYSQL_DIALECTS else dialect.name
+    if family not in _FAMILIES or (plan.window is None and plan.writeback is None):
         return None, narrowed
-    my = dialect.name in MYSQL_DIALECTS
+    my = family != "postgresql"  # MySQL and Snowflake read backslash escapes in literals
     model = f"({wrapped_model})"
     q = dialect.identifier_preparer.quote
     ident = f"m.{q(plan.identifier)}"
@@ -54,13 +59,20 @@ def narrow(
     probe = execute(f"SELECT {ident}, {column} FROM {model} m LIMIT 0")
     description = probe.cursor.description if probe.cursor is not None else None
     probe.close()
-    codes = [d[1] for d in description or ()] + [None, None]  # DB-API: (name, type_code, ...)
+    # DB-API: (name, type_code, display_size, internal_size, precision, scale, null_ok)
+    described = [tuple(d) for d in description or ()] + [(), ()]
+    codes = [d[1] if len(d) > 1 else None for d in described]
     conditions: list[str] = []
-    old = _older_than(column, plan.window, codes[1], my) if plan.window is not None else None
+    old = _older_than(column, plan.window, codes[1], family) if plan.window is not None else None
     if old is not None:
         narrowed.window = True
         conditions.append(f"NOT coalesce({old}, false)")
-    match = _mysql_match(ident, codes[0], dialect) if my else _identifier_match(ident, codes[0])
+    if family == "mysql":
+        match = _mysql_match(ident, codes[0], dialect)
+    elif family == "snowflake":
+        match = _snowflake_match(ident, described[0])
+    else:
+        match = _identifier_match(ident, codes[0])
     if plan.writeback is not None and match is not None:
         wb = plan.writeback
         joined = (
@@ -108,19 +120,35 @@ def _mysql_match(column: str, type_code: object, dialect: sa.Dialect) -> str | N
     return f"CONVERT({text} USING utf8mb4) COLLATE {binary_collation(dialect)}"
 
 
+def _snowflake_match(column: str, described: tuple[object, ...]) -> str | None:
+    """Text as is, an integer NUMBER (scale 0) in decimal; None for other types."""
+    code, scale = (described[1], described[5]) if len(described) > 5 else (None, None)
+    if code == _SF_TEXT:
+        return column
+    if code == _SF_FIXED and scale == 0:
+        return f"CAST({column} AS VARCHAR)"
+    return None
+
+
 def _literal(text: str, mysql: bool = False) -> str:
-    if mysql:  # MySQL reads backslash escapes inside literals
+    if mysql:  # MySQL and Snowflake read backslash escapes inside literals
         text = text.replace("\\", "\\\\")
     return "'" + text.replace("'", "''") + "'"
 
 
 def _older_than(
-    column: str, window: TimeWindow, type_code: object, mysql: bool = False
+    column: str, window: TimeWindow, type_code: object, family: str = "postgresql"
 ) -> str | None:
     local = datetime.fromtimestamp(window.since, ZoneInfo(window.timezone))
     naive = f"TIMESTAMP '{local.replace(tzinfo=None).isoformat(sep=' ')}'"
     day = f"DATE '{local.date().isoformat()}'"
-    if mysql:
+    if family == "snowflake":
+        if type_code in _SF_NAIVE:
+            return f"{column} < '{local.replace(tzinfo=None).isoformat(sep=' ')}'::TIMESTAMP_NTZ"
+        if type_code in _SF_AWARE:
+            return f"{column} < '{local.isoformat(sep=' ')}'::TIMESTAMP_TZ"
+        return f"{column} < {day}" if type_code in _SF_DATE else None
+    if family == "mysql":
         utc = datetime.fromtimestamp(window.since, UTC).replace(tzinfo=None)
         if type_code in _MY_NAIVE:
             return f"{column} < {naive}"

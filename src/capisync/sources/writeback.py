@@ -1,7 +1,7 @@
 """The write-back table: the identifiers a sync settled, beside the model, in its warehouse.
 
 `writeback: {schema: capisync}` makes capisync keep `capisync.capisync_settled` in the
-model's own database (PostgreSQL, MySQL/MariaDB), one row per settled identifier:
+model's own database (PostgreSQL, MySQL/MariaDB, Snowflake), one row per settled identifier:
 
     sync, identifier, state (sent | expired | baseline), event_id, run_id, settled_at,
     fbtrace_id (Meta's trace id of the request that carried it), ledger_key
@@ -17,8 +17,10 @@ trusted by the anti-join.
 On MySQL/MariaDB the schema is a database (`CREATE DATABASE IF NOT EXISTS`), and `sync` and
 `identifier` compare byte for byte, trailing spaces included (utf8mb4_nopad_bin on MariaDB,
 utf8mb4_0900_bin on MySQL 8): the server's default collations would take `A1` and `a1 ` for
-one identifier. Other warehouses (BigQuery, Snowflake, Redshift, Databricks) cannot keep it
-yet: `writeback:` there is refused, and every row read is checked against the ledger in bulk.
+one identifier. On Snowflake, which has no INSERT ... ON CONFLICT (and enforces no primary
+key), rows are written with MERGE. Other warehouses (BigQuery, Redshift, Databricks) cannot
+keep it yet: `writeback:` there is refused, and every row read is checked against the ledger
+in bulk.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ from capisync.sources.messages import scrub_message
 TABLE = "capisync_settled"
 log = logging.getLogger("capisync.writeback")
 # the SQLAlchemy dialects that can keep the table (a MariaDB server may be reached as mysql)
-WRITEBACK_DIALECTS = ("postgresql", "mysql", "mariadb")
+WRITEBACK_DIALECTS = ("postgresql", "mysql", "mariadb", "snowflake")
 MYSQL_DIALECTS = frozenset({"mysql", "mariadb"})
+_MERGE_ROWS = 1000  # rows per Snowflake MERGE (its parameters are bound client-side)
 _UPDATED = ("state", "event_id", "run_id", "settled_at", "fbtrace_id", "ledger_key")
+_COLUMNS = ("sync", "identifier", *_UPDATED)
 
 # (identifier, state, event_id, fbtrace_id)
 SettledRow = tuple[str, str, str | None, str | None]
@@ -59,9 +63,9 @@ class Writeback:
             self.engine.dispose()
             raise ConfigError(
                 [
-                    f"syncs.{sync}.writeback: the write-back table is supported on PostgreSQL "
-                    f"and MySQL/MariaDB models, not {name}; remove `writeback:` (every row "
-                    "read is then checked against the ledger in bulk)"
+                    f"syncs.{sync}.writeback: the write-back table is supported on PostgreSQL, "
+                    f"MySQL/MariaDB and Snowflake models, not {name}; remove `writeback:` "
+                    "(every row read is then checked against the ledger in bulk)"
                 ]
             )
         self.settled = settled_table(schema, self.engine.dialect)
@@ -72,13 +76,15 @@ class Writeback:
         """Create the schema and table when missing; False (logged) when it cannot."""
         # fresh statistics for the anti-join: without them a table just filled looks empty,
         # and PostgreSQL plans a scan of it per model row (20 s at 20,000)
-        analyze = "ANALYZE TABLE" if self.engine.dialect.name in MYSQL_DIALECTS else "ANALYZE"
+        name = self.engine.dialect.name
+        analyze = "ANALYZE TABLE" if name in MYSQL_DIALECTS else "ANALYZE"
         try:
             with self.engine.begin() as conn:
                 conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
                 # made again now that the dialect knows its server (MariaDB or MySQL)
                 settled_table(self.schema, self.engine.dialect).create(conn, checkfirst=True)
-                conn.exec_driver_sql(f"{analyze} {self.table}")
+                if name != "snowflake":  # Snowflake keeps its statistics itself
+                    conn.exec_driver_sql(f"{analyze} {self.table}")
         except SQLAlchemyError as exc:
             self._failed("create the write-back table", exc)
         return self.working
@@ -117,7 +123,12 @@ class Writeback:
         ]
         try:
             with self.engine.begin() as conn:
-                conn.execute(self._upsert(), params)
+                if self.engine.dialect.name == "snowflake":
+                    for start in range(0, len(params), _MERGE_ROWS):
+                        part = params[start : start + _MERGE_ROWS]
+                        conn.execute(_merge(self.table, len(part)), _numbered(part))
+                else:
+                    conn.execute(self._upsert(), params)
         except SQLAlchemyError as exc:
             self._failed("write the write-back table", exc)
 
@@ -144,6 +155,35 @@ class Writeback:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _merge(table: str, rows: int) -> sa.TextClause:
+    """Snowflake's upsert: a MERGE of `rows` rows given as VALUES (Snowflake has no
+    INSERT ... ON CONFLICT; its primary keys are not enforced)."""
+    values = ", ".join("(" + ", ".join(f":{k}_{i}" for k in _COLUMNS) + ")" for i in range(rows))
+    names = ", ".join(
+        f"CAST(column{n + 1} AS TIMESTAMP_TZ) AS {k}"
+        if k == "settled_at"
+        else f"column{n + 1} AS {k}"
+        for n, k in enumerate(_COLUMNS)
+    )
+    return sa.text(
+        f"MERGE INTO {table} t USING (SELECT {names} FROM VALUES {values}) s "
+        "ON t.sync = s.sync AND t.identifier = s.identifier "
+        f"WHEN MATCHED THEN UPDATE SET {', '.join(f'{k} = s.{k}' for k in _UPDATED)} "
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join(f's.{k}' for k in _COLUMNS)})"
+    )
+
+
+def _numbered(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows' values as the numbered parameters of _merge (times as ISO text)."""
+    out: dict[str, Any] = {}
+    for i, row in enumerate(rows):
+        for k in _COLUMNS:
+            value = row[k]
+            out[f"{k}_{i}"] = value.isoformat() if isinstance(value, datetime) else value
+    return out
 
 
 def binary_collation(dialect: sa.Dialect) -> str:
