@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Annotated, ParamSpec, cast
+from typing import IO, Annotated, Any, ParamSpec, cast
 
 import typer
 from rich.console import Console
@@ -175,8 +175,11 @@ def check(
     Example: capisync check purchases --sample 500
     """
     from capisync.checks import check_sync
+    from capisync.serve.alerts import describe_alerts
 
     project = _project(config)
+    if (alerts := describe_alerts(project.config.alerts)) is not None:
+        out.print(alerts)
     names = [sync] if sync else list(project.syncs)
     for name in names:
         project.sync(name)  # an unknown name is a usage error before any work
@@ -259,13 +262,26 @@ def _run_one(
             # what was done before it failed; the error itself is said once, below
             done.error = done.error.replace(str(exc), "", 1).strip() if done.error else None
             report.print_run(out, done)
-        return _sync_failed(name, exc)
+        code = _sync_failed(name, exc)
+        _alert(project, name, done, exc)
+        return code
     report.print_run(out, result)
+    _alert(project, name, result)
     if result.status == "interrupted":
         return result.exit_code or INTERRUPTED
     if result.failure is not None:
         return result.failure.exit_code
     return 0 if result.ok else 1
+
+
+def _alert(project: Project, name: str, run: Any, exc: Exception | None = None) -> None:
+    """With `alerts:` in the project file, post what the run fires (docs/alerts.md)."""
+    from capisync.serve.alerts import alerts_after_run, could_not_start
+
+    if project.config.alerts is not None:
+        done = run if run is not None else could_not_start(name, exc or RuntimeError())
+        for alert in alerts_after_run(project, done):
+            err.print(f"{name}: alert posted: {alert.kind}{' (resolved)' * alert.resolved}")
 
 
 def _sync_failed(name: str, exc: Exception) -> int:
@@ -504,6 +520,44 @@ def quickstart(
     from capisync.quickstart import run_quickstart
 
     run_quickstart(directory, out)
+
+
+@app.command()
+@_guarded
+def quality(
+    sync: Annotated[str | None, typer.Argument(help="only this sync (default: all)")] = None,
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print Meta's figures as JSON instead of a table")
+    ] = False,
+) -> None:
+    """Fetch Meta's own match-quality figures for each sync's dataset (all events, and those
+    capisync sent): EMQ with match-key feedback and diagnostics, event coverage, dedup keys,
+    freshness, additional conversions reported; record them in the ledger and show them.
+
+    Exit codes as `run` (5: Meta refused the token or access; 75: Meta unreachable or busy).
+    Example: capisync quality purchases --json
+    """
+    from capisync import quality_report
+    from capisync.quality import fetch_quality
+    from capisync.sync import ensure_syncs
+
+    project = _project(config)
+    codes: dict[str, int] = {}
+    fetched = []
+    for name in ensure_syncs(project, [sync] if sync else []):
+        try:
+            snapshot = fetch_quality(project, name)
+        except Exception as exc:
+            codes[name] = _sync_failed(name, exc)
+            continue
+        codes[name] = 0
+        fetched.append(snapshot)
+        if not as_json:
+            quality_report.print_quality(out, snapshot)
+    if as_json:
+        quality_report.print_quality_json(out, fetched)
+    _exit_with_worst(codes)
 
 
 def main() -> None:

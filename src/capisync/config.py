@@ -296,14 +296,105 @@ class StateConfig(_Strict):
         return v
 
 
+_DURATION = re.compile(r"\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*")
+_DURATION_UNITS = (86_400, 3_600, 60, 1)
+
+
+def parse_duration(value: object) -> float:
+    """`6h`, `90m`, `1d12h`, `45s` (units d, h, m, s, largest first) or a number of seconds,
+    as seconds. Raises ValueError saying how to write one."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None or not any(match.groups()):
+        raise ValueError("expected a duration such as 6h, 90m, 1d12h or 45s")
+    seconds = sum(
+        int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if n
+    )
+    if seconds <= 0:
+        raise ValueError("expected a duration above zero, such as 6h")
+    return float(seconds)
+
+
+def _share(value: object, info: ValidationInfo) -> object:
+    """A share as 0.05 or as `5%`."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError("expected a share such as 0.05 or 5%") from None
+    return _not_boolean(value, info)
+
+
+Share = Annotated[float, BeforeValidator(_share), Field(ge=0, le=1)]
+
+
+class AlertsConfig(_Strict):
+    """`alerts:`: a webhook capisync posts to when a rule fires (docs/alerts.md). A rule set
+    to null is off."""
+
+    webhook: SecretText = Field(
+        description="the URL alerts are posted to, from the environment: "
+        '"${CAPISYNC_ALERT_WEBHOOK}" (empty: alerts off)'
+    )
+    rejected_share: Share | None = Field(
+        0.05, description="alert when a run rejects more than this share of its events (0..1)"
+    )
+    coverage_drop: Share | None = Field(
+        0.2,
+        description="alert when a match key's share of events drops by more than this (0..1) "
+        "against the mean of the previous runs",
+    )
+    coverage_runs: Int = Field(5, ge=1, le=100, description="how many previous runs to compare")
+    stale_after: Annotated[
+        float | None, BeforeValidator(lambda v: None if v is None else parse_duration(v))
+    ] = Field(None, description="alert when a sync has had no new rows this long, e.g. 6h")
+    emq_drop: Annotated[float | None, BeforeValidator(_not_boolean)] = Field(
+        1.0, gt=0, le=10, description="alert when Meta's EMQ for an event drops this much (0..10)"
+    )
+    timeout: Float = Field(10.0, gt=0, le=120, description="seconds to wait for the webhook")
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, v: SecretStr) -> SecretStr:
+        url = v.get_secret_value().strip()
+        if url and not re.match(r"https?://[^/\s]+", url):
+            raise ValueError(
+                "expected an http:// or https:// URL (a Slack incoming webhook, or any URL "
+                "taking a JSON POST)"
+            )
+        return SecretStr(url)
+
+    @property
+    def enabled(self) -> bool:
+        """False when the webhook is empty (`${CAPISYNC_ALERT_WEBHOOK:-}` unset): alerts off."""
+        return bool(self.webhook.get_secret_value())
+
+
 class ProjectConfig(_Strict):
     version: Literal[1] = 1
     state: StateConfig = Field(default_factory=StateConfig)
+    alerts: AlertsConfig | None = None
     syncs: dict[str, SyncConfig] = Field(min_length=1)
 
 
 class Project:
     """A loaded project file: its folder (relative paths resolve against it) and its syncs."""
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        root: str | Path = ".",
+        env: Mapping[str, str] | None = None,
+    ) -> Project:
+        """A project built in code, without a YAML file: `data` has the project file's shape
+        (`{"syncs": {"purchases": {"model": ..., "mapping": ..., "destination": ...}}}`) and is
+        checked exactly as `load_project` checks a file (`${VAR}` reads `env`, default
+        os.environ). Relative paths (the model, the ledger) resolve against `root`. Raises
+        ConfigError listing every problem."""
+        return project_from_raw(dict(data), Path(root).resolve() / "<in code>", env)
 
     def __init__(self, path: Path, config: ProjectConfig, warnings: tuple[str, ...] = ()) -> None:
         self.path = path
@@ -397,7 +488,15 @@ def load_project(path: str | Path | None = None, env: Mapping[str, str] | None =
     and the field (`syncs.<name>.<field>`); the error names the file.
     """
     file = Path(path or DEFAULT_PROJECT_FILE)
-    raw = read_yaml(file)
+    return project_from_raw(read_yaml(file), file, env)
+
+
+def project_from_raw(
+    raw: dict[str, Any], file: Path, env: Mapping[str, str] | None = None
+) -> Project:
+    """Validate a project file's content (a dict, as YAML gives it) as if it were read from
+    `file` (relative paths resolve beside it; errors name it); `${VAR}` reads `env`
+    (default: os.environ). Raises ConfigError listing every problem."""
     problems: list[str] = []
     data = interpolate(
         without_extensions(raw), env if env is not None else os.environ, (), problems
@@ -439,6 +538,12 @@ def _literal_secrets(raw: Mapping[str, Any]) -> tuple[str, ...]:
     (the file is committed, copied, shared): the destination's token and app secret, and a
     password in `source.url` or `state.url`. Names the field, never the value."""
     warnings: list[str] = []
+    alerts = raw.get("alerts")
+    webhook = alerts.get("webhook") if isinstance(alerts, dict) else None
+    if isinstance(webhook, str) and webhook.strip() and not _ENV_REFERENCE.search(webhook):
+        how = 'webhook: "${CAPISYNC_ALERT_WEBHOOK}"'
+        problem = _SECRET_IN_FILE.format(how=how)
+        warnings.append(f"alerts.webhook: a webhook URL (Slack's holds a secret) {problem}")
     state = raw.get("state")
     if isinstance(state, dict) and _url_password_written(state.get("url")):
         how = 'url: "postgresql+psycopg://user:${PGPASSWORD}@host/db"'
@@ -610,6 +715,7 @@ def _unknown_key_hint(key: str, model: type[BaseModel] | None) -> str:
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "state": StateConfig,
+    "alerts": AlertsConfig,
     "source": SourceConfig,
     "destination": DestinationConfig,
     "delivery": DeliveryConfig,
@@ -624,6 +730,7 @@ _KNOWN_FIELDS = sorted(
             SourceConfig,
             DestinationConfig,
             DbtModelConfig,
+            AlertsConfig,
         )
         for name in model.model_fields
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +92,7 @@ def print_run(console: Console, run: RunReport) -> None:
     console.print(table)
     _print_run_notes(console, run)
     if run.rejections:
-        print_rejected_now(console, run.rejections)
+        print_rejected_now(console, run.rejections, run.reasons)
     if run.reasons.get("event_time_too_old"):
         console.print(
             f"expired: {c['expired']:,} {_rows(c['expired'])} older than Meta accepts (7 days; "
@@ -189,26 +190,37 @@ def print_coverage(console: Console, coverage: Counter[str]) -> None:
     console.print(Text(f"match keys on the {events:,} events built: {text}"))
 
 
-def print_rejected_now(console: Console, rejected: list[Rejected]) -> None:
+def print_rejected_now(
+    console: Console, rejected: list[Rejected], totals: Mapping[str, int] | None = None
+) -> None:
+    """The run's rejected rows by reason; `totals` (the run's reasons) counts the rows of each
+    code when `rejected` holds only the first examples of each (RunReport.rejections)."""
     console.print("rejected rows, by reason:")
     items = [(r.identifier or "(no identifier)", reason) for r in rejected for reason in r.reasons]
-    _print_reason_groups(console, items, limit=MAX_ROWS_LISTED)
+    _print_reason_groups(console, items, limit=MAX_ROWS_LISTED, totals=totals)
 
 
 def _print_reason_groups(
-    console: Console, items: list[tuple[str, dict[str, Any]]], *, limit: int
+    console: Console,
+    items: list[tuple[str, dict[str, Any]]],
+    *,
+    limit: int,
+    totals: Mapping[str, int] | None = None,
 ) -> None:
     """One block per reason code: how many rows, which ones, and how to fix them."""
     by_code: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for ident, reason in items:
         by_code[reason["code"]].append((ident, reason))
-    for code, group in sorted(by_code.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+
+    def rows_of(code: str) -> int:
+        return max(len(by_code[code]), totals.get(code, 0) if totals else 0)
+
+    for code, group in sorted(by_code.items(), key=lambda kv: (-rows_of(kv[0]), kv[0])):
+        n = rows_of(code)
         idents = ", ".join(i for i, _ in group[:limit])
-        more = f" and {len(group) - limit:,} more" if len(group) > limit else ""
-        noun = "row" if len(group) == 1 else "rows"
-        console.print(
-            Text.assemble("  ", (code, "bold"), f"  {len(group):,} {noun}: {idents}{more}")
-        )
+        more = f" and {n - min(limit, len(group)):,} more" if n > limit else ""
+        noun = "row" if n == 1 else "rows"
+        console.print(Text.assemble("  ", (code, "bold"), f"  {n:,} {noun}: {idents}{more}"))
         console.print(Padding(Text(_meta_detail(group[0][1]), style="dim"), (0, 0, 0, 4)))
 
 
@@ -310,9 +322,21 @@ def _history_notes(r: RunRecord) -> list[str]:
             "with the same event_id)"
         )
     notes.extend(f"warning: {n}" for n in r.details.get("notices") or ())
+    if note := _meta_retries_note(r.details):
+        notes.append(note)
     if r.error:
         notes.append(r.error)
     return notes
+
+
+def _meta_retries_note(details: dict[str, Any]) -> str | None:
+    """Requests Meta made the run repeat, and its waits for Meta's rate limit, if any."""
+    retries, waits = int(details.get("retries") or 0), int(details.get("throttle_waits") or 0)
+    if not retries:
+        return None
+    seconds = float(details.get("throttle_wait_seconds") or 0.0)
+    throttled = f", {waits:,} of them after Meta's rate limit ({seconds:.1f} s waited)"
+    return f"Meta: {retries:,} request(s) retried{throttled if waits else ''}"
 
 
 def print_rejections(

@@ -46,7 +46,7 @@ import orjson
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.outcome import BuiltEvent, Rejection, ledger_identifier
-from capisync.config import Project, SyncConfig
+from capisync.config import Project, SyncConfig, load_project
 from capisync.errors import (
     CapisyncError,
     ConfigError,
@@ -87,7 +87,11 @@ class RunReport:
     reasons: Counter[str] = field(default_factory=Counter)  # rejection and expiry codes
     warnings: Counter[str] = field(default_factory=Counter)  # dropped values, by code
     coverage: Counter[str] = field(default_factory=Counter)  # match keys among built events
-    rejections: list[Rejected] = field(default_factory=list)  # this run's, for the summary
+    # this run's rejected rows for the summary: the first MAX_REJECTIONS_KEPT of each reason
+    # code, so memory stays flat however many rows a run rejects (`reasons` counts them all)
+    rejections: list[Rejected] = field(default_factory=list)
+    # every rejected row once, under its first reason code: adds up to counts["rejected"]
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
     # identifiers repeated in this run, the first MAX_DUPLICATES_KEPT (counts["duplicate"]: all)
     duplicates: list[str] = field(default_factory=list)
     error: str | None = None
@@ -103,6 +107,11 @@ class RunReport:
     # settled rows counted in the warehouse by an anti-join, never read out of it (in `read`)
     counted_in_warehouse: int = 0
     not_read_too_old: int = 0  # rows older than any event can be: not read, in no count
+    # what Meta's outages and rate limits cost (MetaClient.stats): requests repeated, and
+    # the retries that waited out a throttle, with their waits' seconds summed
+    retries: int = 0
+    throttle_waits: int = 0
+    throttle_wait_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -111,6 +120,7 @@ class RunReport:
 
 Progress = Callable[[RunReport], None]
 MAX_DUPLICATES_KEPT = 100
+MAX_REJECTIONS_KEPT = 100  # per reason code
 
 
 @dataclass
@@ -128,6 +138,8 @@ class SyncContext:
     lock_wait_seconds: float = 600.0
     limit: int | None = None  # send at most this many events, then stop reading
     waiting: Callable[[str], None] | None = None  # told once who holds the lock it waits for
+    # told once the run holds its lock and has its run id (before anything is read)
+    on_start: Callable[[RunReport], None] | None = None
 
     @property
     def test_code(self) -> str | None:
@@ -165,7 +177,7 @@ def lock_name(sync: str, *, test: bool) -> str:
 
 
 def run_sync(
-    project: Project,
+    project: Project | str | Path,
     name: str,
     *,
     dry_run: bool = False,
@@ -175,20 +187,69 @@ def run_sync(
     clock: Callable[[], float] = time.time,
     waiting: Callable[[str], None] | None = None,
 ) -> RunReport:
-    """Run one sync: see the module docstring. Returns the report of a run that completed,
-    was interrupted (report.exit_code says how to exit) or was stopped by Meta (failed, rows
-    pending). Raises CapisyncError (its .report holds what was done) when the warehouse, the
-    ledger or the configuration fails, and re-raises any other exception after recording the
-    run as failed."""
+    """Run one sync: see the module docstring. `project` is a loaded Project or the path of a
+    project file. Returns the report of a run that completed, was interrupted
+    (report.exit_code says how to exit) or was stopped by Meta (failed, rows pending). Raises
+    CapisyncError (its .report holds what was done) when the warehouse, the ledger or the
+    configuration fails, and re-raises any other exception after recording the run as failed.
+
+    On the main thread, the first Ctrl-C or SIGTERM stops the run cleanly. Called from inside
+    a running event loop (a notebook, an async web app), it runs in a worker thread with its
+    own loop and blocks until done; async code should await run_sync_async instead."""
+    run = run_sync_async(
+        project,
+        name,
+        dry_run=dry_run,
+        test_event_code=test_event_code,
+        limit=limit,
+        progress=progress,
+        clock=clock,
+        waiting=waiting,
+        handle_signals=True,
+    )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capisync-run") as pool:
+        return pool.submit(asyncio.run, run).result()
+
+
+async def run_sync_async(
+    project: Project | str | Path,
+    name: str,
+    *,
+    dry_run: bool = False,
+    test_event_code: str | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.time,
+    waiting: Callable[[str], None] | None = None,
+    stop: StopRequest | None = None,
+    handle_signals: bool = False,
+    transport: Any = None,
+    on_start: Callable[[RunReport], None] | None = None,
+) -> RunReport:
+    """The async twin of run_sync, for code that already runs an event loop (Dagster,
+    FastAPI, `capisync serve`): same arguments, result and errors. The run stops cleanly
+    (batches in flight land and are recorded, rows not sent stay pending) when `stop` is
+    requested (`stop.request(signal.SIGTERM)`), or, with `handle_signals=True` on the main
+    thread, on the first Ctrl-C or SIGTERM. Cancelling the task instead records the run as
+    interrupted without waiting for batches in flight: prefer `stop`. `transport` is an
+    httpx transport for Meta's requests (tests). `on_start` is called once the run holds the
+    sync's lock and has its run id (report.run_id), before anything is read: a server that
+    starts runs answers with that id."""
+    if not isinstance(project, Project):
+        project = load_project(project)
     check_test_event_code(test_event_code)
     ctx = SyncContext(name, project.sync(name), project, test_event_code, dry_run, clock, progress)
-    ctx.limit, ctx.waiting = limit, waiting
-    return asyncio.run(_run(ctx))
+    ctx.limit, ctx.waiting, ctx.transport, ctx.on_start = limit, waiting, transport, on_start
+    return await _run(ctx, stop or StopRequest(), handle_signals=handle_signals)
 
 
-async def _run(ctx: SyncContext) -> RunReport:
-    stop = StopRequest()
-    with stop_on_signals(stop):
+async def _run(ctx: SyncContext, stop: StopRequest, *, handle_signals: bool) -> RunReport:
+    signals = stop_on_signals(stop) if handle_signals else contextlib.nullcontext(stop)
+    with signals:
         ledger = Ledger(ctx.project.state_location())
         owner = new_owner()
         try:
@@ -242,24 +303,28 @@ def close_abandoned_runs(
     """Close the runs still marked running whose process is gone, as `capisync runs` shows
     them: for each sync (and its test runs) whose lock is free, no run is alive, so its
     running rows are closed as abandoned with the counts the ledger holds for them. A lock
-    held means a live run: its row is left as it is. Raises LedgerError."""
+    held means a live run: its row is left as it is. Raises LedgerError. (Inside an event
+    loop, await close_abandoned_runs_async.)"""
+    asyncio.run(close_abandoned_runs_async(ledger, syncs, clock))
 
-    async def close_all() -> None:
-        for sync in syncs:
-            if not ledger.has_running(sync):
+
+async def close_abandoned_runs_async(
+    ledger: Ledger, syncs: list[str], clock: Callable[[], float] = time.time
+) -> None:
+    """close_abandoned_runs, for code inside an event loop."""
+    for sync in syncs:
+        if not ledger.has_running(sync):
+            continue
+        for test in (False, True):
+            name, owner = lock_name(sync, test=test), new_owner()
+            try:
+                await acquire_lock(ledger, name, owner, wait_seconds=0.0, clock=clock)
+            except SyncLockedError:
                 continue
-            for test in (False, True):
-                name, owner = lock_name(sync, test=test), new_owner()
-                try:
-                    await acquire_lock(ledger, name, owner, wait_seconds=0.0, clock=clock)
-                except SyncLockedError:
-                    continue
-                try:
-                    ledger.close_abandoned(sync, test=test, now=clock())
-                finally:
-                    _unlock(ledger, name, owner)
-
-    asyncio.run(close_all())
+            try:
+                ledger.close_abandoned(sync, test=test, now=clock())
+            finally:
+                _unlock(ledger, name, owner)
 
 
 def _unlock(ledger: Ledger, name: str, owner: str) -> None:
@@ -279,6 +344,8 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRe
     report = RunReport(ctx.name, run_id, "dry-run" if ctx.dry_run else "running")
     report.limit, report.test_event_code = ctx.limit, ctx.test_code
     report.test_code_in_project = ctx.test_event_code is None and ctx.test_code is not None
+    if ctx.on_start is not None:
+        ctx.on_start(report)
     try:
         if not ctx.dry_run and not _api_version_ok(ctx, report):
             _record_end(ledger, report, ctx, started, failing=True)
@@ -371,6 +438,9 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "stopped_by": report.stopped_by,
         "counted_in_warehouse": report.counted_in_warehouse,
         "not_read_too_old": report.not_read_too_old,
+        "retries": report.retries,
+        "throttle_waits": report.throttle_waits,
+        "throttle_wait_seconds": round(report.throttle_wait_seconds, 3),
     }
     ledger.finish_run(
         run_id,
@@ -456,6 +526,9 @@ class _Runner:
                     self.writeback.close()
                 self.report.counts["pending"] += len(self.outbox)
                 self.outbox.clear()
+                report, stats = self.report, client.stats
+                report.retries, report.throttle_waits = stats.retries, stats.throttle_waits
+                report.throttle_wait_seconds = stats.throttle_wait_seconds
         if self.failure is not None:
             raise self.failure
         self._prune()
@@ -774,8 +847,14 @@ class _Runner:
             raise
 
     def _count_rejections(self, rejected: list[Rejected]) -> None:
-        self.report.rejections.extend(rejected)
-        self.report.reasons.update(reason["code"] for r in rejected for reason in r.reasons)
+        reasons, kept = self.report.reasons, self.report.rejections
+        for row in rejected:
+            codes = [reason["code"] for reason in row.reasons]
+            self.report.rejected_by_reason[codes[0] if codes else "unknown"] += 1
+            # kept while one of its reasons has fewer than MAX_REJECTIONS_KEPT examples
+            if any(reasons[code] < MAX_REJECTIONS_KEPT for code in codes):
+                kept.append(row)
+            reasons.update(codes)
 
     async def _dispatch(self, *, final: bool) -> None:
         while len(self.outbox) >= self.batch_size or (final and self.outbox):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capisync.meta.classify import Accepted, Verdict, classify, throttle_wait
-from capisync.meta.client import BatchResult, MetaClient, unencodable_among
+from capisync.meta.client import BatchResult, ClientStats, MetaClient, unencodable_among
 from capisync.meta.retry import RetryBudget, RetryPolicy
 from capisync.meta.settings import ClientSettings
 
@@ -11,6 +11,7 @@ __all__ = [
     "Accepted",
     "BatchResult",
     "ClientSettings",
+    "ClientStats",
     "MetaClient",
     "RetryBudget",
     "RetryPolicy",

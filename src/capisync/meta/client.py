@@ -79,6 +79,20 @@ class BatchResult:
         return self
 
 
+@dataclass
+class ClientStats:
+    """What the client did beyond one request per batch, for the run's report and metrics:
+    `retries` counts the requests repeated after a transient or throttled answer (throttled
+    ones included), `throttle_waits` the retries that waited out Meta's rate limit (a
+    throttled answer: Retry-After or backoff), and `throttle_wait_seconds` the seconds those
+    waits lasted, summed (requests held back meanwhile by the same wait are not counted
+    again)."""
+
+    retries: int = 0
+    throttle_waits: int = 0
+    throttle_wait_seconds: float = 0.0
+
+
 class MetaClient:
     def __init__(
         self,
@@ -91,6 +105,7 @@ class MetaClient:
     ) -> None:
         self.settings = settings
         self.fatal: MetaError | None = None  # once set, every later send is all-pending
+        self.stats = ClientStats()
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
@@ -131,12 +146,24 @@ class MetaClient:
 
     async def check_dataset(self) -> dict[str, Any]:
         """Fetch the dataset's id and name: proves the token, the permission and the ID."""
+        return await self.fetch(self.settings.dataset_url, {"fields": "id,name"})
+
+    async def fetch(
+        self, url: str, params: Mapping[str, str], *, hint: str = CHECK_DATASET
+    ) -> dict[str, Any]:
+        """GET a Graph API object: its JSON body. The token rides in the Authorization
+        header (never the URL), with appsecret_proof when an app secret is set; transient
+        and throttled answers are retried as a send's are. Raises MetaFatalError (token,
+        permission, unknown object or an answer it cannot read, with `hint` on what to
+        check), MetaTransientError or MetaThrottledError once retries are spent."""
         budget = RetryBudget(self.settings.retry, self._clock)
-        verdict, _ = await self._retrying(self._get_dataset, budget, abortable=False)
+        verdict, _ = await self._retrying(
+            lambda: self._get_once(url, params), budget, abortable=False
+        )
         if isinstance(verdict, Accepted):
             return verdict.body
         if isinstance(verdict, MetaInvalidDataError | MetaUnknownAnswerError):
-            raise _as_fatal(verdict, CHECK_DATASET)
+            raise _as_fatal(verdict, hint)
         raise verdict
 
     async def _deliver(
@@ -201,8 +228,11 @@ class MetaClient:
             if not budget.allows(attempts, delay):
                 return budget.exhausted(verdict, attempts, delay), attempts
             log.warning("Meta request failed, retry %d in %.2fs: %s", attempts, delay, verdict)
+            self.stats.retries += 1
             if isinstance(verdict, MetaThrottledError):
                 self._resume_at = max(self._resume_at, self._clock() + delay)
+                self.stats.throttle_waits += 1
+                self.stats.throttle_wait_seconds += delay
             await self._sleep(delay)
 
     async def _post_once(self, body: bytes) -> Verdict:
@@ -216,15 +246,13 @@ class MetaClient:
                 return classify(exc, secrets=self.settings.secrets)
         return classify(response, secrets=self.settings.secrets)
 
-    async def _get_dataset(self) -> Verdict:
-        params = {"fields": "id,name"}
+    async def _get_once(self, url: str, params: Mapping[str, str]) -> Verdict:
+        query = dict(params)
         if proof := self.settings.appsecret_proof:
-            params["appsecret_proof"] = proof
+            query["appsecret_proof"] = proof
         headers = {"authorization": f"Bearer {self.settings.access_token}"}
         try:
-            response = await self._http.get(
-                self.settings.dataset_url, params=params, headers=headers
-            )
+            response = await self._http.get(url, params=query, headers=headers)
         except httpx.HTTPError as exc:
             return classify(exc, secrets=self.settings.secrets)
         return classify(response, secrets=self.settings.secrets, expect_events=False)

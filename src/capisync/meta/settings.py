@@ -16,8 +16,9 @@ _RELEASE = re.compile(r"\s*v?(\d+)(?:\.(\d+))?")  # the release segment of a ver
 
 def partner_agent_for(name: str, package_version: str) -> str:
     """`partner_agent` in Meta's documented shape `name_major_minor`: ("capisync", "0.1.0") ->
-    "capisync_0_1" (Conversions API "Parameters": partner_agent; the Dataset Quality API's
-    `agent_name` filters by it). A version without a minor number counts it as 0."""
+    "capisync_0_1" (Conversions API "Parameters": partner_agent). The Dataset Quality API's
+    `agent_name` filter takes the normalized name, not this value (capi/dataset_quality.py
+    agent_name_for). A version without a minor number counts it as 0."""
     match = _RELEASE.match(package_version)
     major, minor = (match.group(1), match.group(2) or "0") if match else ("0", "0")
     return f"{name}_{major}_{minor}"

@@ -18,6 +18,7 @@ from capisync.sandbox import graph_errors as errors
 from capisync.sandbox.auth import check_dataset, check_token, route_version
 from capisync.sandbox.config import SandboxConfig
 from capisync.sandbox.events import post_events
+from capisync.sandbox.quality import get_dataset_quality
 from capisync.sandbox.responses import graph_error, graph_success, json_response
 from capisync.sandbox.state import SandboxState
 from capisync.sandbox.wire import find_token
@@ -77,6 +78,8 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         routes=[
             Mount("/_sandbox", routes=control.ROUTES),
             Route("/{version}/{dataset_id}/events", post_events, methods=["POST"]),
+            # before /{version}/{dataset_id}, which would take "dataset_quality" for an ID
+            Route("/{version}/dataset_quality", get_dataset_quality, methods=["GET"]),
             Route("/{version}/{dataset_id}", get_dataset, methods=["GET"]),
         ],
         exception_handlers={404: _not_found, 405: _not_found},
