@@ -34,10 +34,11 @@ log = logging.getLogger("capisync.sources")
 PLAN_DB = "capisync_plan"
 LOAD_CHUNK = 100_000
 # DuckDB's memory for planning the read (the model's DESCRIBE, the settled rows counted by
-# state): the first of sources.duckdb.MEMORY_LIMITS, where the model is then copied; the
-# settled identifiers loaded come on top (settled_mb)
+# state): the first of sources.duckdb.MEMORY_LIMITS, where the model is then copied; settled
+# identifiers loaded into memory (not the settled copy, a file DuckDB spills) come on top
 MEMORY_LIMIT_MB = 128
-# DuckDB's memory per settled identifier loaded for the anti-join (2,000,000: 48 MB ran)
+# DuckDB's memory per settled identifier loaded in memory for the anti-join (2,000,000: 48 MB
+# ran)
 SETTLED_BYTES = 32
 THREADS = 2
 
