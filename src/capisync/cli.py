@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -15,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from capisync import __version__, report
+from capisync import __version__, jsonout, report
 from capisync.capi import is_compiled
 from capisync.config import DEFAULT_PROJECT_FILE, Project, load_history, load_project
 from capisync.errors import (
@@ -88,6 +90,20 @@ ConfigOption = Annotated[
         "--config", "-c", envvar="CAPISYNC_CONFIG", help="the project file (default: capisync.yml)"
     ),
 ]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="print one JSON document on stdout instead of the tables (docs/json.md); "
+        "errors stay on stderr, the exit code is the same",
+    ),
+]
+
+
+def _print_json(doc: object) -> None:
+    """The one JSON document a `--json` command prints on stdout (docs/json.md)."""
+    out.file.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    out.file.flush()
 
 
 def _project(path: Path) -> Project:
@@ -119,7 +135,29 @@ def _guarded(command: Callable[P, None]) -> Callable[P, None]:
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="print the version")] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            envvar="CAPISYNC_LOG_FORMAT",
+            help="log lines on stderr as 'text' or 'json' (one object a line); progress lines "
+            "go there when stderr is not a terminal. Give it before the command: "
+            "capisync --log-format json run",
+        ),
+    ] = "text",
 ) -> None:
+    from capisync import logs
+
+    chosen = log_format.strip().lower()
+    if chosen not in logs.LOG_FORMATS:
+        raise typer.BadParameter(
+            f"{log_format!r}: expected one of {', '.join(logs.LOG_FORMATS)}",
+            param_hint="--log-format",
+        )
+    logs.configure(chosen)
+    # with JSON lines, what commands print on stderr becomes log records too: one per line
+    err.file = logs.LinesToLog() if chosen == "json" else None  # type: ignore[assignment]
+    err.soft_wrap = chosen == "json"
     if version:
         core = "compiled" if is_compiled() else "interpreted, not compiled at install"
         out.print(f"capisync {__version__} (core {core})")
@@ -166,6 +204,7 @@ def check(
     sample: Annotated[int, typer.Option(help="how many model rows to try", min=1)] = 200,
     payloads: Annotated[int, typer.Option(help="how many built payloads to show")] = 2,
     offline: Annotated[bool, typer.Option("--offline", help="skip the connection test")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Validate the config, run the model on a sample, show the mapping and built payloads.
 
@@ -184,14 +223,21 @@ def check(
     for name in names:
         project.sync(name)  # an unknown name is a usage error before any work
     codes: dict[str, int] = {}
+    shown: list[dict[str, Any]] = []
     for name in names:
         try:
             result = check_sync(project, name, sample=sample, connect=not offline)
         except Exception as exc:  # one broken sync never hides the others' results
             codes[name] = _sync_failed(name, exc)
+            shown.append(jsonout.failed_sync_dict(name, _failure_text(exc), codes[name]))
             continue
-        report.print_check(out, result, payloads=payloads)
         codes[name] = result.failure.exit_code if result.failure is not None else 0
+        if as_json:
+            shown.append(jsonout.check_dict(result, payloads=payloads))
+        else:
+            report.print_check(out, result, payloads=payloads)
+    if as_json:
+        _print_json({"syncs": shown, "exit_code": worst_exit_code(codes.values())})
     _exit_with_worst(codes)
 
 
@@ -215,6 +261,7 @@ def run(
         int | None,
         typer.Option("--limit", min=1, help="send at most N events, then stop reading"),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run syncs now: send new rows, report what was sent, rejected and why, and expired.
 
@@ -228,23 +275,55 @@ def run(
     check_test_event_code(test_event_code)
     project = _project(config)
     codes: dict[str, int] = {}
+    shown: list[dict[str, Any]] | None = [] if as_json else None
     for name in ensure_syncs(project, list(syncs or [])):
         codes[name] = _run_one(
-            project, name, dry_run=dry_run, test_event_code=test_event_code, limit=limit
+            project,
+            name,
+            dry_run=dry_run,
+            test_event_code=test_event_code,
+            limit=limit,
+            shown=shown,
         )
         if codes[name] in (INTERRUPTED, TERMINATED):
             break  # the person (or the scheduler) asked the whole command to stop
+    if shown is not None:
+        _print_json({"syncs": shown, "exit_code": worst_exit_code(codes.values())})
     _exit_with_worst(codes)
 
 
 def _run_one(
-    project: Project, name: str, *, dry_run: bool, test_event_code: str | None, limit: int | None
+    project: Project,
+    name: str,
+    *,
+    dry_run: bool,
+    test_event_code: str | None,
+    limit: int | None,
+    shown: list[dict[str, Any]] | None = None,
 ) -> int:
-    """Run one sync and show its summary; its exit code. Its failure never stops the others."""
+    """Run one sync and show its summary (or, with `shown`, add its JSON there); its exit
+    code. Its failure never stops the others."""
+    code, doc = _run_and_print(project, name, dry_run, test_event_code, limit, shown is None)
+    if shown is not None:
+        shown.append(doc)
+    _log_run_end(doc)
+    return code
+
+
+def _run_and_print(
+    project: Project,
+    name: str,
+    dry_run: bool,
+    test_event_code: str | None,
+    limit: int | None,
+    tables: bool,
+) -> tuple[int, dict[str, Any]]:
+    """Run one sync, print its summary when `tables`; its exit code and its JSON."""
     from capisync.sync import run_sync
 
+    every = float(os.environ.get("CAPISYNC_PROGRESS_SECONDS") or report.PROGRESS_EVERY_SECONDS)
     try:
-        with report.RunProgress(err, name) as progress:
+        with report.RunProgress(err, name, every=every) as progress:
             result = run_sync(
                 project,
                 name,
@@ -258,20 +337,47 @@ def _run_one(
             )
     except Exception as exc:
         done = getattr(exc, "report", None)
-        if done is not None and (done.counts["read"] or isinstance(exc, LedgerError)):
+        doc = None if done is None else jsonout.run_report_dict(done)
+        if tables and done is not None and (done.counts["read"] or isinstance(exc, LedgerError)):
             # what was done before it failed; the error itself is said once, below
             done.error = done.error.replace(str(exc), "", 1).strip() if done.error else None
             report.print_run(out, done)
         code = _sync_failed(name, exc)
         _alert(project, name, done, exc)
-        return code
-    report.print_run(out, result)
+        if doc is None:
+            return code, jsonout.failed_sync_dict(name, _failure_text(exc), code)
+        return code, {**doc, "exit_code": code}
+    if tables:
+        report.print_run(out, result)
+    elif result.error:  # the summary would say it: stdout is for the JSON alone
+        err.print(Text.assemble(("error: ", "bold red"), f"sync '{name}': ", result.error))
     _alert(project, name, result)
-    if result.status == "interrupted":
-        return result.exit_code or INTERRUPTED
-    if result.failure is not None:
-        return result.failure.exit_code
-    return 0 if result.ok else 1
+    return jsonout.run_exit_code(result), jsonout.run_report_dict(result)
+
+
+def _log_run_end(doc: dict[str, Any]) -> None:
+    """A log line when a run ends (a log collector's record of it): status, counts, exit
+    code; only when stderr is a log or JSON lines were asked for (logs.event_lines_wanted)."""
+    from capisync import logs
+
+    if not logs.event_lines_wanted(err.is_terminal):
+        return
+    keep = ("sync", "run_id", "status", "exit_code", "seconds", "test_run", "dry_run", "counts")
+    fields = {"event": "run_finished", **{k: doc[k] for k in keep if k in doc}}
+    if doc.get("reasons"):
+        fields["reasons"] = doc["reasons"]
+    logging.getLogger("capisync.run").info(
+        f"{doc['sync']}: run ended {doc['status']}, exit {doc['exit_code']}",
+        extra={"capisync": fields},
+    )
+
+
+def _failure_text(exc: Exception) -> str:
+    """What `_sync_failed` says of an exception, for a JSON document: a capisync error's
+    message (safe by design), a bug's type only (its message may quote a value)."""
+    if isinstance(exc, CapisyncError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: a bug in capisync, please report it"
 
 
 def _alert(project: Project, name: str, run: Any, exc: Exception | None = None) -> None:
@@ -327,6 +433,7 @@ def runs(
     sync: Annotated[str | None, typer.Argument(help="only this sync")] = None,
     config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
     limit: Annotated[int, typer.Option(help="how many runs to list", min=1)] = 20,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the run history, newest first (a run left running by a process that died is
     closed first, as abandoned, with the counts the ledger holds for it).
@@ -340,26 +447,35 @@ def runs(
     history = load_history(config)
     if sync is not None:
         history.check_sync(sync)
-    if _no_ledger_yet(history.state_location):
+    if _no_ledger_yet(history.state_location, as_json=as_json):
+        if as_json:
+            _print_json({"runs": []})
         return
     ledger = Ledger(history.state_location)
     try:
         # a run left "running" by a process that died is shown closed, with its true counts
         with contextlib.suppress(LedgerError):  # a read-only ledger is shown as it is
             close_abandoned_runs(ledger, [sync] if sync else list(history.syncs))
-        report.print_runs(out, ledger.runs(sync, limit=limit))
+        found = ledger.runs(sync, limit=limit)
+        if as_json:
+            _print_json({"runs": [jsonout.run_record_dict(r) for r in found]})
+        else:
+            report.print_runs(out, found)
     finally:
         ledger.close()
 
 
-def _no_ledger_yet(location: str) -> bool:
+def _no_ledger_yet(location: str, *, as_json: bool = False) -> bool:
     """Say so when the SQLite ledger file does not exist yet: a read-only command creates
-    nothing (no `.capisync/`, no empty ledger). A server ledger (PostgreSQL) is always opened."""
+    nothing (no `.capisync/`, no empty ledger). A server ledger (PostgreSQL) is always opened.
+    With `as_json`, nothing is said (the command prints its empty JSON document)."""
     from capisync.state.dialects import sqlite_file
 
     file = sqlite_file(location)
     if file is None or file.exists():
         return False
+    if as_json:
+        return True
     with contextlib.suppress(ValueError):
         file = file.relative_to(Path.cwd())
     out.print(f"no runs yet (the ledger {file} does not exist)")
@@ -374,29 +490,145 @@ def rejections(
     limit: Annotated[
         int, typer.Option("--limit", help="how many identifiers to list per reason", min=1)
     ] = 20,
+    as_json: JsonOption = False,
 ) -> None:
     """List the rows currently rejected: every one counted, by reason, with how to fix each,
     and up to --limit identifiers per reason.
 
     Example: capisync rejections purchases --limit 50
     """
-    from capisync.state import Ledger
+    from capisync.state import Ledger, RejectionSummary
 
     history = load_history(config)
     history.check_sync(sync)
-    if _no_ledger_yet(history.state_location):
+    if _no_ledger_yet(history.state_location, as_json=as_json):
+        if as_json:
+            _print_json(jsonout.rejections_dict(sync, RejectionSummary(0, [])))
         return
     ledger = Ledger(history.state_location)
     try:
         summary = ledger.rejection_summary(sync, examples=limit)
         # the last real run's rejected rows without an identifier: counted, never stored
-        last = next((r for r in ledger.runs(sync) if r.test_event_code is None), None)
+        last = next(
+            (r for r in ledger.runs(sync) if r.test_event_code is None and r.status != "reset"),
+            None,
+        )
         unidentified = None
         if last is not None:
             unidentified = (last.id, int(last.details.get("unidentified") or 0))
-        report.print_rejections(out, summary, unidentified=unidentified)
+        if as_json:
+            _print_json(jsonout.rejections_dict(sync, summary, unidentified=unidentified))
+        else:
+            report.print_rejections(out, summary, unidentified=unidentified)
     finally:
         ledger.close()
+
+
+@app.command()
+@_guarded
+def status(
+    sync: Annotated[str, typer.Argument(help="the sync")],
+    identifier: Annotated[str, typer.Argument(help="the row's identifier (an order id)")],
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    as_json: JsonOption = False,
+) -> None:
+    """Say what became of one row: sent (when, run, event_id, Meta's fbtrace_id), rejected
+    (why, and how to fix it), expired, baseline, or not in the ledger (and why that may be).
+
+    Example: capisync status purchases o-1042 --json
+    """
+    from capisync.rowstatus import refuse_personal, row_status, without_ledger
+    from capisync.state import Ledger
+
+    refuse_personal(identifier)  # before anything: never repeated, never looked up
+    history = load_history(config)
+    history.check_sync(sync)
+    if _no_ledger_yet(history.state_location, as_json=as_json):
+        if as_json:
+            _print_json(jsonout.row_status_dict(without_ledger(sync, identifier)))
+        return
+    ledger = Ledger(history.state_location)
+    try:
+        found = row_status(ledger, sync, identifier)
+    finally:
+        ledger.close()
+    if as_json:
+        _print_json(jsonout.row_status_dict(found))
+    else:
+        report.print_row_status(out, found)
+
+
+@app.command()
+@_guarded
+def reset(
+    sync: Annotated[str, typer.Argument(help="the sync")],
+    identifier: Annotated[
+        list[str] | None,
+        typer.Option("--identifier", help="forget this row (repeat the option for more)"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="forget the rows recorded on or after DATE (2026-11-01, UTC) or time"
+        ),
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="forget every row of the sync")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+) -> None:
+    """Forget what a sync sent, so that the next run sends those rows again (same event_id).
+
+    Asks for confirmation, showing how many rows, unless --yes; refuses without a terminal
+    and without --yes (exit 2). Exit 4 while a run of the sync holds its lock. Meta may
+    count an event it receives twice: read docs/resend.md first.
+    Example: capisync reset purchases --identifier o-1042 --identifier o-1043
+    """
+    from capisync.resend import choice_of, describe
+    from capisync.resend import reset as reset_rows
+    from capisync.rowstatus import refuse_personal
+
+    for ident in identifier or ():
+        refuse_personal(ident)
+    choice = choice_of(list(identifier or ()), since, everything)
+    if not yes and not sys.stdin.isatty():
+        raise ConfigError(
+            [
+                "capisync reset asks for confirmation on a terminal, and stdin is not one: "
+                "pass --yes to reset from a script (read docs/resend.md first)"
+            ],
+            "the command line",
+        )
+    project = _project(config)
+
+    def confirm(counts: dict[str, int]) -> bool:
+        n = sum(counts.values())
+        by_state = ", ".join(f"{state} {k:,}" for state, k in sorted(counts.items()))
+        out.print(
+            f"{sync}: {describe(choice)}: {n:,} {'row' if n == 1 else 'rows'} in the ledger"
+            + (f" ({by_state})" if by_state else ""),
+            markup=False,
+        )
+        if yes or not n:
+            return True
+        return typer.confirm(
+            "Forget them? The next run sends them to Meta again (docs/resend.md)", default=False
+        )
+
+    done = reset_rows(project, sync, choice, confirm=confirm)
+    if done is None:
+        out.print("nothing was reset")
+        return
+    where = (
+        f" and {done.writeback_rows:,} from the write-back table"
+        if done.writeback_rows is not None
+        else ""
+    )
+    them = "it" if done.rows == 1 else "them"
+    out.print(
+        f"forgot {done.rows:,} {'row' if done.rows == 1 else 'rows'}{where} (history entry "
+        f"{done.reset_id}): the next `capisync run {sync}` sends {them} again if the model "
+        f"returns {them}"
+    )
 
 
 @app.command()
@@ -520,6 +752,33 @@ def quickstart(
     from capisync.quickstart import run_quickstart
 
     run_quickstart(directory, out)
+
+
+@app.command()
+@_guarded
+def serve(
+    config: ConfigOption = Path(DEFAULT_PROJECT_FILE),
+    host: Annotated[
+        str,
+        typer.Option(help="interface to bind; other than 127.0.0.1 it needs serve.token"),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: a free one)", min=0, max=65535)] = 8000,
+    sync: Annotated[
+        list[str] | None, typer.Option("--sync", help="serve only this sync (repeatable)")
+    ] = None,
+) -> None:
+    """Run syncs on their schedules and serve the HTTP API until stopped.
+
+    Each sync with a `schedule:` runs on it (a tick while it still runs is skipped); any
+    sync starts on POST /api/syncs/NAME/runs. SIGTERM or Ctrl-C stops the runs in flight
+    cleanly, then exits 143 or 130. See docs/serve.md.
+    Example: capisync serve --port 8000 --sync purchases
+    """
+    from capisync.serve.runner import serve_project
+
+    # serve logs to `capisync.serve`, in the format --log-format chose (capisync.logs)
+    project = _project(config)
+    raise typer.Exit(serve_project(project, host=host, port=port, syncs=sync or None))
 
 
 @app.command()

@@ -243,6 +243,14 @@ class SyncConfig(_Strict):
     first_run: Literal["backfill", "skip_existing"] = "backfill"
     on_locked: Literal["fail", "wait"] = "fail"
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)  # type: ignore[arg-type]
+    # `capisync serve`: when to run (serve/schedule.py); the zone of a cron's wall clock,
+    # distinct from `timezone` (the zone of naive warehouse timestamps)
+    schedule: MaybeText = Field(
+        None, description="'every 15m', 'every 1h', 'every 30s' or a cron line '*/15 * * * *'"
+    )
+    schedule_timezone: MaybeText = Field(
+        None, description="an IANA time zone such as 'Europe/Berlin' for the cron (default UTC)"
+    )
 
     @field_validator("model", "identifier")
     @classmethod
@@ -279,6 +287,33 @@ class SyncConfig(_Strict):
                 "expected an IANA time zone name such as 'UTC' or 'Europe/Paris'"
             ) from None
         return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        from capisync.serve.schedule import parse_schedule
+
+        if v is not None:
+            parse_schedule(v)  # ScheduleError (a ValueError) says how to write it
+        return v
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _schedule_tz(cls, v: str | None) -> str | None:
+        from capisync.serve.schedule import parse_timezone
+
+        if v is not None:
+            parse_timezone(v)
+        return v
+
+    @model_validator(mode="after")
+    def _schedule_in_zone(self) -> SyncConfig:
+        if self.schedule_timezone is not None and self.schedule is None:
+            raise ValueError(
+                "schedule_timezone: is set without `schedule:`; add a schedule (e.g. "
+                "schedule: '0 9 * * *') or remove it"
+            )
+        return self
 
 
 class StateConfig(_Strict):
@@ -371,10 +406,31 @@ class AlertsConfig(_Strict):
         return bool(self.webhook.get_secret_value())
 
 
+class ServeConfig(_Strict):
+    """`capisync serve`'s settings."""
+
+    token: MaybeSecretText = Field(
+        None,
+        description='the bearer token of the HTTP API and dashboard: "${CAPISYNC_API_TOKEN}"; '
+        "without one, serve binds 127.0.0.1 only",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError(
+                "is empty: set the variable it reads (e.g. CAPISYNC_API_TOKEN) to a long "
+                "random string, or remove `token:` to serve on 127.0.0.1 only"
+            )
+        return v
+
+
 class ProjectConfig(_Strict):
     version: Literal[1] = 1
     state: StateConfig = Field(default_factory=StateConfig)
     alerts: AlertsConfig | None = None
+    serve: ServeConfig | None = None
     syncs: dict[str, SyncConfig] = Field(min_length=1)
 
 
@@ -401,6 +457,7 @@ class Project:
         self.root = path.parent
         self.warnings = warnings  # what is valid but unwise (a secret written in the file)
         self.config = config
+        self.serve_problems: tuple[str, ...] = ()  # unset `serve:` variables: serve refuses
 
     @property
     def syncs(self) -> dict[str, SyncConfig]:
@@ -501,6 +558,12 @@ def project_from_raw(
     data = interpolate(
         without_extensions(raw), env if env is not None else os.environ, (), problems
     )
+    # `serve:`'s variables are needed by `capisync serve` only: unset, they fail serve, not
+    # `capisync run` with the same file (Project.serve_problems)
+    serve_problems = [p for p in problems if p.startswith("serve.")]
+    if serve_problems and isinstance(data.get("serve"), dict):
+        problems = [p for p in problems if p not in serve_problems]
+        data = {**data, "serve": None}
     errors: list[Any] = []
     try:
         config: ProjectConfig | None = ProjectConfig.model_validate(data)
@@ -514,7 +577,9 @@ def project_from_raw(
     if problems:
         raise ConfigError(_by_sync(list(dict.fromkeys(problems)), data), str(file))
     assert config is not None
-    return Project(file.resolve(), config, _literal_secrets(without_extensions(raw)))
+    project = Project(file.resolve(), config, _literal_secrets(without_extensions(raw)))
+    project.serve_problems = tuple(serve_problems)
+    return project
 
 
 # the destination's secrets: SecretStr fields, read from the model so a new one is covered
@@ -716,6 +781,7 @@ def _unknown_key_hint(key: str, model: type[BaseModel] | None) -> str:
 _SECTIONS: dict[str, type[BaseModel]] = {
     "state": StateConfig,
     "alerts": AlertsConfig,
+    "serve": ServeConfig,
     "source": SourceConfig,
     "destination": DestinationConfig,
     "delivery": DeliveryConfig,
@@ -731,6 +797,7 @@ _KNOWN_FIELDS = sorted(
             DestinationConfig,
             DbtModelConfig,
             AlertsConfig,
+            ServeConfig,
         )
         for name in model.model_fields
     }

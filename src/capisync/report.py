@@ -6,8 +6,10 @@ Only identifiers, counts, reason codes, hashes and Meta's messages are shown: ne
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,27 +21,47 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from capisync import logs
 from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
 
 if TYPE_CHECKING:
     from capisync.checks import CheckResult
+    from capisync.rowstatus import RowStatus
     from capisync.state import Rejected, RejectionSummary, RunRecord
     from capisync.sync import RunReport
 
 MAX_ROWS_LISTED = 20
+# a log gets a progress line at most this often during a run (CAPISYNC_PROGRESS_SECONDS)
+PROGRESS_EVERY_SECONDS = 10.0
+_progress_log = logging.getLogger("capisync.progress")
 
 
 class RunProgress:
-    """A live line while a run works: rows read, sent, rejected, expired."""
+    """How a run's progress shows while it works: rows read, sent, rejected, expired.
 
-    def __init__(self, console: Console, name: str) -> None:
+    On a terminal, a live line (rich). In a log (stderr not a terminal) or with
+    `--log-format json`, a log line on `capisync.progress` at most every `every` seconds
+    (on the first update, then as batches land), with the counts as machine fields."""
+
+    def __init__(
+        self,
+        console: Console,
+        name: str,
+        *,
+        every: float = PROGRESS_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
+        self.every, self.clock = every, clock
+        self.last_line: float | None = None
+        self.log_lines = logs.event_lines_wanted(console.is_terminal)
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,
         )
         self.task = self.progress.add_task(f"{name}: starting")
 
@@ -52,13 +74,27 @@ class RunProgress:
 
     def update(self, run: RunReport) -> None:
         c = run.counts
-        self.progress.update(
-            self.task,
-            description=(
-                f"{self.name}: read {c['read']:,}  sent {c['sent']:,}  rejected {c['rejected']:,}  "
-                f"expired {c['expired']:,}"
-            ),
+        text = (
+            f"{self.name}: read {c['read']:,}  sent {c['sent']:,}  rejected {c['rejected']:,}  "
+            f"expired {c['expired']:,}"
         )
+        self.progress.update(self.task, description=text)
+        now = self.clock()
+        if self.log_lines and (self.last_line is None or now - self.last_line >= self.every):
+            self.last_line = now
+            where = f" (run {run.run_id})" if run.run_id is not None else ""
+            counts = {k: int(c.get(k, 0)) for k in ("read", "sent", "rejected", "expired")}
+            _progress_log.info(
+                text + where,
+                extra={
+                    "capisync": {
+                        "event": "progress",
+                        "sync": run.sync,
+                        "run_id": run.run_id,
+                        "counts": counts,
+                    }
+                },
+            )
 
 
 # the summary's columns, in the order they add up to `read` (schema.END_STATES)
@@ -295,6 +331,14 @@ def _history_counts(r: RunRecord) -> dict[str, int]:
 
 def _history_notes(r: RunRecord) -> list[str]:
     notes = []
+    reset = r.details.get("reset")
+    if r.status == "reset" and isinstance(reset, dict):
+        forgotten = ", ".join(f"{state} {n:,}" for state, n in reset["forgotten"].items())
+        notes.append(
+            f"reset: forgot {reset['rows']:,} {_rows(reset['rows'])}"
+            + (f" ({forgotten})" if forgotten else "")
+            + ": the next run sends them again if the model returns them"
+        )
     if r.test_event_code is not None:
         notes.append(
             f"test run (test_event_code {r.test_event_code}): sent as test events, no row settled"
@@ -327,6 +371,24 @@ def _history_notes(r: RunRecord) -> list[str]:
     if r.error:
         notes.append(r.error)
     return notes
+
+
+def print_row_status(console: Console, status: RowStatus) -> None:
+    """`capisync status`: the row's state, what the ledger recorded, and what to do."""
+    console.print(
+        Text.assemble((f"{status.sync} {status.identifier}", "bold"), f": {status.state}")
+    )
+    row = status.row
+    if row is not None:
+        if row.event_id:
+            console.print(Text(f"  event_id {row.event_id}"))
+        if row.fbtrace_id:
+            console.print(Text(f"  Meta fbtrace_id {row.fbtrace_id}"))
+        for reason in row.reasons:
+            key = f" ({reason['key']})" if reason.get("key") else ""
+            console.print(Text.assemble("  ", (str(reason["code"]), "bold"), key))
+            console.print(Padding(Text(_meta_detail(reason), style="dim"), (0, 0, 0, 4)))
+    console.print(Text(status.explanation))
 
 
 def _meta_retries_note(details: dict[str, Any]) -> str | None:
@@ -413,15 +475,21 @@ def print_check(console: Console, result: CheckResult, *, payloads: int) -> None
 _MASKED_KEYS = USER_DATA_KEYS - HASHED_KEYS - {"client_user_agent"}
 
 
-def print_event(console: Console, event: dict[str, Any]) -> None:
-    """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
-    unhashed identifiers such as the IP address or fbp masked."""
+def shown_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as capisync shows it (terminal or --json): unhashed identifiers masked."""
     user = event.get("user_data")
     if isinstance(user, dict):
         masked = {
             k: ("<sent as is, not shown>" if k in _MASKED_KEYS else v) for k, v in user.items()
         }
         event = {**event, "user_data": masked}
+    return event
+
+
+def print_event(console: Console, event: dict[str, Any]) -> None:
+    """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
+    unhashed identifiers such as the IP address or fbp masked."""
+    event = shown_event(event)
     try:
         text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
     except orjson.JSONEncodeError:  # one the client would set aside: shown all the same

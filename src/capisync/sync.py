@@ -107,6 +107,7 @@ class RunReport:
     # settled rows counted in the warehouse by an anti-join, never read out of it (in `read`)
     counted_in_warehouse: int = 0
     not_read_too_old: int = 0  # rows older than any event can be: not read, in no count
+    started_at: float | None = None  # epoch seconds it took its lock and started (the clock's)
     # what Meta's outages and rate limits cost (MetaClient.stats): requests repeated, and
     # the retries that waited out a throttle, with their waits' seconds summed
     retries: int = 0
@@ -342,6 +343,7 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRe
         else ledger.start_run(ctx.name, dry_run=False, now=started, test_event_code=ctx.test_code)
     )
     report = RunReport(ctx.name, run_id, "dry-run" if ctx.dry_run else "running")
+    report.started_at = started
     report.limit, report.test_event_code = ctx.limit, ctx.test_code
     report.test_code_in_project = ctx.test_event_code is None and ctx.test_code is not None
     if ctx.on_start is not None:
@@ -360,6 +362,13 @@ async def _run_locked(ctx: SyncContext, ledger: Ledger, owner: str, stop: StopRe
                 and not ledger.has_history(ctx.name)
             )
             await _Runner(ctx, ledger, report, mapping, baseline, owner, stop).run(source)
+        except Exception:
+            # the stop cancelled the warehouse's query before the read loop took over (the
+            # model's columns, the narrowing, the copy into the spool): the run was
+            # interrupted as asked, not failed, and nothing was read
+            if not stop.requested or report.counts["read"]:
+                raise
+            mark_stopped(report, stop)
         finally:
             source.close()
         if report.status == "running":
@@ -457,6 +466,19 @@ class _Pending:
     identifier: str
     event_id: str
     event: dict[str, Any]  # wire shape; serialized by the client, a request at a time
+
+
+def mark_stopped(report: RunReport, stop: StopRequest) -> None:
+    """The report of a run stopped by Ctrl-C or SIGTERM (`stop`): interrupted, its exit code."""
+    name = stop.signal_name or "a signal"
+    report.status, report.stopped_by = "interrupted", name
+    report.exit_code = stop.exit_code
+    again = "press Ctrl-C again" if name == "SIGINT" else "send SIGTERM again"
+    report.error = (
+        f"stopped by {'the user (Ctrl-C)' if name == 'SIGINT' else name}; batches already "
+        "sent were recorded, rows read and not sent stay pending, and the next run sends "
+        f"them ({again} to quit at once)"
+    )
 
 
 class _Runner:
@@ -614,15 +636,7 @@ class _Runner:
         if self.stopped:
             return
         self.stopped = True
-        name = self.stop.signal_name or "a signal"
-        self.report.status, self.report.stopped_by = "interrupted", name
-        self.report.exit_code = self.stop.exit_code
-        again = "press Ctrl-C again" if name == "SIGINT" else "send SIGTERM again"
-        self.report.error = (
-            f"stopped by {'the user (Ctrl-C)' if name == 'SIGINT' else name}; batches already "
-            "sent were recorded, rows read and not sent stay pending, and the next run sends "
-            f"them ({again} to quit at once)"
-        )
+        mark_stopped(self.report, self.stop)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         """Every background task's end is looked at: an exception stops the run."""

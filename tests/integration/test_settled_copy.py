@@ -246,3 +246,26 @@ def test_pruning_the_ledger_prunes_the_copy_with_the_same_cutoff(tmp_path: Path)
     assert settled_copy.refresh(path, ledger, "s", run_id, pruned_before=2000.0) == 1
     assert copied_rows(path) == [("new", "sent")]
     ledger.close()
+
+
+def test_rows_a_reset_forgets_are_sent_again_although_the_copy_held_them(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    from capisync.resend import choice_of, reset
+
+    write_table(tmp_path / "w.duckdb", "TIMESTAMP", fresh_rows(range(60)))
+    p = project(tmp_path, sandbox)
+    run(p)
+    (copy,) = copies(tmp_path)
+    assert len(copied_rows(copy)) == 60
+    done = reset(p, "s", choice_of(["o7", "o8"], None, False), confirm=lambda counts: True)
+    assert done is not None and done.rows == 2
+    sandbox.reset()
+    again = run(p)
+    assert (again.counts["sent"], again.counted_in_warehouse) == (2, 58)
+    assert sent_ids(sandbox) == ["o7", "o8"]
+    assert len(copied_rows(copy)) == 60  # made again from the ledger, the two sent again
+
+    reset(p, "s", choice_of([], None, True), confirm=lambda counts: True)
+    sandbox.reset()
+    assert run(p).counts["sent"] == 60

@@ -11,7 +11,7 @@ import unicodedata
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from capisync.capi import keyrules, phone
+from capisync.capi import keyrules, personal, phone
 from capisync.capi import normalize as normalize_module
 from capisync.capi.issues import Issue
 from capisync.capi.normalize import (
@@ -21,7 +21,7 @@ from capisync.capi.normalize import (
     normalize,
     user_data_value,
 )
-from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
+from capisync.capi.params import HASHED_KEYS, PARAMS, USER_DATA_KEYS
 from capisync.capi.textforms import MINUS_SIGNS
 
 # CAPISYNC_EXAMPLES=3000 for a deeper search than the fast default
@@ -58,6 +58,12 @@ COUNTRIES = st.sampled_from(
 )
 KNOWN_MESSAGES = {
     dropped(key, code).issue.message for key in ALL_KEYS for code in normalize_module._MESSAGES
+} | {  # an unhashed key holding an email or phone (anon_id "0@0.AA"): personal.screen's sentence
+    issue.message
+    for key in ALL_KEYS
+    if (check := personal.screen(key, PARAMS[key].screen)) is not None
+    for issue in (check("a@example.com"), check("+16505551212"))
+    if issue is not None
 }
 
 # Text that looks like what warehouses hold for each key, plus arbitrary Unicode.
@@ -75,6 +81,7 @@ any_text = st.one_of(st.text(max_size=40), messy_text)
 @example(key="fn", value="İstanbul", country=None)
 @example(key="external_id", value="id-\ud800", country=None)  # a lone surrogate: no UTF-8
 @example(key="em", value="a\udfff@example.com", country=None)
+@example(key="anon_id", value="0@0.AA", country=None)  # screened: dropped, message known
 def test_no_text_raises_and_every_warning_is_a_known_message(
     key: str, value: str, country: str | None
 ) -> None:

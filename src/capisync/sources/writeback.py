@@ -35,10 +35,11 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.exc import SQLAlchemyError
 
 from capisync.capi.outcome import LEDGER_TEXT_CHARS
-from capisync.errors import ConfigError
+from capisync.errors import ConfigError, SourceError
 from capisync.sources.messages import scrub_message
 
 TABLE = "capisync_settled"
+_DELETE_CHUNK = 10_000  # identifiers per DELETE (an IN list of bound parameters)
 log = logging.getLogger("capisync.writeback")
 # the SQLAlchemy dialects that can keep the table (a MariaDB server may be reached as mysql)
 WRITEBACK_DIALECTS = ("postgresql", "mysql", "mariadb", "snowflake")
@@ -141,6 +142,31 @@ class Writeback:
         return pg.on_conflict_do_update(
             index_elements=["sync", "identifier"], set_={k: pg.excluded[k] for k in _UPDATED}
         )
+
+    def forget(self, identifiers: Sequence[str] | None) -> int:
+        """Delete this sync's rows for `identifiers` (None: all of them), as a reset does,
+        so that the anti-join reads those rows again; 0 when the table does not exist.
+        Unlike the writes of a run, raises SourceError: a reset that left them here would
+        not resend them."""
+        t = self.settled.c
+        try:
+            with self.engine.begin() as conn:
+                if not sa.inspect(conn).has_table(TABLE, schema=self.schema):
+                    return 0
+                mine = self.settled.delete().where(t.sync == self.sync)
+                if identifiers is None:
+                    return int(conn.execute(mine).rowcount)
+                deleted = 0
+                for start in range(0, len(identifiers), _DELETE_CHUNK):
+                    ids = list(identifiers[start : start + _DELETE_CHUNK])
+                    deleted += int(conn.execute(mine.where(t.identifier.in_(ids))).rowcount)
+                return deleted
+        except SQLAlchemyError as exc:
+            raise SourceError(
+                f"sync '{self.sync}': cannot delete the reset rows from the write-back table "
+                f"{self.table} ({scrub_message(getattr(exc, 'orig', exc))}); nothing was "
+                "reset: grant DELETE on it (or drop it) and run the reset again"
+            ) from exc
 
     def _failed(self, what: str, exc: SQLAlchemyError) -> None:
         self.working = False

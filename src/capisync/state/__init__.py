@@ -10,9 +10,11 @@ from capisync.state.ledger import (
     SETTLED,
     Entry,
     Ledger,
+    LedgerRow,
     ReasonGroup,
     Rejected,
     RejectionSummary,
+    RowChoice,
     RunRecord,
 )
 
@@ -24,8 +26,10 @@ __all__ = [
     "SETTLED",
     "Entry",
     "Ledger",
+    "LedgerRow",
     "ReasonGroup",
     "Rejected",
     "RejectionSummary",
+    "RowChoice",
     "RunRecord",
 ]

@@ -43,6 +43,7 @@ SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
 # states a later run never sends again (a rejected row is re-evaluated every run)
 SETTLED = frozenset({SENT, EXPIRED, BASELINE})
 ROW_STATES = (SENT, REJECTED, EXPIRED, BASELINE)  # every state a ledger row is written in
+RESET = "reset"  # the run history's entry of `capisync reset` (forget)
 _LOOKUP_CHUNK = 900  # below SQLite's bound-parameter limit on old builds
 _PG_LOOKUP_CHUNK = 5000  # one array parameter: no bound-parameter limit
 _ENTRY_COLUMNS = (
@@ -121,6 +122,41 @@ def _reason_elements(dialect: str) -> _ReasonSql:
             "CAST(r.value AS text)",
         )
     return _ReasonSql("json_each(l.reasons) AS r", "json_extract(r.value, '$.code')", "r.value")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One identifier's row: its state and what the run that wrote it recorded."""
+
+    identifier: str
+    state: str  # sent | rejected | expired | baseline
+    event_id: str | None  # the event_id it was sent with (sent rows)
+    run_id: int | None  # the run that last wrote it
+    updated_at: float  # epoch seconds it was written
+    fbtrace_id: str | None  # Meta's trace id of the request that carried it (sent rows)
+    by_meta: bool  # rejected by Meta itself, not by capisync's validation
+    reasons: list[dict[str, Any]]  # why it was rejected or expired
+
+
+@dataclass(frozen=True, slots=True)
+class RowChoice:
+    """Which rows of a sync a reset forgets: these identifiers, the rows written since an
+    instant, or all of them (exactly one)."""
+
+    identifiers: tuple[str, ...] = ()
+    since: float | None = None  # epoch seconds: rows the ledger wrote at or after it
+    everything: bool = False
+
+    def where(self, sync: str) -> Iterator[list[sa.ColumnElement[bool]]]:
+        """WHERE clauses picking the rows, one per chunk of identifiers."""
+        base = [LEDGER.c.sync == sync]
+        if self.everything:
+            yield base
+        elif self.since is not None:
+            yield [*base, LEDGER.c.updated_at >= self.since]
+        for start in range(0, len(self.identifiers), _LOOKUP_CHUNK):
+            chunk = self.identifiers[start : start + _LOOKUP_CHUNK]
+            yield [*base, LEDGER.c.identifier.in_(chunk)]
 
 
 @dataclass
@@ -312,6 +348,14 @@ class Ledger:
             found = conn.execute(query).scalar()
         return None if found is None else float(found)
 
+    def reset_after(self, sync: str, run_id: int) -> bool:
+        """Whether `capisync reset` forgot rows of `sync` after run `run_id` (forget())."""
+        query = sa.select(RUNS.c.id).where(
+            RUNS.c.sync == sync, RUNS.c.status == RESET, RUNS.c.id > run_id
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
     def last_run(self, sync: str, through_run: int) -> tuple[int, float] | None:
         """(id, started_at) of the latest run of `sync` whose id is at most `through_run`
         (run ids count the runs of every sync); None when it has none."""
@@ -435,7 +479,7 @@ class Ledger:
                 sa.select(RUNS.c.id)
                 .where(
                     RUNS.c.sync == sync,
-                    RUNS.c.status != "running",
+                    RUNS.c.status.not_in(("running", RESET)),  # a reset read no row
                     RUNS.c.dry_run.is_(False),
                     RUNS.c.test_event_code.is_(None),  # a test run settles nothing
                 )
@@ -489,6 +533,73 @@ class Ledger:
                     ReasonGroup(str(code), int(n), [r[0] for r in rows[:examples]], first)
                 )
         return RejectionSummary(int(total), groups)
+
+    def row(self, sync: str, identifier: str) -> LedgerRow | None:
+        """The ledger's row of one identifier (`capisync status`), None when it has none."""
+        query = sa.select(LEDGER).where(LEDGER.c.sync == sync, LEDGER.c.identifier == identifier)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).first()
+        if found is None:
+            return None
+        m = found._mapping
+        return LedgerRow(
+            identifier=m["identifier"],
+            state=m["state"],
+            event_id=m["event_id"],
+            run_id=m["run_id"],
+            updated_at=m["updated_at"],
+            fbtrace_id=m["fbtrace_id"],
+            by_meta=bool(m["by_meta"]),
+            reasons=json.loads(m["reasons"] or "[]"),
+        )
+
+    def count_states(self, sync: str, chosen: RowChoice) -> dict[str, int]:
+        """How many rows of `sync` `chosen` picks, by state (the states with none absent)."""
+        counts: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for where in chosen.where(sync):
+                q = sa.select(LEDGER.c.state, sa.func.count()).where(*where)
+                for state, n in conn.execute(q.group_by(LEDGER.c.state)):
+                    counts[str(state)] = counts.get(str(state), 0) + int(n)
+        return counts
+
+    def chosen_identifiers(self, sync: str, chosen: RowChoice) -> list[str]:
+        """The identifiers of the rows `chosen` picks (for the write-back table's delete)."""
+        with self.engine.connect() as conn:
+            return [
+                str(i)
+                for where in chosen.where(sync)
+                for (i,) in conn.execute(sa.select(LEDGER.c.identifier).where(*where))
+            ]
+
+    def forget(
+        self, sync: str, chosen: RowChoice, *, now: float, details: dict[str, Any]
+    ) -> tuple[dict[str, int], int]:
+        """Delete the rows `chosen` picks, so that the next run sends them again (a reset),
+        and record the reset in the run history (status "reset", `details` under "reset"),
+        in one transaction; call it holding the sync's lock. Returns (rows deleted by state,
+        the history's id of the reset). Raises LedgerError."""
+        forgotten: dict[str, int] = {}
+        with self._tx() as conn:
+            for where in chosen.where(sync):
+                q = sa.select(LEDGER.c.state, sa.func.count()).where(*where)
+                for state, n in conn.execute(q.group_by(LEDGER.c.state)):
+                    forgotten[str(state)] = forgotten.get(str(state), 0) + int(n)
+                conn.execute(LEDGER.delete().where(*where))
+            record = {**details, "forgotten": forgotten, "rows": sum(forgotten.values())}
+            result = conn.execute(
+                RUNS.insert().values(
+                    sync=sync,
+                    started_at=now,
+                    ended_at=now,
+                    status=RESET,
+                    dry_run=False,
+                    details=json.dumps({"reset": record}),
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has it
+        return forgotten, int(key[0])
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -549,6 +660,12 @@ class Ledger:
                     **values,
                 )
             )
+
+    def run(self, run_id: int) -> RunRecord | None:
+        """One run of the history by its id, None when there is none."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).first()
+        return None if found is None else _run_record(found._mapping)
 
     def runs(self, sync: str | None = None, limit: int = 20) -> list[RunRecord]:
         q = sa.select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)

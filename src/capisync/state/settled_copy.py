@@ -21,9 +21,10 @@ refresh, a run on another machine) and after it completes (its own rows).
 Trust: the ledger stays the source of truth. A row the copy lacks leaves the warehouse and
 is looked up in the ledger: it costs time, never a duplicate send. The copy must never hold a
 row the ledger does not, so it starts over when the ledger is another one (Ledger.identity
-changed: deleted, replaced) or went back (restored from a backup: its run `through_run` is
-gone or started at another time), and it drops rows pruned from the ledger (the same cutoff
-on `updated_at`, readplan.PRUNE_AFTER_SECONDS).
+changed: deleted, replaced), went back (restored from a backup: its run `through_run` is
+gone or started at another time) or forgot rows since (`capisync reset`, which the run
+history records), and it drops rows pruned from the ledger (the same cutoff on
+`updated_at`, readplan.PRUNE_AFTER_SECONDS).
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def _refresh(
         and row[0] == key
         and int(row[1]) <= through_run  # a copy ahead of the ledger: the ledger went back
         and ledger.run_started(sync, int(row[1])) == row[2]
+        and not ledger.reset_after(sync, int(row[1]))  # rows forgotten to be sent again
     ):
         after = int(row[1])
     last = ledger.last_run(sync, through_run)
