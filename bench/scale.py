@@ -37,8 +37,18 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import COLUMNS, NOW_EPOCH, messy_batch  # noqa: E402
 
-PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# the PostgreSQL database (--pg-db, default `test`) holding the model, ledger and write-back
+PG = {"db": "test"}
+
+
+def pg_dsn() -> str:
+    return f"host=127.0.0.1 port=5432 dbname={PG['db']} user=postgres"
+
+
+def pg_url() -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG['db']}"
+
+
 MODEL_SCHEMA, LEDGER_SCHEMA = "bench_scale", "bench_scale_ledger"
 WRITEBACK_SCHEMA = "bench_scale_writeback"
 DDL_TYPES = {"event_time": "TIMESTAMP", "value": "DECIMAL(10, 2)"}
@@ -55,8 +65,10 @@ def main() -> None:
     parser.add_argument("--ledgers", default="sqlite,postgres")
     parser.add_argument("--new", type=float, default=0.01, help="share of new rows (0.01)")
     parser.add_argument("--workdir", help="keep the files here (default: a temporary folder)")
+    parser.add_argument("--pg-db", default="test", help="PostgreSQL database (test)")
     parser.add_argument("--child", nargs=3, metavar=("CONFIG", "SYNC", "OFFSET"), help="internal")
     args = parser.parse_args()
+    PG["db"] = args.pg_db
     if args.child:
         child(*args.child)
         return
@@ -194,7 +206,7 @@ def build_model(case: Path, source: str, rows: int) -> None:
             con.execute(f"CREATE TABLE orders ({_ddl('VARCHAR')})")
             _duckdb_load(con, data)
     else:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with psycopg.connect(pg_dsn(), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {MODEL_SCHEMA} CASCADE")
             conn.execute(f"CREATE SCHEMA {MODEL_SCHEMA}")
             conn.execute(f"CREATE TABLE {MODEL_SCHEMA}.orders ({_ddl('TEXT')})")
@@ -208,7 +220,7 @@ def insert_rows(case: Path, source: str, start: int, rows: int) -> None:
         with duckdb.connect(str(case / "w.duckdb")) as con:
             _duckdb_load(con, data)
     else:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with psycopg.connect(pg_dsn(), autocommit=True) as conn:
             _pg_load(conn, data)
 
 
@@ -233,19 +245,19 @@ def write_project(case: Path, source: str, ledger: str, base_url: str) -> Path:
     if source == "duckdb":
         src = "{duckdb: w.duckdb}"
     else:
-        src = f'{{url: "{PG_URL}?options=-csearch_path%3D{MODEL_SCHEMA}"}}'
+        src = f'{{url: "{pg_url()}?options=-csearch_path%3D{MODEL_SCHEMA}"}}'
     if source == "postgres+wb":
         writeback = f"    writeback: {{schema: {WRITEBACK_SCHEMA}}}\n"
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with psycopg.connect(pg_dsn(), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {WRITEBACK_SCHEMA} CASCADE")
     if ledger == "sqlite":
         (case / "state.db").unlink(missing_ok=True)
         state = "{path: state.db}"
     else:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with psycopg.connect(pg_dsn(), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {LEDGER_SCHEMA} CASCADE")
             conn.execute(f"CREATE SCHEMA {LEDGER_SCHEMA}")
-        state = f'{{url: "{PG_URL}?options=-csearch_path%3D{LEDGER_SCHEMA}"}}'
+        state = f'{{url: "{pg_url()}?options=-csearch_path%3D{LEDGER_SCHEMA}"}}'
     config = case / "capisync.yml"
     config.write_text(f"""
 state: {state}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.params import EVENT_MAX_AGE_SECONDS, PHYSICAL_STORE_MAX_AGE_SECONDS
@@ -27,6 +28,8 @@ READ_MARGIN_SECONDS = 24 * 3600
 PRUNE_AFTER_SECONDS = PHYSICAL_STORE_MAX_AGE_SECONDS + 7 * 24 * 3600
 
 SettledChunks = Callable[[], Iterator[list[tuple[str, str]]]]
+# the settled copy's file, brought up to date (state/settled_copy.py); None: it cannot be used
+SettledCopy = Callable[[], Path | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class ReadPlan:
     window: TimeWindow | None
     settled: SettledChunks | None  # (identifier, state) of settled ledger rows, in chunks
     writeback: WritebackRef | None = None  # a write-back table beside the model to anti-join
+    settled_copy: SettledCopy | None = None  # tried before `settled` (DuckDB models)
 
 
 @dataclass(slots=True)

@@ -69,7 +69,7 @@ from capisync.readplan import (
 from capisync.runstats import RunStats, event_id_source
 from capisync.sources import Source
 from capisync.sources.writeback import SettledRow, Writeback
-from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
+from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected, settled_copy
 from capisync.wiring import (
     client_settings,
     event_builder,
@@ -523,6 +523,7 @@ class _Runner:
         self.writeback: Writeback | None = None  # settled identifiers beside the model
         # rows the write-back missed (it lagged, or was dropped): written back as they are met
         self.catch_up: list[SettledRow] = []
+        self.settled_copy: Path | None = None  # the settled copy the source anti-joined
 
     async def run(self, source: Source) -> None:
         """Read, send and checkpoint until the model ends or the run must stop; then let the
@@ -560,6 +561,7 @@ class _Runner:
         if self.failure is not None:
             raise self.failure
         self._prune()
+        self._refresh_copy(source)
 
     def _narrow(self, source: Source) -> None:
         """Leave in the warehouse what needs no work (readplan.py): rows older than any event
@@ -570,8 +572,9 @@ class _Runner:
         window = time_window(self.mapping, self.ctx.clock(), self.ctx.config.timezone)
         # a baseline run settles every row it reads: it must read them all
         settled = None if self.baseline else (lambda: self.ledger.settled(self.ctx.name, 20_000))
+        copy = self._settled_copy if settled is not None and self.ctx.records_rows else None
         writeback = self._open_writeback()
-        narrowed = narrow(ReadPlan(self.identifier_column, window, settled, writeback))
+        narrowed = narrow(ReadPlan(self.identifier_column, window, settled, writeback, copy))
         report = self.report
         for state, n in narrowed.settled.items():
             report.counts["read"] += n
@@ -598,12 +601,42 @@ class _Runner:
             return None
         return WritebackRef(writeback.table, self.ctx.name, key)
 
+    def _settled_copy(self) -> Path | None:
+        """The settled copy (state/settled_copy.py), brought up to the runs before this one,
+        for a source that anti-joins it; None when it cannot be used."""
+        assert self.report.run_id is not None  # a run that records rows
+        path = settled_copy.copy_path(self.ledger, self.ctx.project.path.parent, self.ctx.name)
+        self.settled_copy = path
+        held = settled_copy.refresh(
+            path, self.ledger, self.ctx.name, self.report.run_id - 1, pruned_before=None
+        )
+        return None if held is None else path
+
+    def _refresh_copy(self, source: Source) -> None:
+        """After a completed run: this run's settled rows into the settled copy, and the rows
+        pruned from the ledger out of it, so the next run has them at hand. The source, read
+        whole, is closed first: its DuckDB memory is not held while the copy's is used."""
+        if self.settled_copy is None or self.stopped or self.report.run_id is None:
+            return
+        source.close()
+        pruned = self._prune_cutoff()
+        settled_copy.refresh(
+            self.settled_copy, self.ledger, self.ctx.name, self.report.run_id, pruned_before=pruned
+        )
+
+    def _prune_cutoff(self) -> float | None:
+        """Epoch seconds: rows last written before it are pruned after a completed run that
+        records rows (readplan.PRUNE_AFTER_SECONDS); None: no pruning."""
+        if not self.ctx.records_rows or self.stopped or not event_time_mapped(self.mapping):
+            return None
+        return self.ctx.clock() - PRUNE_AFTER_SECONDS
+
     def _prune(self) -> None:
         """After a completed run that records rows: forget rows settled so long ago that
         they can never be sent (readplan.PRUNE_AFTER_SECONDS); one that comes back expires."""
-        if not self.ctx.records_rows or self.stopped or not event_time_mapped(self.mapping):
-            return
-        self.ledger.prune(self.ctx.name, settled_before=self.ctx.clock() - PRUNE_AFTER_SECONDS)
+        cutoff = self._prune_cutoff()
+        if cutoff is not None:
+            self.ledger.prune(self.ctx.name, settled_before=cutoff)
 
     def _stop_by_signal(self) -> None:
         """Ctrl-C or SIGTERM: read no more, let the batches in flight land and be recorded."""

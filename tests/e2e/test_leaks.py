@@ -76,8 +76,10 @@ def everything_written(root: Path, outputs: list[str], logs: list[str]) -> dict[
     finally:
         db.close()
     seen = {"terminal": "\n".join(outputs), "logs": "\n".join(logs), "ledger tables": dump}
-    for file in state.iterdir():  # state.db, and a -wal or -shm if one is left
-        seen[f"raw bytes of {file.name}"] = file.read_bytes().decode("latin-1")
+    # state.db, a -wal or -shm if one is left, and the settled copy (state-settled/*.duckdb)
+    for file in sorted(f for f in state.rglob("*") if f.is_file()):
+        seen[f"raw bytes of {file.relative_to(state)}"] = file.read_bytes().decode("latin-1")
+    assert any(f.suffix == ".duckdb" for f in state.rglob("*")), "no settled copy was looked at"
     return seen
 
 

@@ -105,3 +105,33 @@ def test_pruning_deletes_rows_written_before_the_cutoff_and_only_those(ledger: L
     assert ledger.prune("s", settled_before=4000.0) == ROWS + 2  # id-1 was written again
     assert sorted(ledger.lookup("s", ["id-1", "id-2", "new", "bad", "old"])) == ["id-1", "new"]
     assert list(ledger.lookup("t", ["id-2"])) == ["id-2"]  # another sync's rows are its own
+
+
+def explained(ledger: Ledger, statement: str, params: Any) -> str:
+    with ledger.engine.connect() as conn:
+        if ledger.engine.dialect.name == "postgresql":
+            rows = conn.exec_driver_sql("EXPLAIN " + statement, params).all()
+            return "\n".join(r[0] for r in rows)
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+        return "\n".join(str(r[-1]) for r in rows)
+
+
+def test_pruning_walks_the_index_of_old_runs_not_the_table(
+    ledger: Ledger,
+) -> None:
+    fill(ledger, now=1000.0)
+    deletes: list[tuple[str, Any]] = []
+
+    def before(_conn: Any, _cur: Any, statement: str, params: Any, *_a: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM CAPISYNC_LEDGER"):
+            deletes.append((statement, params))
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", before)
+    assert ledger.prune("s", settled_before=500.0) == 0
+    assert deletes == []  # no run started before the cutoff: no row can be that old
+    assert ledger.prune("s", settled_before=900_000.0) == ROWS + 3
+    (statement, params), *_ = deletes
+    plan = explained(ledger, statement, params)
+    assert "capisync_ledger_settled" in plan and "Seq Scan" not in plan, plan
+    if ledger.engine.dialect.name == "sqlite":
+        assert "SCAN" not in plan.replace("SEARCH", ""), plan

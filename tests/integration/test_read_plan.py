@@ -208,11 +208,15 @@ def test_a_settled_set_that_lags_behind_the_ledger_never_sends_a_row_twice(
     tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ledger stays the source of truth: rows the anti-join does not know about (a
-    lagging or missing set) leave the warehouse and are caught by the ledger look-up."""
+    lagging or missing set read from the ledger, as when the settled copy cannot be used)
+    leave the warehouse and are caught by the ledger look-up."""
+    from capisync.state import settled_copy
+
     write_table(tmp_path / "w.duckdb", "TIMESTAMP", fresh_rows(range(1200)))
     p = project(tmp_path, sandbox)
     run(p)
     sandbox.reset()
+    monkeypatch.setattr(settled_copy, "refresh", lambda *a, **k: None)  # no copy: the ledger
     real_settled = Ledger.settled
 
     def lagging(self: Ledger, sync: str, chunk: int = 100_000) -> Iterator[list[tuple[str, str]]]:
@@ -537,7 +541,7 @@ def test_settled_rows_duckdb_cannot_hold_fall_back_to_the_ledger(
         execute("ATTACH ':memory:' AS capisync_plan (READ_WRITE)", None)
         raise SourceError("Out of Memory Error: could not allocate block")
 
-    monkeypatch.setattr(antijoin, "_load_settled", out_of_memory)
+    monkeypatch.setattr(antijoin, "_attach_settled", out_of_memory)
     again = run(p)
     assert (again.counted_in_warehouse, again.counts["already"]) == (0, 1500)
     assert sent_ids(sandbox) == []

@@ -1,8 +1,10 @@
 """DuckDB: read only the rows with work to do, without writing into the user's file.
 
-The settled identifiers (from the ledger) go into an in-memory database attached to the
-source's private DuckDB (`ATTACH ':memory:' AS capisync_plan`, sources/duckdb.py, where the
-user's file is attached read-only); the model is then read (copied into the spool) as
+The settled identifiers are attached to the source's private DuckDB (sources/duckdb.py, where
+the user's file is attached read-only) as `capisync_plan`: the settled copy capisync keeps
+between runs (state/settled_copy.py, attached read-only), or, without one (a dry run, a copy
+that cannot be written), an in-memory database loaded from the ledger. The model is then read
+(copied into the spool) as
 
     SELECT m.* FROM (<model>) m
     WHERE NOT EXISTS (SELECT 1 FROM capisync_plan.settled s WHERE s.identifier = <m.id>)
@@ -32,10 +34,11 @@ log = logging.getLogger("capisync.sources")
 PLAN_DB = "capisync_plan"
 LOAD_CHUNK = 100_000
 # DuckDB's memory for planning the read (the model's DESCRIBE, the settled rows counted by
-# state): the first of sources.duckdb.MEMORY_LIMITS, where the model is then copied; the
-# settled identifiers loaded come on top (settled_mb)
+# state): the first of sources.duckdb.MEMORY_LIMITS, where the model is then copied; settled
+# identifiers loaded into memory (not the settled copy, a file DuckDB spills) come on top
 MEMORY_LIMIT_MB = 128
-# DuckDB's memory per settled identifier loaded for the anti-join (2,000,000: 48 MB ran)
+# DuckDB's memory per settled identifier loaded in memory for the anti-join (2,000,000: 48 MB
+# ran)
 SETTLED_BYTES = 32
 THREADS = 2
 
@@ -75,10 +78,10 @@ def narrow(execute: Execute, wrapped_model: str, plan: ReadPlan) -> tuple[str, N
             conditions.append(f"NOT coalesce({old}, false)")
     match = _identifier_match(plan.identifier, types.get(plan.identifier, ""))
     rows: list[tuple[Any, ...]] | None = None
-    if match is not None and plan.settled is not None:
+    if match is not None and (plan.settled is not None or plan.settled_copy is not None):
         counted = f"s.state IS NOT NULL OR coalesce({old}, false)" if old else "s.state IS NOT NULL"
         try:
-            _load_settled(execute, plan)
+            _attach_settled(execute, plan)
             rows = execute(
                 f"SELECT s.state, count(*) FROM {model} m LEFT JOIN {PLAN_DB}.settled s "
                 f"ON s.identifier = {match} WHERE {counted} GROUP BY 1",
@@ -120,10 +123,23 @@ def narrow(execute: Execute, wrapped_model: str, plan: ReadPlan) -> tuple[str, N
 _ROW = "capisync_model_row"  # the model's own row number, kept out of the rows read
 
 
+def _attach_settled(execute: Execute, plan: ReadPlan) -> None:
+    """Attach the settled identifiers as PLAN_DB: the settled copy when the plan has one (a
+    file: DuckDB reads and spills it within MEMORY_LIMIT_MB), else loaded from the ledger.
+    Raises SourceError."""
+    copy = plan.settled_copy() if plan.settled_copy is not None else None
+    if copy is None:
+        _load_settled(execute, plan)
+    else:
+        execute(f"ATTACH ? AS {PLAN_DB} (READ_ONLY)", [str(copy)])
+
+
 def _load_settled(execute: Execute, plan: ReadPlan) -> None:
-    """The settled identifiers into the attached in-memory database; DuckDB's memory cap
-    grows with them (SETTLED_BYTES a row: the table and the anti-join's hash table)."""
-    assert plan.settled is not None
+    """The settled identifiers from the ledger into an attached in-memory database, which
+    DuckDB cannot spill: its memory cap grows with them (SETTLED_BYTES a row, the table and
+    the anti-join's hash table)."""
+    if plan.settled is None:
+        raise SourceError("no settled identifiers to anti-join (no copy, no ledger read)")
     execute(f"ATTACH ':memory:' AS {PLAN_DB} (READ_WRITE)", None)
     execute(f"CREATE TABLE {PLAN_DB}.settled (identifier VARCHAR, state VARCHAR)", None)
     loaded = 0

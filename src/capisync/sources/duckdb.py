@@ -18,9 +18,11 @@ sends. Each read:
    the source is closed.
 
 narrow() (sources/antijoin.py) makes the copied query the model narrowed to the rows with
-work to do: the settled identifiers from the ledger are loaded into an in-memory database
-attached to the private DuckDB (never into the user's file), and the copy reads the model
-through an anti-join against them, within the event-time window.
+work to do: the settled identifiers are attached to the private DuckDB (the settled copy
+capisync keeps between runs, state/settled_copy.py, or an in-memory database loaded from the
+ledger; never the user's file), and the copy reads the model through an anti-join against
+them, within the event-time window. Like the user's file, the settled copy is attached only
+while the plan and the copy run, so that the run can refresh it once it is done.
 
 A file held by a writer (a `dbt build` in progress) is waited for, up to `wait_seconds`,
 with one warning on the `capisync.sources` logger; past that the run fails with
@@ -101,6 +103,7 @@ class DuckDBSource:
         self._spools = count()
         self._query: str | None = None  # the narrowed read (see narrow), else the model
         self._settled_mb = 0  # DuckDB memory the settled identifiers of narrow() take
+        self._settled_copy: str | None = None  # the settled copy's file the narrowed read joins
         self.held_seconds: list[float] = []  # how long each read held the user's file
         self._held_since = 0.0
 
@@ -122,6 +125,10 @@ class DuckDBSource:
         number = next(self._spools)
         catalog = self._attach(con)
         try:
+            if self._settled_copy is not None:
+                self._execute(
+                    con, f"ATTACH ? AS {antijoin.PLAN_DB} (READ_ONLY)", [self._settled_copy]
+                )
             if self._query is None:
                 model = wrap_model(self.model_sql, limit)
             else:
@@ -138,6 +145,8 @@ class DuckDBSource:
                 )
                 self._copy(con, f"CREATE OR REPLACE TABLE {spool} AS {model}")
         finally:
+            if self._settled_copy is not None:
+                con.execute(f"DETACH DATABASE IF EXISTS {antijoin.PLAN_DB}")
             self._detach(con, catalog)
         yield from self._stream(con.cursor(), spool, number, size)
 
@@ -155,10 +164,19 @@ class DuckDBSource:
                 plan,
             )
             if narrowed.anti_join:
-                loaded = self._execute(
-                    con, f"SELECT count(*) FROM {antijoin.PLAN_DB}.settled"
+                attached = self._execute(
+                    con,
+                    "SELECT path FROM duckdb_databases() WHERE database_name = ?",
+                    [antijoin.PLAN_DB],
                 ).fetchone()
-                self._settled_mb = antijoin.settled_mb(int(loaded[0]) if loaded else 0)
+                if attached is not None and attached[0]:  # a file: held only while read
+                    self._settled_copy = str(attached[0])
+                    con.execute(f"DETACH {antijoin.PLAN_DB}")
+                else:  # in memory: it stays, and takes its memory on top of the model's
+                    loaded = self._execute(
+                        con, f"SELECT count(*) FROM {antijoin.PLAN_DB}.settled"
+                    ).fetchone()
+                    self._settled_mb = antijoin.settled_mb(int(loaded[0]) if loaded else 0)
         finally:
             self._detach(con, catalog)
         return narrowed

@@ -104,7 +104,7 @@ class SqlSource:
         with self._connect() as conn:
             self._query, narrowed = sqlplan.narrow(
                 lambda sql: self._execute(conn, sql),
-                self._engine.dialect.name,
+                self._engine.dialect,
                 wrap_model(self.model_sql),
                 plan,
             )

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from capisync.state.locks import RunLock, run_lock_for
 from capisync.state.schema import (
     COUNT_FIELDS,
     END_STATES,
+    INFO,
     LEDGER,
     LOCKS,
     RUNS,
@@ -40,6 +42,8 @@ from capisync.state.schema import (
 SENT, REJECTED, EXPIRED, BASELINE = "sent", "rejected", "expired", "baseline"
 # states a later run never sends again (a rejected row is re-evaluated every run)
 SETTLED = frozenset({SENT, EXPIRED, BASELINE})
+ROW_STATES = (SENT, REJECTED, EXPIRED, BASELINE)  # every state a ledger row is written in
+RESET = "reset"  # the run history's entry of `capisync reset` (forget)
 _LOOKUP_CHUNK = 900  # below SQLite's bound-parameter limit on old builds
 _PG_LOOKUP_CHUNK = 5000  # one array parameter: no bound-parameter limit
 _ENTRY_COLUMNS = (
@@ -263,22 +267,55 @@ class Ledger:
 
     def settled(self, sync: str, chunk: int = 100_000) -> Iterator[list[tuple[str, str]]]:
         """(identifier, state) of every settled row of `sync` (sent, expired, baseline), in
-        lists of up to `chunk`, streamed from the ledger (its (sync, state) index)."""
-        query = sa.select(LEDGER.c.identifier, LEDGER.c.state).where(
-            LEDGER.c.sync == sync, LEDGER.c.state.in_(sorted(SETTLED))
+        lists of up to `chunk`, streamed from the ledger (its (sync, state, run_id) index)."""
+        for part in self.settled_after(sync, 0, None, chunk):
+            yield [(i, st) for i, st, _ in part]
+
+    def settled_after(
+        self, sync: str, after_run: int, through_run: int | None, chunk: int = 100_000
+    ) -> Iterator[list[tuple[str, str, float]]]:
+        """(identifier, state, updated_at) of the rows of `sync` settled by the runs after
+        `after_run` (through `through_run`, None: every later run), in lists of up to
+        `chunk`, streamed from the (sync, state, run_id) index. Rows come straight from the
+        driver's cursor (SQLAlchemy's row objects cost 4x the read itself at 2,000,000 rows).
+        Raises LedgerError."""
+        pg = self.engine.dialect.name == "postgresql"
+        mark = "%s" if pg else "?"  # the driver's own parameter style (psycopg, sqlite3)
+        states = sorted(SETTLED)
+        sql = (
+            f"SELECT identifier, state, updated_at FROM {LEDGER.name} WHERE sync = {mark} "
+            f"AND state IN ({', '.join([mark] * len(states))})"
         )
+        params: list[object] = [sync, *states]
+        if after_run > 0:  # 0: every settled row, those of a ledger that kept no run_id too
+            sql += f" AND run_id > {mark}"
+            params.append(after_run)
+        if through_run is not None:
+            sql += f" AND run_id <= {mark}"
+            params.append(through_run)
         try:
             with self.engine.connect() as conn:
-                result = conn.execution_options(yield_per=chunk).execute(query)
-                for part in result.partitions():
-                    yield [(str(i), str(st)) for i, st in part]
-        except SQLAlchemyError as exc:
-            raise ledger_failure(exc, f"ledger read failed at {self._describe(exc)}") from exc
+                dbapi: Any = conn.connection.dbapi_connection
+                # PostgreSQL: a server-side cursor, so the client holds one chunk at a time
+                cursor = dbapi.cursor(name="capisync_settled") if pg else dbapi.cursor()
+                try:
+                    cursor.execute(sql, params)
+                    while part := cursor.fetchmany(chunk):
+                        yield [(str(i), str(st), float(at)) for i, st, at in part]
+                finally:
+                    cursor.close()
+        except Exception as exc:
+            if not isinstance(exc, (SQLAlchemyError, *_driver_errors(self.engine))):
+                raise
+            failed = exc if isinstance(exc, SQLAlchemyError) else sa.exc.DBAPIError(sql, None, exc)
+            where = self._describe(failed)
+            raise ledger_failure(failed, f"ledger read failed at {where}") from exc
 
     def identity(self, sync: str) -> str | None:
-        """This ledger's name for `sync`: its first run's id and start time. A ledger deleted
-        and made again gives another, so tables keyed by it (the write-back) never carry
-        rows settled by a ledger that is gone. None before the sync's first run."""
+        """This ledger's name for `sync`: the ledger's own random key, and the sync's first
+        run (id and start time). A ledger deleted and made again, or another ledger, gives
+        another, so tables keyed by it (the write-back, the settled copy) never carry rows
+        settled by a ledger that is gone. None before the sync's first run."""
         query = (
             sa.select(RUNS.c.id, RUNS.c.started_at)
             .where(RUNS.c.sync == sync)
@@ -287,15 +324,74 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else f"{row[0]}@{row[1]!r}"
+        return None if row is None else f"{self.key()}:{row[0]}@{row[1]!r}"
+
+    def key(self) -> str:
+        """The ledger's random key, made the first time it is asked for (two processes
+        asking at once agree: the first insert wins)."""
+        select = sa.select(INFO.c.value).where(INFO.c.name == "key")
+        with self.engine.begin() as conn:
+            found = conn.execute(select).scalar()
+            if found is None:
+                insert = _dialect_insert(self.engine)(INFO).values(
+                    name="key", value=uuid.uuid4().hex
+                )
+                conn.execute(insert.on_conflict_do_nothing(index_elements=[INFO.c.name]))
+                found = conn.execute(select).scalar_one()
+        return str(found)
+
+    def run_started(self, sync: str, run_id: int) -> float | None:
+        """When run `run_id` of `sync` started (epoch seconds); None when the ledger has no
+        such run."""
+        query = sa.select(RUNS.c.started_at).where(RUNS.c.id == run_id, RUNS.c.sync == sync)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else float(found)
+
+    def reset_after(self, sync: str, run_id: int) -> bool:
+        """Whether `capisync reset` forgot rows of `sync` after run `run_id` (forget())."""
+        query = sa.select(RUNS.c.id).where(
+            RUNS.c.sync == sync, RUNS.c.status == RESET, RUNS.c.id > run_id
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
+    def last_run(self, sync: str, through_run: int) -> tuple[int, float] | None:
+        """(id, started_at) of the latest run of `sync` whose id is at most `through_run`
+        (run ids count the runs of every sync); None when it has none."""
+        query = (
+            sa.select(RUNS.c.id, RUNS.c.started_at)
+            .where(RUNS.c.sync == sync, RUNS.c.id <= through_run)
+            .order_by(RUNS.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (int(row[0]), float(row[1]))
 
     def prune(self, sync: str, *, settled_before: float) -> int:
         """Delete the rows of `sync` last written before `settled_before` (epoch seconds):
         rows so old they can never be sent again (a row that comes back is expired), so the
-        ledger does not grow without bound. Returns how many were deleted. Raises LedgerError."""
+        ledger does not grow without bound. Returns how many were deleted. Raises LedgerError.
+
+        Only rows of runs that started before the cutoff can be that old (a row is written
+        after its run started), so the delete walks the (sync, state, run_id) index up to the
+        last such run instead of every row of the sync (1.2 s a run at 2,000,000 rows on
+        PostgreSQL), and a ledger younger than the cutoff is not searched at all."""
+        last_old_run = sa.select(sa.func.max(RUNS.c.id)).where(
+            RUNS.c.sync == sync, RUNS.c.started_at < settled_before
+        )
         with self._tx() as conn:
+            through = conn.execute(last_old_run).scalar()
+            if through is None:
+                return 0
             result = conn.execute(
-                LEDGER.delete().where(LEDGER.c.sync == sync, LEDGER.c.updated_at < settled_before)
+                LEDGER.delete().where(
+                    LEDGER.c.sync == sync,
+                    LEDGER.c.state.in_(ROW_STATES),
+                    LEDGER.c.run_id <= through,
+                    LEDGER.c.updated_at < settled_before,
+                )
             )
             return int(result.rowcount or 0)
 
@@ -383,7 +479,7 @@ class Ledger:
                 sa.select(RUNS.c.id)
                 .where(
                     RUNS.c.sync == sync,
-                    RUNS.c.status.not_in(("running", "reset")),  # a reset read no row
+                    RUNS.c.status.not_in(("running", RESET)),  # a reset read no row
                     RUNS.c.dry_run.is_(False),
                     RUNS.c.test_event_code.is_(None),  # a test run settles nothing
                 )
@@ -496,7 +592,7 @@ class Ledger:
                     sync=sync,
                     started_at=now,
                     ended_at=now,
-                    status="reset",
+                    status=RESET,
                     dry_run=False,
                     details=json.dumps({"reset": record}),
                 )
@@ -755,6 +851,12 @@ def _create_tables(engine: sa.Engine) -> None:
             if attempt == 2:
                 raise
             time.sleep(0.05 * (attempt + 1))
+
+
+def _driver_errors(engine: sa.Engine) -> tuple[type[Exception], ...]:
+    """The driver's own error class (DB-API `Error`), raised by a raw cursor."""
+    error = getattr(engine.dialect.dbapi, "Error", None)
+    return (error,) if isinstance(error, type) and issubclass(error, Exception) else ()
 
 
 @functools.lru_cache(maxsize=8)

@@ -42,7 +42,18 @@ LEDGER = sa.Table(
     sa.Column("by_meta", sa.Boolean, nullable=False, default=False),
     sa.Column("reasons", sa.Text),  # JSON list of {code, key, message}
 )
-sa.Index("capisync_ledger_state", LEDGER.c.sync, LEDGER.c.state)
+# the settled rows of a sync, and those a run settled after a given run (state/settled_copy.py)
+sa.Index("capisync_ledger_settled", LEDGER.c.sync, LEDGER.c.state, LEDGER.c.run_id)
+# the (sync, state) index of earlier ledgers: the index above serves its queries
+_REPLACED_INDEXES = ("capisync_ledger_state",)
+
+# facts about the ledger itself: `key` is a random name made when the ledger is created
+INFO = sa.Table(
+    "capisync_info",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 
 RUNS = sa.Table(
     "capisync_runs",
@@ -73,9 +84,10 @@ LOCKS = sa.Table(
 
 def add_missing_columns(engine: sa.Engine) -> None:
     """Bring a ledger made by an earlier capisync up to these tables: every column a table
-    lacks is added (nullable or with its default), so old runs keep their history. Raises
-    SQLAlchemyError when the ledger cannot be altered."""
+    lacks is added (nullable or with its default), so old runs keep their history, and its
+    indexes are the ones above. Raises SQLAlchemyError when the ledger cannot be altered."""
     inspector = sa.inspect(engine)
+    present_indexes = {i["name"] for i in inspector.get_indexes(LEDGER.name)}
     with engine.begin() as conn:
         for table in metadata.sorted_tables:
             present = {c["name"] for c in inspector.get_columns(table.name)}
@@ -88,3 +100,9 @@ def add_missing_columns(engine: sa.Engine) -> None:
                 conn.exec_driver_sql(
                     f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}'
                 )
+        for index in LEDGER.indexes:
+            if index.name not in present_indexes:
+                index.create(conn, checkfirst=True)
+        for name in _REPLACED_INDEXES:
+            if name in present_indexes:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
