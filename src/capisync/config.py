@@ -217,8 +217,9 @@ ModelField = Annotated[
 
 class WritebackConfig(_Strict):
     """`writeback: {schema: capisync}`: the settled identifiers are written beside the model,
-    in <schema>.capisync_settled of the model's own database (PostgreSQL), and the model is
-    read through an anti-join against it (sources/writeback.py)."""
+    in <schema>.capisync_settled of the model's own database (PostgreSQL, MySQL/MariaDB or
+    Snowflake; others keep the bulk ledger check), and the model is read through an anti-join
+    against it (sources/writeback.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     target_schema: str = Field(alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
