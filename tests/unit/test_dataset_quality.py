@@ -106,6 +106,27 @@ def test_missing_and_malformed_figures_read_as_none() -> None:
     assert parse_web({}) == ()
 
 
+@pytest.mark.parametrize(
+    "figure",
+    ["1e999", "-inf", "Infinity", 10**400, float("inf")],
+    ids=["1e999", "-inf", "Infinity", "10**400", "inf"],
+)
+def test_an_infinite_or_oversized_figure_reads_as_none(figure: object) -> None:
+    # Meta's numbers sometimes come as strings: one that does not fit a float, or is not
+    # finite, is no figure (it crashed `capisync quality` with OverflowError, and an infinite
+    # score would reach the ledger and the JSON output)
+    diagnostic = {"name": "x", "percentage": figure, "affected_event_count": figure}
+    entry = {
+        "event_name": "Purchase",
+        "event_match_quality": {"composite_score": figure, "diagnostics": [diagnostic]},
+        "event_coverage": {"percentage": figure},
+    }
+    [event] = parse_web({"web": [entry]})
+    assert event.composite_score is None and event.event_coverage is None
+    assert event.diagnostics[0].percentage is None
+    assert event.diagnostics[0].affected_event_count is None
+
+
 def test_a_web_that_is_not_a_list_is_an_unknown_answer() -> None:
     with pytest.raises(MetaUnknownAnswerError):
         parse_web({"web": {"event_name": "Purchase"}})

@@ -11,6 +11,7 @@ diagnostic texts: no customer data reaches this far (Meta answers with shares an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -180,13 +181,14 @@ def _percentage(value: Any) -> float | None:
 
 
 def _number(value: Any) -> float | None:
+    """A finite number, or None (NaN, infinity, or too large for a float is no figure)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    return number if number == number else None  # NaN is no figure
+    return number if math.isfinite(number) else None
 
 
 def _count(value: Any) -> int | None:
