@@ -289,6 +289,7 @@ def run(
     from capisync.sync import check_test_event_code, ensure_syncs
 
     check_test_event_code(test_event_code)
+    report.progress_every(os.environ)  # a bad value is a usage error before any sync runs
     project = _project(config)
     codes: dict[str, int] = {}
     shown: list[dict[str, Any]] | None = [] if as_json else None
@@ -337,7 +338,7 @@ def _run_and_print(
     """Run one sync, print its summary when `tables`; its exit code and its JSON."""
     from capisync.sync import run_sync
 
-    every = float(os.environ.get("CAPISYNC_PROGRESS_SECONDS") or report.PROGRESS_EVERY_SECONDS)
+    every = report.progress_every(os.environ)
     try:
         with report.RunProgress(err, name, every=every) as progress:
             result = run_sync(

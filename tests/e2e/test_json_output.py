@@ -156,3 +156,15 @@ def test_an_unexpected_error_is_one_line_naming_its_type_never_a_traceback(
     (line,) = [json.loads(text) for text in done.stderr.splitlines()]
     assert line["level"] == "error" and "unexpected JSONDecodeError" in line["message"]
     assert "bug in capisync" in line["message"] and "damaged" not in line["message"]
+
+
+@pytest.mark.parametrize("every", ["abc", "-1", "nan"])
+def test_a_bad_progress_interval_is_a_usage_error_naming_the_variable(
+    tmp_path: Path, sandbox: SandboxServer, every: str
+) -> None:
+    # was an unexpected ValueError ("abc", exit 1) or taken as is (-1, nan)
+    config = project(tmp_path, sandbox)
+    done = cli(config, "run", "--json", env={"CAPISYNC_PROGRESS_SECONDS": every})
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"CAPISYNC_PROGRESS_SECONDS={every!r}" in done.stderr
+    assert not (tmp_path / ".capisync").exists()  # no sync ran
