@@ -91,6 +91,20 @@ def test_the_field_table_s_spelling_is_read_too() -> None:
     assert [d.dedupe_key for d in event.dedup_keys] == ["event_id"]
 
 
+def test_a_null_under_one_spelling_does_not_hide_the_other() -> None:
+    # Meta answering both spellings, one of them null: the list is read, not the null
+    for null_first in ("dedupe_key_feedback", "dedup_key_feedback"):
+        other = next(n for n in ("dedupe_key_feedback", "dedup_key_feedback") if n != null_first)
+        entry = {"event_name": "Lead", null_first: None, other: [DEDUP_ENTRY]}
+        [event] = parse_web({"web": [entry]})
+        assert [d.dedupe_key for d in event.dedup_keys] == ["event_id"]
+
+
+def test_an_entry_with_an_empty_event_name_is_skipped() -> None:
+    [event] = parse_web({"web": [{"event_name": ""}, {"event_name": "Lead"}]})
+    assert event.event_name == "Lead"
+
+
 def test_missing_and_malformed_figures_read_as_none() -> None:
     answer = {
         "web": [
