@@ -128,8 +128,24 @@ def _guarded(command: Callable[P, None]) -> Callable[P, None]:
         except KeyboardInterrupt:
             err.print("interrupted: rows not yet acknowledged stay pending and are sent next run")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own: an exit code, or a usage error it words itself
+        except Exception as exc:
+            # a bug: said as a run's is (_sync_failed), never as a traceback quoting values
+            err.print(Text.assemble(("error: ", "bold red"), _bug_text(exc)))
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _bug_text(exc: BaseException) -> str:
+    """An unexpected exception in words: its type and where it was raised, not its message
+    (which might quote a row's value or a secret)."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f" at {Path(frame.tb_frame.f_code.co_filename).name}:{frame.tb_lineno}" if frame else ""
+    return f"unexpected {type(exc).__name__}{where}. This is a bug in capisync: please report it"
 
 
 @app.callback(invoke_without_command=True)
@@ -273,6 +289,7 @@ def run(
     from capisync.sync import check_test_event_code, ensure_syncs
 
     check_test_event_code(test_event_code)
+    report.progress_every(os.environ)  # a bad value is a usage error before any sync runs
     project = _project(config)
     codes: dict[str, int] = {}
     shown: list[dict[str, Any]] | None = [] if as_json else None
@@ -321,7 +338,7 @@ def _run_and_print(
     """Run one sync, print its summary when `tables`; its exit code and its JSON."""
     from capisync.sync import run_sync
 
-    every = float(os.environ.get("CAPISYNC_PROGRESS_SECONDS") or report.PROGRESS_EVERY_SECONDS)
+    every = report.progress_every(os.environ)
     try:
         with report.RunProgress(err, name, every=every) as progress:
             result = run_sync(
@@ -395,16 +412,10 @@ def _sync_failed(name: str, exc: Exception) -> int:
     if isinstance(exc, CapisyncError):
         err.print(Text.assemble(("error: ", "bold red"), f"sync '{name}': ", str(exc)))
         return exc.exit_code
-    # a bug: its type and where, not its message (which might quote a row's value)
-    frame = exc.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    where = f" at {Path(frame.tb_frame.f_code.co_filename).name}:{frame.tb_lineno}" if frame else ""
     err.print(
         Text.assemble(
             ("error: ", "bold red"),
-            f"sync '{name}': unexpected {type(exc).__name__}{where}. This is a bug in capisync: "
-            "please report it with this line; the other syncs still ran",
+            f"sync '{name}': {_bug_text(exc)} with this line; the other syncs still ran",
         )
     )
     return 1
@@ -537,9 +548,10 @@ def status(
 
     Example: capisync status purchases o-1042 --json
     """
-    from capisync.rowstatus import refuse_personal, row_status, without_ledger
+    from capisync.rowstatus import refuse_personal, refuse_unreadable, row_status, without_ledger
     from capisync.state import Ledger
 
+    refuse_unreadable(identifier)
     refuse_personal(identifier)  # before anything: never repeated, never looked up
     history = load_history(config)
     history.check_sync(sync)
@@ -585,9 +597,10 @@ def reset(
     """
     from capisync.resend import choice_of, describe
     from capisync.resend import reset as reset_rows
-    from capisync.rowstatus import refuse_personal
+    from capisync.rowstatus import refuse_personal, refuse_unreadable
 
     for ident in identifier or ():
+        refuse_unreadable(ident)
         refuse_personal(ident)
     choice = choice_of(list(identifier or ()), since, everything)
     if not yes and not sys.stdin.isatty():

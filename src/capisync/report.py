@@ -23,6 +23,7 @@ from rich.text import Text
 
 from capisync import logs
 from capisync.capi.params import HASHED_KEYS, USER_DATA_KEYS
+from capisync.errors import ConfigError
 
 if TYPE_CHECKING:
     from capisync.checks import CheckResult
@@ -31,9 +32,29 @@ if TYPE_CHECKING:
     from capisync.sync import RunReport
 
 MAX_ROWS_LISTED = 20
-# a log gets a progress line at most this often during a run (CAPISYNC_PROGRESS_SECONDS)
+# a log gets a progress line at most this often during a run (progress_every)
 PROGRESS_EVERY_SECONDS = 10.0
+PROGRESS_SECONDS_VARIABLE = "CAPISYNC_PROGRESS_SECONDS"
 _progress_log = logging.getLogger("capisync.progress")
+
+
+def progress_every(environ: Mapping[str, str]) -> float:
+    """Seconds between progress lines in a log: `CAPISYNC_PROGRESS_SECONDS` when set (0: a
+    line per update), else PROGRESS_EVERY_SECONDS. Raises ConfigError (exit 2) naming the
+    variable for a value that is not a number of seconds, 0 or more."""
+    text = (environ.get(PROGRESS_SECONDS_VARIABLE) or "").strip()
+    if not text:
+        return PROGRESS_EVERY_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ConfigError(
+            [f"{PROGRESS_SECONDS_VARIABLE}={text!r}: expected seconds, 0 or more (e.g. 10)"],
+            "the environment",
+        )
+    return seconds
 
 
 class RunProgress:

@@ -41,6 +41,22 @@ class RowStatus:
         return None if self.row is None else self.row.updated_at
 
 
+def refuse_unreadable(identifier: str) -> None:
+    """Raise ConfigError (exit 2) when `identifier` came as bytes that are not UTF-8 (a
+    terminal or a file in another encoding: Python keeps them as lone surrogates, which no
+    ledger can store or look up), without repeating it."""
+    try:
+        identifier.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            [
+                "the identifier given is not UTF-8 text (not repeated here): set the "
+                "terminal's or the file's encoding to UTF-8 and give it again"
+            ],
+            "the command line",
+        ) from None
+
+
 def refuse_personal(identifier: str) -> None:
     """Raise ConfigError (exit 2) when `identifier` looks like an email address or a phone
     number (capi/personal.py), without repeating it: identifiers are business ids, and the

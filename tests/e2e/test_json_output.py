@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -136,3 +137,34 @@ def test_text_logs_get_progress_lines_too_and_a_bad_format_is_refused(
     assert progress and "a: read" in progress[-1] and "sent 28" in progress[-1]
     refused = cli(config, "--log-format", "xml", "runs")
     assert refused.returncode == 2 and "--log-format" in refused.stderr
+
+
+def test_an_unexpected_error_is_one_line_naming_its_type_never_a_traceback(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # a run history entry damaged by hand: reading it fails in a way capisync did not plan
+    # for. Like a run's, the error is its type and where (its text may quote a value), in
+    # the log format asked for: before, a raw Python traceback broke the JSON lines
+    config = project(tmp_path, sandbox)
+    assert cli(config, "run").returncode == 0
+    ledger = sqlite3.connect(tmp_path / ".capisync" / "state.db")
+    with ledger:
+        ledger.execute("UPDATE capisync_runs SET details = '{damaged'")
+    ledger.close()
+    done = cli(config, "--log-format", "json", "runs", "--json")
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = [json.loads(text) for text in done.stderr.splitlines()]
+    assert line["level"] == "error" and "unexpected JSONDecodeError" in line["message"]
+    assert "bug in capisync" in line["message"] and "damaged" not in line["message"]
+
+
+@pytest.mark.parametrize("every", ["abc", "-1", "nan"])
+def test_a_bad_progress_interval_is_a_usage_error_naming_the_variable(
+    tmp_path: Path, sandbox: SandboxServer, every: str
+) -> None:
+    # was an unexpected ValueError ("abc", exit 1) or taken as is (-1, nan)
+    config = project(tmp_path, sandbox)
+    done = cli(config, "run", "--json", env={"CAPISYNC_PROGRESS_SECONDS": every})
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"CAPISYNC_PROGRESS_SECONDS={every!r}" in done.stderr
+    assert not (tmp_path / ".capisync").exists()  # no sync ran

@@ -205,3 +205,19 @@ def test_reset_asks_on_a_terminal_showing_how_many_rows(
     code, text = _on_a_terminal(config, "y", "a", "--all")
     assert code == 0 and "forgot 30 rows" in text
     assert as_json(config, "status", "a", "o-1")["state"] == "unknown"
+
+
+def test_an_identifier_that_is_not_utf8_is_refused_as_bad_input(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # bytes from a terminal or a file in another encoding (0xff is no UTF-8): a clear error
+    # naming the argument, exit 2; it was an uncaught UnicodeEncodeError from the ledger
+    config = project(tmp_path, sandbox)
+    ran(config)
+    not_utf8 = os.fsdecode(b"o-\xff")
+    status = ("status", "a", not_utf8, "--json")
+    for args in (status, ("reset", "a", "--identifier", not_utf8, "--yes")):
+        done = cli(config, *args)
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        assert "not UTF-8" in done.stderr and "Traceback" not in done.stderr
+    assert as_json(config, "status", "a", "o-1")["state"] == "sent"  # nothing forgotten

@@ -281,3 +281,33 @@ def test_a_ledger_that_cannot_be_opened_does_not_silence_a_failed_run_alert(
     [alert] = alerts_after_run(project, failed)
     assert alert.kind == "failed_run" and hook.kinds() == [("failed_run", "firing")]
     assert "cannot record which are open" in caplog.text
+
+
+def test_a_webhook_that_trickles_its_answer_is_given_up_on_after_the_timeout(
+    tmp_path: Path, hook: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # each byte arrives well within the timeout, so only a deadline on the whole post ends
+    # it; without one, `capisync run` waited out the webhook's whole answer (here 60 s, 3x)
+    hook.trickle = 300
+    project = Project.from_dict(
+        {
+            "alerts": {"webhook": "${HOOK}", "timeout": 1},
+            "syncs": {"purchases": yaml.safe_load(_MINIMAL_SYNC)},
+        },
+        root=tmp_path,
+        env={"HOOK": hook.url},
+    )
+    assert project.config.alerts is not None
+    alerter = Alerter(project.config.alerts, project, sleep=no_sleep)
+    failing = RunReport("purchases", 7, "failed", error="the ledger is read-only")
+    assert asyncio.run(alerter.after_run(failing)) == []
+    assert "could not be posted to the webhook (timeout" in caplog.text
+    assert hook.attempts == 3  # each attempt given up on, then tried again
+
+
+_MINIMAL_SYNC = """
+source: {duckdb: warehouse.duckdb}
+model: select 1 as order_id
+identifier: order_id
+destination: {dataset_id: "1234567890", access_token: sandbox-token}
+"""

@@ -1,5 +1,7 @@
 """A real HTTP webhook receiver on 127.0.0.1 (an ephemeral port), in a thread: it records
-each POST's JSON body and answers 200, or, while `fail_next` > 0, `fail_status`.
+each POST's JSON body and answers 200, or, while `fail_next` > 0, `fail_status`; with
+`trickle` > 0 its 200 answer is that many bytes, one every TRICKLE_EVERY seconds (a webhook
+that is slow, but never silent).
 
     with WebhookReceiver() as hook:
         ... post to hook.url ...
@@ -11,9 +13,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+TRICKLE_EVERY = 0.2  # seconds between the bytes of a trickled answer
 
 
 class WebhookReceiver:
@@ -22,6 +27,7 @@ class WebhookReceiver:
         self.fail_next = 0
         self.fail_status = 500
         self.attempts = 0
+        self.trickle = 0
         self._lock = threading.Lock()
         receiver = self
 
@@ -37,8 +43,22 @@ class WebhookReceiver:
                         receiver.raw.append(body)
                 self.send_response(receiver.fail_status if failing else 200)
                 self.send_header("content-type", "text/plain")
+                if receiver.trickle and not failing:
+                    self._trickle(receiver.trickle)
+                    return
                 self.end_headers()
                 self.wfile.write(b"error" if failing else b"ok")
+
+            def _trickle(self, size: int) -> None:
+                self.send_header("content-length", str(size))
+                self.end_headers()
+                try:
+                    for _ in range(size):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(TRICKLE_EVERY)
+                except OSError:
+                    pass  # the client gave up on it
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -91,6 +91,20 @@ def test_the_field_table_s_spelling_is_read_too() -> None:
     assert [d.dedupe_key for d in event.dedup_keys] == ["event_id"]
 
 
+def test_a_null_under_one_spelling_does_not_hide_the_other() -> None:
+    # Meta answering both spellings, one of them null: the list is read, not the null
+    for null_first in ("dedupe_key_feedback", "dedup_key_feedback"):
+        other = next(n for n in ("dedupe_key_feedback", "dedup_key_feedback") if n != null_first)
+        entry = {"event_name": "Lead", null_first: None, other: [DEDUP_ENTRY]}
+        [event] = parse_web({"web": [entry]})
+        assert [d.dedupe_key for d in event.dedup_keys] == ["event_id"]
+
+
+def test_an_entry_with_an_empty_event_name_is_skipped() -> None:
+    [event] = parse_web({"web": [{"event_name": ""}, {"event_name": "Lead"}]})
+    assert event.event_name == "Lead"
+
+
 def test_missing_and_malformed_figures_read_as_none() -> None:
     answer = {
         "web": [
@@ -104,6 +118,27 @@ def test_missing_and_malformed_figures_read_as_none() -> None:
     assert page_view == EventQuality("PageView")
     assert lead.composite_score is None and lead.acr is None
     assert parse_web({}) == ()
+
+
+@pytest.mark.parametrize(
+    "figure",
+    ["1e999", "-inf", "Infinity", 10**400, float("inf")],
+    ids=["1e999", "-inf", "Infinity", "10**400", "inf"],
+)
+def test_an_infinite_or_oversized_figure_reads_as_none(figure: object) -> None:
+    # Meta's numbers sometimes come as strings: one that does not fit a float, or is not
+    # finite, is no figure (it crashed `capisync quality` with OverflowError, and an infinite
+    # score would reach the ledger and the JSON output)
+    diagnostic = {"name": "x", "percentage": figure, "affected_event_count": figure}
+    entry = {
+        "event_name": "Purchase",
+        "event_match_quality": {"composite_score": figure, "diagnostics": [diagnostic]},
+        "event_coverage": {"percentage": figure},
+    }
+    [event] = parse_web({"web": [entry]})
+    assert event.composite_score is None and event.event_coverage is None
+    assert event.diagnostics[0].percentage is None
+    assert event.diagnostics[0].affected_event_count is None
 
 
 def test_a_web_that_is_not_a_list_is_an_unknown_answer() -> None:

@@ -4,13 +4,15 @@
       └─ parse_web(body)                           auth, error mapping as a send's)
 
 Reading is lenient, as Meta adds fields and leaves out what it has no figure for: a missing
-or malformed figure is None, an entry without an ``event_name`` is skipped, and both
-spellings of the dedup field are read. What is kept is Meta's figures and Meta's own
-diagnostic texts: no customer data reaches this far (Meta answers with shares and counts).
+or malformed figure is None, an entry without an ``event_name`` (or an empty one) is
+skipped, and both spellings of the dedup field are read (the one holding a list). What is
+kept is Meta's figures and Meta's own diagnostic texts: no customer data reaches this far
+(Meta answers with shares and counts).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -115,14 +117,15 @@ def parse_web(body: Mapping[str, Any]) -> tuple[EventQuality, ...]:
     return tuple(
         _event(entry)
         for entry in web
-        if isinstance(entry, Mapping) and isinstance(entry.get("event_name"), str)
+        if isinstance(entry, Mapping) and _text(entry.get("event_name"))
     )
 
 
 def _event(entry: Mapping[str, Any]) -> EventQuality:
     emq = _object(entry.get("event_match_quality"))
     coverage = _object(entry.get("event_coverage"))
-    dedup: Any = next((entry[name] for name in DEDUP_FIELDS if name in entry), [])
+    # the first spelling holding a list: Meta may give the other one as null
+    dedup: Any = next((entry[n] for n in DEDUP_FIELDS if isinstance(entry.get(n), list)), [])
     return EventQuality(
         event_name=entry["event_name"],
         composite_score=_number(emq.get("composite_score")),
@@ -180,13 +183,14 @@ def _percentage(value: Any) -> float | None:
 
 
 def _number(value: Any) -> float | None:
+    """A finite number, or None (NaN, infinity, or too large for a float is no figure)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    return number if number == number else None  # NaN is no figure
+    return number if math.isfinite(number) else None
 
 
 def _count(value: Any) -> int | None:

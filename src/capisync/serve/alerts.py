@@ -165,7 +165,8 @@ class Alerter:
     # -- the webhook ---------------------------------------------------------------------------
 
     async def post(self, alert: Alert) -> bool:
-        """POST the alert's body; True when the webhook answered 2xx. Retries timeouts,
+        """POST the alert's body; True when the webhook answered 2xx within the settings'
+        `timeout` (seconds, for the whole answer). Retries timeouts,
         connection errors, 429 and 5xx (POST_ATTEMPTS in all, backing off), then logs the
         failure and counts it. Never raises (but for cancellation)."""
         url = self.settings.webhook.get_secret_value()
@@ -177,7 +178,13 @@ class Alerter:
                 if attempt:
                     await self.sleep(POST_BACKOFF_SECONDS * 2 ** (attempt - 1))
                 try:
-                    answer = await client.post(url, json=alert.body())
+                    # httpx's timeout bounds each read, not the answer: a webhook sending a
+                    # byte now and then would hold the run; `timeout` is for the whole post
+                    async with asyncio.timeout(self.settings.timeout):
+                        answer = await client.post(url, json=alert.body())
+                except TimeoutError:
+                    problem = f"timeout, {self.settings.timeout:g} s"
+                    continue
                 except httpx.HTTPError as exc:
                     problem = type(exc).__name__  # its text may quote the URL
                     continue

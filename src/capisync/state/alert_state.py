@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from capisync.state.ledger import Ledger, ledger_failure
+from capisync.state.ledger import Ledger, create_on_first_use, ledger_failure
 from capisync.state.schema import metadata
 
 ALERTS = sa.Table(
@@ -31,7 +31,7 @@ def claim_alert(ledger: Ledger, sync: str, key: str, now: float) -> bool:
     """Open the alert `key` of `sync`: True when this call opened it (post it), False when it
     is open already (posted before, by this process or another). Raises LedgerError."""
     try:
-        ALERTS.create(ledger.engine, checkfirst=True)
+        create_on_first_use(ledger.engine, ALERTS)
         with ledger.engine.begin() as conn:
             conn.execute(ALERTS.insert().values(sync=sync, alert_key=key, opened_at=now))
     except IntegrityError:
@@ -46,7 +46,7 @@ def release_alert(ledger: Ledger, sync: str, key: str) -> bool:
     it was not. Also undoes a claim whose post failed, so the next check posts it again.
     Raises LedgerError."""
     try:
-        ALERTS.create(ledger.engine, checkfirst=True)
+        create_on_first_use(ledger.engine, ALERTS)
         with ledger.engine.begin() as conn:
             gone = conn.execute(
                 ALERTS.delete().where(ALERTS.c.sync == sync, ALERTS.c.alert_key == key)

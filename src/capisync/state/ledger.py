@@ -839,6 +839,18 @@ def _close_abandoned(conn: sa.Connection, run: Any, now: float) -> None:
     )
 
 
+def create_on_first_use(engine: sa.Engine, table: sa.Table) -> None:
+    """Create `table` unless it exists (a table made on first use, so an older ledger gains
+    it without a migration). Of two processes creating it at once, the loser's CREATE fails
+    (PostgreSQL: a duplicate key in pg_type, an IntegrityError; SQLite: "already exists"):
+    the table is there all the same. Raises SQLAlchemyError when it is not."""
+    try:
+        table.create(engine, checkfirst=True)
+    except SQLAlchemyError:
+        if not sa.inspect(engine).has_table(table.name, schema=table.schema):
+            raise
+
+
 def _create_tables(engine: sa.Engine) -> None:
     # two processes starting at once may both find a table (or a column) missing; the
     # loser's CREATE or ALTER fails with "already exists", and a second pass sees it

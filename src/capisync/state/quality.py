@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from capisync.meta.quality import EventQuality
-from capisync.state.ledger import Ledger, ledger_failure
+from capisync.state.ledger import Ledger, create_on_first_use, ledger_failure
 from capisync.state.schema import metadata
 
 QUALITY = sa.Table(
@@ -90,7 +90,7 @@ def store_quality(
         "figures": orjson.dumps(figures).decode(),
     }
     try:
-        QUALITY.create(engine, checkfirst=True)
+        create_on_first_use(engine, QUALITY)
         with engine.begin() as conn:
             conn.execute(QUALITY.insert(), [row])
     except SQLAlchemyError as exc:
