@@ -93,6 +93,9 @@ class RunReport:
     rejections: list[Rejected] = field(default_factory=list)
     # every rejected row once, under its first reason code: adds up to counts["rejected"]
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    # of the rejected rows, those an earlier run had rejected already, evaluated again and
+    # still not fixed: a backlog, not a new problem (the rejected-share alert leaves them out)
+    rejected_again: int = 0
     # identifiers repeated in this run, the first MAX_DUPLICATES_KEPT (counts["duplicate"]: all)
     duplicates: list[str] = field(default_factory=list)
     error: str | None = None
@@ -453,6 +456,7 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "retries": report.retries,
         "throttle_waits": report.throttle_waits,
         "throttle_wait_seconds": round(report.throttle_wait_seconds, 3),
+        "rejected_again": report.rejected_again,
     }
     if report.stats is not None:
         details["stats"] = report.stats.as_dict()
@@ -722,12 +726,15 @@ class _Runner:
         outcomes = self._build(to_build, int(now))
         for outcome, entry in zip(outcomes, entries, strict=True):
             self.report.warnings.update(w.code for w in outcome.warnings)
+            before = len(rejected)
             if isinstance(outcome, Rejection):
                 self._classify_rejection(outcome, rejected, expired)
             elif self.baseline:
                 baseline.append(outcome.identifier)
             else:
                 self._enqueue(outcome, entry, rejected)
+            if entry is not None and len(rejected) > before:
+                self.report.rejected_again += 1
         self.local = (rejected, expired, baseline, now)
 
     def _repeated(self, ident: str, entry: Entry | None) -> bool:

@@ -137,6 +137,31 @@ def test_a_default_threshold_lets_the_demos_rejections_pass(
     assert hook.raw == []
 
 
+def test_rows_rejected_before_and_judged_again_are_no_new_rejected_share(
+    tmp_path: Path, sandbox: SandboxServer, hook: WebhookReceiver
+) -> None:
+    project = demo(tmp_path, sandbox, hook.url)  # 0.05: the first run's 3.1 % passes
+    assert alerts_after_run(project, run_sync(project, "purchases")) == []
+    # no new rows: the 9 rows rejected before are judged again and rejected again; that
+    # backlog was "9 of 9, 100 %" before rejected_again, an alert on every quiet run
+    again = run_sync(project, "purchases")
+    assert again.counts["rejected"] == 9 and again.rejected_again == 9 and again.counts["new"] == 0
+    assert alerts_after_run(project, again) == [] and hook.raw == []
+    add_orders(tmp_path, 1000, 10, email=True)  # 10 good new rows beside the 9 old ones
+    assert alerts_after_run(project, run_sync(project, "purchases")) == []
+    add_orders(tmp_path, 2000, 3, email=True)  # 3 new rows in a currency that does not exist
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute(
+            "UPDATE orders SET currency = 'zzz' "
+            "WHERE order_id IN ('ord-12001', 'ord-12002', 'ord-12003')"
+        )
+    bad = run_sync(project, "purchases")
+    assert bad.counts["rejected"] == 12 and bad.rejected_again == 9
+    [alert] = alerts_after_run(project, bad)
+    assert alert.fields["rejected"] == 3 and alert.fields["rejected_again"] == 9
+    assert alert.fields["share"] == 1.0  # 3 new rows, all rejected
+
+
 def add_orders(root: Path, start: int, n: int, *, email: bool) -> None:
     rows = [new_demo_row(i, datetime.now(UTC)) for i in range(start, start + n)]
     for row in rows:

@@ -108,9 +108,13 @@ def failed_run(report: RunReport) -> Judged:
 
 
 def rejected_share(report: RunReport, threshold: float | None) -> Judged:
-    """Fires when rejected / (sent + rejected) of the run is above `threshold`, with the top
-    reasons by rows; not judged for a run that sent and rejected nothing."""
-    sent, rejected = report.counts["sent"], report.counts["rejected"]
+    """Fires when the run's newly rejected rows are more than `threshold` of the rows it
+    judged for the first time: rejected / (sent + rejected), leaving out rows an earlier run
+    had rejected already (report.rejected_again: a backlog re-evaluated on every run, which
+    would otherwise make a run with no new rows reject "100 %"), with the top reasons by
+    rows; not judged for a run that sent and newly rejected nothing."""
+    sent = report.counts["sent"]
+    rejected = max(0, report.counts["rejected"] - report.rejected_again)
     if threshold is None or sent + rejected == 0:
         return NOT_JUDGED
     share = rejected / (sent + rejected)
@@ -119,12 +123,13 @@ def rejected_share(report: RunReport, threshold: float | None) -> Judged:
     top = report.rejected_by_reason.most_common(TOP_REASONS)
     reasons = ", ".join(f"{code} x{n:,}" for code, n in top) or "none recorded"
     text = (
-        f"sync `{report.sync}`: run {report.run_id} rejected {rejected:,} of "
-        f"{sent + rejected:,} events ({share:.1%}, above {threshold:.1%}). Top reasons: "
+        f"sync `{report.sync}`: run {report.run_id} rejected {rejected:,} of the "
+        f"{sent + rejected:,} new events ({share:.1%}, above {threshold:.1%}). Top reasons: "
         f"{reasons}. `capisync rejections {report.sync}` lists the rows."
     )
     fields = {
         "rejected": rejected,
+        "rejected_again": report.rejected_again,
         "sent": sent,
         "share": round(share, 4),
         "threshold": threshold,
