@@ -636,6 +636,13 @@ def reset(
         if done.writeback_rows is not None
         else ""
     )
+    if not done.rows and not done.writeback_rows:
+        out.print(
+            f"nothing to forget: the ledger holds none of these rows (history entry "
+            f"{done.reset_id}); the next `capisync run {sync}` sends them if the model returns "
+            "them and they are new"
+        )
+        return
     them = "it" if done.rows == 1 else "them"
     out.print(
         f"forgot {done.rows:,} {'row' if done.rows == 1 else 'rows'}{where} (history entry "

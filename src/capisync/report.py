@@ -62,7 +62,9 @@ class RunProgress:
 
     On a terminal, a live line (rich). In a log (stderr not a terminal) or with
     `--log-format json`, a log line on `capisync.progress` at most every `every` seconds
-    (on the first update, then as batches land), with the counts as machine fields."""
+    (on the first update, then as batches land), with the counts as machine fields, and a
+    last one when the run ends if the counts changed since the line before: the last
+    progress line of a run always shows its final counts, never a stale "sent 0"."""
 
     def __init__(
         self,
@@ -75,6 +77,7 @@ class RunProgress:
         self.name = name
         self.every, self.clock = every, clock
         self.last_line: float | None = None
+        self.unlogged: RunReport | None = None  # the newest update no line showed yet
         self.log_lines = logs.event_lines_wanted(console.is_terminal)
         self.progress = Progress(
             SpinnerColumn(),
@@ -92,30 +95,43 @@ class RunProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+        if self.unlogged is not None:
+            self._log(self.unlogged)
 
     def update(self, run: RunReport) -> None:
+        self.progress.update(self.task, description=self._text(run))
+        if not self.log_lines:
+            return
+        now = self.clock()
+        if self.last_line is None or now - self.last_line >= self.every:
+            self.last_line = now
+            self._log(run)
+        else:
+            self.unlogged = run
+
+    def _text(self, run: RunReport) -> str:
         c = run.counts
-        text = (
+        return (
             f"{self.name}: read {c['read']:,}  sent {c['sent']:,}  rejected {c['rejected']:,}  "
             f"expired {c['expired']:,}"
         )
-        self.progress.update(self.task, description=text)
-        now = self.clock()
-        if self.log_lines and (self.last_line is None or now - self.last_line >= self.every):
-            self.last_line = now
-            where = f" (run {run.run_id})" if run.run_id is not None else ""
-            counts = {k: int(c.get(k, 0)) for k in ("read", "sent", "rejected", "expired")}
-            _progress_log.info(
-                text + where,
-                extra={
-                    "capisync": {
-                        "event": "progress",
-                        "sync": run.sync,
-                        "run_id": run.run_id,
-                        "counts": counts,
-                    }
-                },
-            )
+
+    def _log(self, run: RunReport) -> None:
+        """One `capisync.progress` line with the run's counts so far."""
+        self.unlogged = None
+        where = f" (run {run.run_id})" if run.run_id is not None else ""
+        counts = {k: int(run.counts.get(k, 0)) for k in ("read", "sent", "rejected", "expired")}
+        _progress_log.info(
+            self._text(run) + where,
+            extra={
+                "capisync": {
+                    "event": "progress",
+                    "sync": run.sync,
+                    "run_id": run.run_id,
+                    "counts": counts,
+                }
+            },
+        )
 
 
 # the summary's columns, in the order they add up to `read` (schema.END_STATES)

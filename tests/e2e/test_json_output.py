@@ -127,6 +127,21 @@ def test_json_log_lines_show_progress_in_a_log(tmp_path: Path, sandbox: SandboxS
     assert "completed" in done.stdout  # the summary is on stdout as always
 
 
+def test_the_last_progress_line_of_a_short_run_has_its_final_counts(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # a run shorter than the interval: its first line comes before any batch lands, so the
+    # end of the run must log the final counts (a log never ends on a stale "sent 0")
+    config = project(tmp_path, sandbox)
+    done = cli(config, "--log-format", "json", "run", env={"CAPISYNC_PROGRESS_SECONDS": "3600"})
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    progress = [line for line in lines if line.get("event") == "progress"]
+    assert len(progress) == 2 and progress[0]["counts"]["sent"] < 28
+    assert progress[-1]["counts"] == {"read": 30, "sent": 28, "rejected": 1, "expired": 1}
+    assert lines.index(progress[-1]) < [line.get("event") for line in lines].index("run_finished")
+
+
 def test_text_logs_get_progress_lines_too_and_a_bad_format_is_refused(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:

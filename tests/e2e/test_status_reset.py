@@ -124,6 +124,7 @@ def test_reset_since_and_all_pick_rows_by_when_they_were_recorded(
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     future = cli(config, "reset", "a", "--since", tomorrow, "--yes")
     assert future.returncode == 0 and "0 rows in the ledger" in future.stdout
+    assert "nothing to forget" in future.stdout and "sends them again" not in future.stdout
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     since = cli(config, "reset", "a", "--since", yesterday, "--yes")
     assert "30 rows in the ledger (expired 1, rejected 1, sent 28)" in since.stdout
