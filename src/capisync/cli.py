@@ -233,8 +233,16 @@ def check(
     from capisync.serve.alerts import describe_alerts
 
     project = _project(config)
-    if (alerts := describe_alerts(project.config.alerts)) is not None:
+    if (alerts := describe_alerts(project.config.alerts)) is not None and not as_json:
         out.print(alerts)
+    for problem in project.serve_problems:  # `run` works without them; `serve` refuses
+        err.print(
+            Text.assemble(
+                ("warning: ", "bold yellow"),
+                f"{project.path.name}: {problem} (`capisync serve` refuses to start until "
+                "it is set; `capisync run` does not need it)",
+            )
+        )
     names = [sync] if sync else list(project.syncs)
     for name in names:
         project.sync(name)  # an unknown name is a usage error before any work

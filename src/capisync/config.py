@@ -451,7 +451,13 @@ class Project:
         checked exactly as `load_project` checks a file (`${VAR}` reads `env`, default
         os.environ). Relative paths (the model, the ledger) resolve against `root`. Raises
         ConfigError listing every problem."""
-        return project_from_raw(dict(data), Path(root).resolve() / "<in code>", env)
+        file = Path(root).resolve() / "<in code>"
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                [f"expected a mapping such as {{'syncs': {{...}}}}, got {type(data).__name__}"],
+                str(file),
+            )
+        return project_from_raw(dict(data), file, env)
 
     def __init__(self, path: Path, config: ProjectConfig, warnings: tuple[str, ...] = ()) -> None:
         self.path = path

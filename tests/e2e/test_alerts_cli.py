@@ -76,3 +76,18 @@ def test_a_bad_alerts_block_names_the_field(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "--offline", "--config", str(config)], env={"HOOK": ""})
     assert result.exit_code == 2
     assert "alerts.rejected_share" in result.output
+
+
+def test_check_json_is_one_document_with_alerts_and_warns_of_an_unset_serve_token(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    config = Path(project(tmp_path))
+    config.write_text(config.read_text() + "serve:\n  token: ${API_TOKEN_FOR_SERVE}\n")
+    env = {"HOOK": "https://hooks.example/abc", "API_TOKEN_FOR_SERVE": None}
+    checked = runner.invoke(app, ["check", "--offline", "--json", "--config", str(config)], env=env)
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["exit_code"] == 0  # the alerts' line is not on stdout
+    assert "serve.token" in checked.stderr and "API_TOKEN_FOR_SERVE" in checked.stderr
+    assert "capisync serve` refuses" in " ".join(checked.stderr.split())

@@ -55,6 +55,9 @@ def test_a_project_built_in_code_is_checked_like_a_file(tmp_path: Path) -> None:
         )
     text = str(caught.value)
     assert "syncs.s" in text and "emial" in text
+    for not_a_project in (None, ["syncs"], "syncs: {}"):
+        with pytest.raises(ConfigError, match="expected a mapping"):
+            capisync.Project.from_dict(not_a_project, root=tmp_path)  # type: ignore[arg-type]
 
 
 def test_async_twin_runs_inside_a_running_event_loop(
