@@ -125,7 +125,7 @@ def parse_run_id(text: str) -> int | None:
 def _live(service: Service, run_id: int) -> dict[str, Any] | None:
     """A run in flight in this process, with its counts so far; None otherwise."""
     report = service.report_of(run_id)
-    return None if report is None else live_run_dict(report)
+    return None if report is None else live_run_dict(report, service.clock())
 
 
 async def openapi(request: Request) -> Response:
