@@ -346,9 +346,13 @@ class Service:
             task = asyncio.create_task(ticker.run(), name=f"capisync schedule {name}")
             task.add_done_callback(lambda t, n=name: self._ticker_ended(n, t))  # type: ignore[misc]
             self._tickers.append(task)
-        self._tickers.append(asyncio.create_task(self._hourly(), name="capisync hourly"))
+        hourly = asyncio.create_task(self._hourly(), name="capisync hourly")
+        hourly.add_done_callback(self._hourly_ended)
+        self._tickers.append(hourly)
         try:
-            await asyncio.gather(*self._tickers)
+            # a ticker that ends on a bug marks its own sync failing (_ticker_ended); the
+            # others tick on, so its exception is not raised here
+            await asyncio.gather(*self._tickers, return_exceptions=True)
             await asyncio.get_running_loop().create_future()  # nothing scheduled: idle on
         finally:
             for task in self._tickers:
@@ -369,6 +373,14 @@ class Service:
         message = f"its schedule stopped: {internal_error(exc)}"
         self._mark_failing(name, message)
         log.error("%s: %s", name, message)
+
+    def _hourly_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        self.background_errors += 1
+        log.error(
+            "the hourly checks (stale models, Meta's quality) stopped: %s", internal_error(exc)
+        )
 
     async def _hourly(self) -> None:
         await self.sleep(FIRST_HOURLY_DELAY_SECONDS)
