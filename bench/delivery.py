@@ -120,9 +120,7 @@ def client_for(url: str, concurrency: int) -> MetaClient:
     return MetaClient(settings)
 
 
-async def deliver(
-    url: str, events: Sequence[Event], concurrency: int
-) -> tuple[float, float, int]:
+async def deliver(url: str, events: Sequence[Event], concurrency: int) -> tuple[float, float, int]:
     """Send every event in batches of 1,000, all queued at once: (seconds, client CPU, requests)."""
     batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
     async with client_for(url, concurrency) as client:
@@ -150,10 +148,14 @@ async def one_batch(url: str, batch: list[Event], concurrency: int) -> tuple[int
 
 
 def throughput_table(sandbox: SandboxProcess, events: list[Event], latency_ms: float) -> None:
-    print(f"\nDelivery: MetaClient -> sandbox (answers {latency_ms:.0f} ms after a request), "
-          f"batches of {BATCH}")
-    print(f"{'concurrency':>11} {'events':>8} {'requests':>8} {'seconds':>8} {'events/s':>9} "
-          f"{'ceiling':>9} {'% ceiling':>9} {'client CPU s':>12} {'sandbox CPU s':>13}")
+    print(
+        f"\nDelivery: MetaClient -> sandbox (answers {latency_ms:.0f} ms after a request), "
+        f"batches of {BATCH}"
+    )
+    print(
+        f"{'concurrency':>11} {'events':>8} {'requests':>8} {'seconds':>8} {'events/s':>9} "
+        f"{'ceiling':>9} {'% ceiling':>9} {'client CPU s':>12} {'sandbox CPU s':>13}"
+    )
     for concurrency in (1, 4, 16):
         sample = events[: len(events) // 10] if concurrency == 1 else events
         sandbox_cpu = sandbox.cpu_seconds()
@@ -161,8 +163,10 @@ def throughput_table(sandbox: SandboxProcess, events: list[Event], latency_ms: f
         sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu
         rate = len(sample) / seconds
         ceiling = concurrency * BATCH / (latency_ms / 1000)
-        print(f"{concurrency:>11} {len(sample):>8,} {requests:>8} {seconds:>8.2f} {rate:>9,.0f} "
-              f"{ceiling:>9,.0f} {100 * rate / ceiling:>8.1f}% {cpu:>12.2f} {sandbox_cpu:>13.2f}")
+        print(
+            f"{concurrency:>11} {len(sample):>8,} {requests:>8} {seconds:>8.2f} {rate:>9,.0f} "
+            f"{ceiling:>9,.0f} {100 * rate / ceiling:>8.1f}% {cpu:>12.2f} {sandbox_cpu:>13.2f}"
+        )
 
 
 def bisection_table(url: str, events: list[Event], repeats: int = 3) -> None:
@@ -179,22 +183,30 @@ def bisection_table(url: str, events: list[Event], repeats: int = 3) -> None:
         clean_s = statistics.median(s for _, s in clean_runs)
         bad_s = statistics.median(s for _, s in bad_runs)
         print(f"{concurrency:>11} {'clean':>10} {clean_runs[0][0]:>8} {clean_s:>8.2f} {1:>8.1f}")
-        print(f"{concurrency:>11} {'1 bad':>10} {bad_runs[0][0]:>8} {bad_s:>8.2f} "
-              f"{bad_s / clean_s:>8.1f}")
+        print(
+            f"{concurrency:>11} {'1 bad':>10} {bad_runs[0][0]:>8} {bad_s:>8.2f} "
+            f"{bad_s / clean_s:>8.1f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--latency-ms", type=float, default=150.0)
-    parser.add_argument("--sandbox-processes", type=int, default=4,
-                        help="sandbox servers sharing the port (the machine has 2 cores)")
+    parser.add_argument(
+        "--sandbox-processes",
+        type=int,
+        default=4,
+        help="sandbox servers sharing the port (the machine has 2 cores)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     events = build_events(args.events)
     size = sum(len(orjson.dumps(e)) for e in events) / len(events)
-    print(f"built {len(events):,} events in {time.perf_counter() - started:.1f}s "
-          f"({size:.0f} bytes each, serialized)")
+    print(
+        f"built {len(events):,} events in {time.perf_counter() - started:.1f}s "
+        f"({size:.0f} bytes each, serialized)"
+    )
     print(f"sandbox: {args.sandbox_processes} process(es) sharing one port")
     with sandbox_process(args.latency_ms, args.sandbox_processes) as sandbox:
         throughput_table(sandbox, events, args.latency_ms)

@@ -122,19 +122,31 @@ def _listed(value: object) -> list[object] | None:
 def sdk_event(row: Row) -> Event:
     """What an SDK user writes per row: the same columns, the SDK's own normalization."""
     user = UserData(
-        emails=_sdk_checked("em", row["email"]), phones=_sdk_checked("ph", row["phone"]),
-        first_names=_listed(row["first_name"]), last_names=_listed(row["last_name"]),
-        cities=_listed(row["city"]), states=_listed(row["state"]),
-        zip_codes=_listed(row["zip"]), country_codes=_sdk_checked("country", row["country"]),
-        client_ip_address=row["client_ip_address"], client_user_agent=row["user_agent"],
+        emails=_sdk_checked("em", row["email"]),
+        phones=_sdk_checked("ph", row["phone"]),
+        first_names=_listed(row["first_name"]),
+        last_names=_listed(row["last_name"]),
+        cities=_listed(row["city"]),
+        states=_listed(row["state"]),
+        zip_codes=_listed(row["zip"]),
+        country_codes=_sdk_checked("country", row["country"]),
+        client_ip_address=row["client_ip_address"],
+        client_user_agent=row["user_agent"],
     )
     value = row["value"]
-    custom = CustomData(value=None if value is None else float(value),
-                        currency=_sdk_currency(row["currency"]), order_id=row["order_id"])
+    custom = CustomData(
+        value=None if value is None else float(value),
+        currency=_sdk_currency(row["currency"]),
+        order_id=row["order_id"],
+    )
     return Event(
-        event_name=row["event_name"], event_time=int((row["event_time"] - _EPOCH).total_seconds()),
-        action_source=ActionSource(row["action_source"]), event_source_url=row["page_url"],
-        event_id=f"{row['event_name']}:{row['order_id']}", user_data=user, custom_data=custom,
+        event_name=row["event_name"],
+        event_time=int((row["event_time"] - _EPOCH).total_seconds()),
+        action_source=ActionSource(row["action_source"]),
+        event_source_url=row["page_url"],
+        event_id=f"{row['event_name']}:{row['order_id']}",
+        user_data=user,
+        custom_data=custom,
     )
 
 
@@ -165,10 +177,12 @@ class SdkPath:
 
     def summary(self) -> str:
         refused = ", ".join(f"{key} {count:,}" for key, count in SDK_REFUSED.most_common())
-        return (f"{self.events:,} events in its bodies, {self.refused:,} refused; "
-                f"{self.adapter.body_bytes / max(self.events, 1):,.0f} body bytes an event "
-                f"(it checks no time window nor customer keys); values its normalizer "
-                f"refused, left out: {refused or 'none'}")
+        return (
+            f"{self.events:,} events in its bodies, {self.refused:,} refused; "
+            f"{self.adapter.body_bytes / max(self.events, 1):,.0f} body bytes an event "
+            f"(it checks no time window nor customer keys); values its normalizer "
+            f"refused, left out: {refused or 'none'}"
+        )
 
 
 def _sdk_normalizes(event: Event) -> bool:
@@ -184,9 +198,11 @@ def _sdk_normalizes(event: Event) -> bool:
 
 def capisync_builder() -> EventBuilder:
     """The quickstart's sync (capisync.demo.PROJECT_YML) over the same columns."""
-    mapping = resolve_mapping(COLUMNS, identifier="order_id",
-                              explicit={"client_user_agent": "user_agent",
-                                        "event_source_url": "page_url"})
+    mapping = resolve_mapping(
+        COLUMNS,
+        identifier="order_id",
+        explicit={"client_user_agent": "user_agent", "event_source_url": "page_url"},
+    )
     options = BuildOptions(default_country="us", event_id_template="{event_name}:{order_id}")
     return EventBuilder(mapping, options)
 
@@ -219,16 +235,17 @@ class CapisyncPath:
         self.rejected += len(outcomes) - len(events) - expired
 
     def summary(self) -> str:
-        return (f"{self.events:,} events in its bodies, {self.rejected:,} rejected with "
-                f"reasons, {self.expired:,} expired (older than Meta's window); "
-                f"{self.body_bytes / max(self.events, 1):,.0f} body bytes an event")
+        return (
+            f"{self.events:,} events in its bodies, {self.rejected:,} rejected with "
+            f"reasons, {self.expired:,} expired (older than Meta's window); "
+            f"{self.body_bytes / max(self.events, 1):,.0f} body bytes an event"
+        )
 
 
 # ---- measuring ---------------------------------------------------------------------------
 
 
-def measure(paths: Sequence[SdkPath | CapisyncPath], rows: int,
-            rounds: int) -> list[list[float]]:
+def measure(paths: Sequence[SdkPath | CapisyncPath], rows: int, rounds: int) -> list[list[float]]:
     """Seconds per path per round; from batch to batch, the order of the paths rotates."""
     seconds = [[0.0] * rounds for _ in paths]
     count = len(paths)
@@ -285,23 +302,29 @@ def probe_memory(rows: int) -> tuple[float, float]:
 # ---- report ------------------------------------------------------------------------------
 
 
-def print_table(paths: Sequence[SdkPath | CapisyncPath], seconds: list[list[float]],
-                rows: int, rounds: int) -> None:
+def print_table(
+    paths: Sequence[SdkPath | CapisyncPath], seconds: list[list[float]], rows: int, rounds: int
+) -> None:
     """One line per path; the ratio is against the SDK (the first path), same rows, same run."""
     events = rows * rounds
     baseline = sum(seconds[0])
-    print(f"{'path':<34} {'events':>9} {'seconds':>8} {'events/s':>9} {'µs/event':>9} "
-          f"{'vs SDK':>7}")
+    print(
+        f"{'path':<34} {'events':>9} {'seconds':>8} {'events/s':>9} {'µs/event':>9} {'vs SDK':>7}"
+    )
     for path, per_round in zip(paths, seconds, strict=True):
         total = sum(per_round)
-        print(f"{path.name:<34} {events:>9,} {total:>8.2f} {events / total:>9,.0f} "
-              f"{total / events * 1e6:>9.1f} {baseline / total:>6.1f}x")
+        print(
+            f"{path.name:<34} {events:>9,} {total:>8.2f} {events / total:>9,.0f} "
+            f"{total / events * 1e6:>9.1f} {baseline / total:>6.1f}x"
+        )
     if rounds > 1:
         for path, per_round in zip(paths[1:], seconds[1:], strict=True):
             ratios = [sdk / ours for sdk, ours in zip(seconds[0], per_round, strict=True)]
-            print(f"{path.name} vs SDK per round: "
-                  f"{', '.join(f'{r:.1f}x' for r in ratios)} (median "
-                  f"{statistics.median(ratios):.1f}x)")
+            print(
+                f"{path.name} vs SDK per round: "
+                f"{', '.join(f'{r:.1f}x' for r in ratios)} (median "
+                f"{statistics.median(ratios):.1f}x)"
+            )
     print()
     for path in paths:
         print(f"{path.name}: {path.summary()}")
@@ -319,17 +342,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probe")
     args = parser.parse_args(argv)
-    print(f"{args.rows:,} messy rows in batches of {BATCH:,}, {args.rounds} round(s); the "
-          f"paths take turns on every batch. Python {sys.version.split()[0]}; capisync's "
-          f"core {core_kind()}\n")
+    print(
+        f"{args.rows:,} messy rows in batches of {BATCH:,}, {args.rounds} round(s); the "
+        f"paths take turns on every batch. Python {sys.version.split()[0]}; capisync's "
+        f"core {core_kind()}\n"
+    )
     paths = [SdkPath(), CapisyncPath(), CapisyncPath("capisync, row by row (build)", per_row=True)]
     seconds = measure(paths, args.rows, args.rounds)
     print_table(paths, seconds, args.rows, args.rounds)
     print(f"\npeak RSS of this process (all paths, all imports): {peak_rss_mb():,.0f} MB")
     if not args.no_memory:
         rss_mb, traced_mb = probe_memory(args.rows)
-        print(f"capisync alone, {args.rows:,} rows streamed {BATCH:,} at a time, fresh process: "
-              f"peak RSS {rss_mb:,.0f} MB; tracemalloc peak {traced_mb:,.1f} MB")
+        print(
+            f"capisync alone, {args.rows:,} rows streamed {BATCH:,} at a time, fresh process: "
+            f"peak RSS {rss_mb:,.0f} MB; tracemalloc peak {traced_mb:,.1f} MB"
+        )
 
 
 if __name__ == "__main__":

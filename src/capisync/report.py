@@ -486,15 +486,20 @@ def shown_event(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def masked_event_json(event: dict[str, Any]) -> str:
+    """shown_event as indented JSON: what `check --payloads` prints and the dashboard's
+    payload preview shows."""
+    event = shown_event(event)
+    try:
+        return orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONEncodeError:  # one the client would set aside: shown all the same
+        return json.dumps(event, indent=2, default=str)
+
+
 def print_event(console: Console, event: dict[str, Any]) -> None:
     """One event as Meta receives it, as plain JSON lines (they copy out as they are), with
     unhashed identifiers such as the IP address or fbp masked."""
-    event = shown_event(event)
-    try:
-        text = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONEncodeError:  # one the client would set aside: shown all the same
-        text = json.dumps(event, indent=2, default=str)
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    console.print(masked_event_json(event), markup=False, highlight=False, soft_wrap=True)
 
 
 def _rows(n: int) -> str:

@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +45,7 @@ import orjson
 
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
-from capisync.capi.outcome import BuiltEvent, Rejection, ledger_identifier
+from capisync.capi.outcome import EVENT_ID_FALLBACK, BuiltEvent, Rejection, ledger_identifier
 from capisync.config import Project, SyncConfig, load_project
 from capisync.errors import (
     CapisyncError,
@@ -66,6 +66,7 @@ from capisync.readplan import (
     event_time_mapped,
     time_window,
 )
+from capisync.runstats import RunStats, event_id_source
 from capisync.sources import Source
 from capisync.sources.writeback import SettledRow, Writeback
 from capisync.state import BASELINE, EXPIRED, SENT, SETTLED, Entry, Ledger, Rejected
@@ -113,6 +114,8 @@ class RunReport:
     retries: int = 0
     throttle_waits: int = 0
     throttle_wait_seconds: float = 0.0
+    # per event name match keys, freshness, dedup readiness of the events sent (runstats.py)
+    stats: RunStats | None = None
 
     @property
     def ok(self) -> bool:
@@ -451,6 +454,8 @@ def _finish(ledger: Ledger, run_id: int, report: RunReport, now: float) -> None:
         "throttle_waits": report.throttle_waits,
         "throttle_wait_seconds": round(report.throttle_wait_seconds, 3),
     }
+    if report.stats is not None:
+        details["stats"] = report.stats.as_dict()
     ledger.finish_run(
         run_id,
         status=report.status,
@@ -466,6 +471,7 @@ class _Pending:
     identifier: str
     event_id: str
     event: dict[str, Any]  # wire shape; serialized by the client, a request at a time
+    own_event_id: bool  # from the event_id column or template, not the identifier fallback
 
 
 def mark_stopped(report: RunReport, stop: StopRequest) -> None:
@@ -498,6 +504,7 @@ class _Runner:
         self.builder = event_builder(ctx, mapping)
         self.identifier_column = mapping.identifier
         self.mapping = mapping
+        report.stats = RunStats(event_id_source(ctx.config, mapping))
         self.baseline, self.owner, self.stop = baseline, owner, stop
         self.batch_size = ctx.config.delivery.batch_size
         # identifiers this run read but the ledger does not hold yet (queued, in flight); once a
@@ -747,7 +754,8 @@ class _Runner:
             return
         self.report.coverage.update(built.match_keys)
         self.report.coverage["events"] += 1
-        self.outbox.append(_Pending(built.identifier, built.event_id, built.event))
+        own_id = all(w.code != EVENT_ID_FALLBACK.code for w in built.warnings)
+        self.outbox.append(_Pending(built.identifier, built.event_id, built.event, own_id))
 
     async def _record_local(self) -> None:
         """Count and record the rows the last _plan settled without sending them."""
@@ -870,6 +878,7 @@ class _Runner:
         self.report.counts["sent"] += len(batch) - len(rejected)
         self.report.counts["rejected"] += len(rejected)
         self._count_rejections(rejected)
+        self._observe(batch, set(range(len(batch))).difference(left_out))
 
     async def _drain(self) -> None:
         """Wait for every batch in flight; their outcomes (and exceptions) are taken by
@@ -896,6 +905,7 @@ class _Runner:
             for i in result.unencodable
         ]
         counts["sent"] += len(result.accepted)
+        self._observe(batch, [i for i, _ in result.accepted])
         counts["rejected"] += len(rejected)
         counts["pending"] += len(result.pending)
         counts["requests"] += result.requests
@@ -910,6 +920,15 @@ class _Runner:
             # recorded: from now on the ledger's run_id tells a repeated identifier
             self.unsettled.difference_update(p.identifier for p in batch)
         self._notify()
+
+    def _observe(self, batch: list[_Pending], sent: Iterable[int]) -> None:
+        """Feed the run's statistics with the events of `batch` at indexes `sent`."""
+        if self.report.stats is None:
+            return
+        chosen = [batch[i] for i in sorted(sent)]
+        self.report.stats.observe_batch(
+            [p.event for p in chosen], [p.own_event_id for p in chosen], now=self.ctx.clock()
+        )
 
     def _notify(self) -> None:
         if self.ctx.progress is not None:

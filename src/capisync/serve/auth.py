@@ -3,7 +3,9 @@
 
 Without `serve.token` every route is open, and serve binds 127.0.0.1 only (cli.py). With
 it, every route needs the token except OPEN_PATHS and OPEN_PREFIXES (the login form and its
-static files); a request without it gets 401 and a JSON body, and never learns the token.
+static files); a request without it gets 401 and a JSON body, and never learns the token,
+except a browser asking for a dashboard page (GET, Accept: text/html, outside /api and
+/metrics), which is sent to the login form instead.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import hmac
 
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "capisync_token"
 OPEN_PATHS = frozenset({"/login"})
 OPEN_PREFIXES = ("/static/",)
+MACHINE_PREFIXES = ("/api/", "/metrics")  # answered in JSON (or Prometheus text), never HTML
 
 
 def token_matches(given: str | None, token: str) -> bool:
@@ -51,6 +54,9 @@ class TokenAuth:
         if token_matches(given, self.token):
             await self.app(scope, receive, send)
             return
+        if _browser_page(scope):  # no cookie yet, or one from an old token
+            await RedirectResponse("/login", status_code=303)(scope, receive, send)
+            return
         why = "wrong token" if given is not None else "missing token"
         body = {
             "error": {
@@ -61,3 +67,13 @@ class TokenAuth:
         }
         response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
+
+
+def _browser_page(scope: Scope) -> bool:
+    """A browser asking for a dashboard page: the login form answers it, not a 401 body."""
+    conn = HTTPConnection(scope)
+    return (
+        scope.get("method") in ("GET", "HEAD")
+        and not (scope["path"] + "/").startswith(MACHINE_PREFIXES)
+        and "text/html" in conn.headers.get("accept", "")
+    )
