@@ -419,12 +419,24 @@ class ServeConfig(_Strict):
     @field_validator("token")
     @classmethod
     def _not_empty(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None and not v.get_secret_value().strip():
+        """The token without surrounding whitespace (a secret file's newline: clients send
+        the header stripped). Refused: empty, or holding a character other than visible
+        ASCII and the space (an HTTP header carries no other reliably). Never quoted."""
+        if v is None:
+            return v
+        token = v.get_secret_value().strip()
+        if not token:
             raise ValueError(
                 "is empty: set the variable it reads (e.g. CAPISYNC_API_TOKEN) to a long "
                 "random string, or remove `token:` to serve on 127.0.0.1 only"
             )
-        return v
+        if not all(" " <= c <= "~" for c in token):
+            raise ValueError(
+                "holds a character an HTTP header cannot carry (not ASCII, or a control "
+                "character such as a tab): use letters, digits and punctuation, e.g. the "
+                "output of `openssl rand -hex 32`"
+            )
+        return SecretStr(token)
 
 
 class ProjectConfig(_Strict):

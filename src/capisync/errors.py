@@ -123,6 +123,7 @@ class LedgerUnavailableError(LedgerError):
 class SyncLockedError(LedgerError):
     exit_code = 4
     retryable = True
+    holder: str | None = None  # who holds the lock, as the ledger says ("host:pid:nonce since ...")
 
 
 class MetaError(CapisyncError):

@@ -50,8 +50,10 @@ async def acquire_lock(
             waiting(holder)
             told = True
         if clock() >= deadline:
-            raise SyncLockedError(
+            locked = SyncLockedError(
                 f"sync '{sync}' is already running ({holder}); wait for it to finish, or set "
                 "`on_locked: wait` to queue behind it"
             )
+            locked.holder = holder
+            raise locked
         await asyncio.sleep(WAIT_POLL_SECONDS)

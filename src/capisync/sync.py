@@ -648,6 +648,9 @@ class _Runner:
             return
         self.stopped = True
         mark_stopped(self.report, self.stop)
+        if self.client is not None:  # requests in flight land; no new post, no retry
+            name = self.stop.signal_name or "a signal"
+            self.client.abort(MetaTransientError(f"not sent: the run was stopped by {name}"))
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         """Every background task's end is looked at: an exception stops the run."""

@@ -313,6 +313,34 @@ def test_a_full_disk_under_the_ledger_stops_the_run(tmp_path: Path, sandbox: San
         subprocess.run(["umount", "-l", str(state)], check=False)
 
 
+def test_a_full_disk_when_the_ledger_is_opened_says_the_disk_is_full(tmp_path: Path) -> None:
+    # found by breaking serve: between runs, a full disk made each tick say only "disk I/O
+    # error" (SQLite cannot grow the WAL index of a new connection: SQLITE_IOERR_SHMSIZE)
+    from capisync.errors import LedgerError
+    from capisync.state import Ledger
+
+    state = tmp_path / "state"
+    state.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(state)], capture_output=True
+    )
+    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr!r}"
+    try:
+        Ledger(str(state / "state.db")).close()  # made while there was room
+        with open(state / "filler", "wb", buffering=0) as f:  # then a log fills the disk
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        with pytest.raises(LedgerError) as caught:
+            Ledger(str(state / "state.db"))
+        message = " ".join(str(caught.value).split())
+        assert "the disk holding it is full" in message and str(state / "state.db") in message
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
+
+
 # -- SIGTERM, as cron wrappers, Airflow, Kubernetes and systemd send it ----------------------
 
 

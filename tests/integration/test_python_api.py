@@ -96,16 +96,15 @@ def test_sync_run_sync_works_when_called_from_inside_a_running_loop(
     assert report.status == "completed" and report.counts["sent"] == DEMO_EXPECTED["sent"]
 
 
-def test_a_stop_request_ends_an_async_run_cleanly_with_rows_pending(
-    tmp_path: Path, sandbox: SandboxServer
-) -> None:
+def orders_project(tmp_path: Path, sandbox: SandboxServer) -> capisync.Project:
+    """5,000 orders in DuckDB, sent 100 a request, one request at a time, to the sandbox."""
     warehouse = tmp_path / "w.duckdb"
     with duckdb.connect(str(warehouse)) as con:
         con.execute("""CREATE TABLE t AS SELECT 'o-' || i AS order_id, 'Purchase' AS event_name,
             now() - INTERVAL 1 HOUR AS event_time, 'physical_store' AS action_source,
             'a' || i || '@example.com' AS email, 1.0 AS value, 'usd' AS currency
             FROM range(5000) r(i)""")
-    project = capisync.Project.from_dict(
+    return capisync.Project.from_dict(
         {
             "syncs": {
                 "s": {
@@ -123,6 +122,12 @@ def test_a_stop_request_ends_an_async_run_cleanly_with_rows_pending(
         },
         root=tmp_path,
     )
+
+
+def test_a_stop_request_ends_an_async_run_cleanly_with_rows_pending(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    project = orders_project(tmp_path, sandbox)
     sandbox.config.latency_ms = 50  # so the stop lands while batches are still to go
     stop = StopRequest()
 
@@ -153,3 +158,34 @@ def test_on_start_gives_the_run_id_before_anything_is_read(
 
     report = asyncio.run(capisync.run_sync_async(project, "purchases", on_start=started))
     assert seen == [(report.run_id, 0, 0)] and report.run_id is not None
+
+
+def test_a_stop_during_a_throttle_wait_ends_the_wait_and_retries_nothing(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # found by breaking serve: a stopped run went on waiting out Meta's throttle and retrying
+    # (with a Meta that did not answer, minutes past the SIGTERM, beyond Kubernetes' grace)
+    project = orders_project(tmp_path, sandbox)
+    sandbox.config.throttle_after = 2
+    sandbox.config.throttle_window_s = 20  # Retry-After: the run would wait about 20 s
+    stop = StopRequest()
+    posts_at_stop: list[int] = []
+
+    def throttled() -> bool:
+        return any(r.fault == "throttle" for r in sandbox.store.requests())
+
+    async def orchestrator() -> capisync.RunReport:
+        run = asyncio.create_task(capisync.run_sync_async(project, "s", stop=stop))
+        while not throttled():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the client is in its throttle wait
+        posts_at_stop.append(len(sandbox.store.requests()))
+        stop.request(signal.SIGTERM)
+        return await run
+
+    report = asyncio.run(orchestrator())
+    assert report.status == "interrupted" and report.exit_code == 143
+    assert len(sandbox.store.requests()) == posts_at_stop[0]  # nothing posted after the stop
+    c = report.counts
+    assert c["sent"] == 200 == len(sandbox.store.events())
+    assert c["read"] == c["sent"] + c["pending"] + c["rejected"] + c["expired"]

@@ -10,6 +10,7 @@ from tests.integration.serve_process import EXE, TOKEN, ServeProcess, demo_proje
 
 from capisync.demo import DEMO_EXPECTED
 from capisync.sandbox import SandboxServer
+from capisync.state.schema import END_STATES
 
 
 def test_a_run_started_through_the_api_is_polled_to_its_end_with_its_counts(
@@ -30,6 +31,10 @@ def test_a_run_started_through_the_api_is_polled_to_its_end_with_its_counts(
         }
         live = api.get(body["url"]).json()
         assert live["status"] == "running" and live["run_id"] == run_id
+        assert live["seconds"] > 0  # so far, not the 0.0 a report holds until it ends
+        live_counts = live["counts"]  # the end states add up to read, in flight is pending
+        assert sum(live_counts[k] for k in END_STATES) == live_counts["read"]
+        assert live_counts["in_flight"] <= live_counts["pending"]
         again = api.post("/api/syncs/purchases/runs")
         assert again.status_code == 409, again.text
         assert again.json()["error"]["code"] == "already_running"

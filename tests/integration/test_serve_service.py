@@ -4,6 +4,8 @@ not, reaches the metrics and the alerter; their errors are logged and counted, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -176,3 +178,86 @@ def test_a_bug_in_one_run_marks_its_sync_failing_without_its_message_and_serve_g
     assert failing[0].failing and "internal error (KeyError" in (failing[0].last_error or "")
     assert not service.sync_states()[0].failing  # the next run completed: healthy again
     assert len(sandbox.store.events()) == DEMO_EXPECTED["sent"]
+
+
+class BrokenSchedule:
+    """A schedule whose next tick raises: a bug in one sync's ticker."""
+
+    text, timezone, interval_seconds = "every 1m", "UTC", 60
+
+    def next_fire_ts(self, after: float) -> float:
+        raise RuntimeError("jane@example.com")  # a value: never logged
+
+
+def test_a_schedule_that_breaks_stops_only_its_own_sync(
+    tmp_path: Path, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # found by breaking serve: run_schedules gathered the tickers without return_exceptions,
+    # so one ticker's exception cancelled every other sync's schedule and ended serve
+    config = project_with_broken_sync(tmp_path, sandbox.url)
+    config.write_text(config.read_text().replace("serve:\n", "    schedule: every 1m\nserve:\n"))
+    project = load_project(config, env={"CAPISYNC_API_TOKEN": "tok"})
+    now = [time.time()]
+    started: list[tuple[str, float]] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    async def scenario() -> tuple[Service, bool]:
+        service = Service(project, metrics=Recorder(), clock=lambda: now[0], sleep=fake_sleep)  # type: ignore[arg-type]
+        assert set(service.schedules) == {"broken"}
+        service.schedules["purchases"] = service.schedules.pop("broken")
+        service.schedules["broken"] = BrokenSchedule()  # type: ignore[assignment]
+        service._hourly = asyncio.Event().wait  # type: ignore[assignment,method-assign]
+
+        async def start_run(name: str, *, trigger: str) -> None:
+            started.append((name, now[0]))
+
+        service.start_run = start_run  # type: ignore[assignment,method-assign]
+        ticking = asyncio.create_task(service.run_schedules())
+        while len(started) < 3 and not ticking.done():
+            await asyncio.sleep(0)
+        still = not ticking.done()
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
+        return service, still
+
+    with caplog.at_level(logging.INFO, logger="capisync.serve"):
+        service, still_ticking = asyncio.run(scenario())
+    assert still_ticking and [name for name, _ in started] == ["purchases"] * 3
+    assert [b - a for (_, a), (_, b) in itertools.pairwise(started)] == [60, 60]
+    broken = service.sync_states()[service.names.index("broken")]
+    assert broken.failing and "its schedule stopped: internal error (RuntimeError" in (
+        broken.last_error or ""
+    )
+    assert "jane" not in caplog.text
+
+
+def test_a_bug_in_the_hourly_checks_is_logged_and_counted_and_schedules_go_on(
+    tmp_path: Path, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = load_project(demo_project(tmp_path, sandbox.url), env={"CAPISYNC_API_TOKEN": "t"})
+
+    async def broken_hourly() -> None:
+        raise RuntimeError("jane@example.com")  # a value: never logged
+
+    async def scenario() -> tuple[Service, bool]:
+        service = Service(project, metrics=Recorder())  # type: ignore[arg-type]
+        service._hourly = broken_hourly  # type: ignore[method-assign]
+        ticking = asyncio.create_task(service.run_schedules())
+        while service.background_errors == 0 and not ticking.done():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        still = not ticking.done()
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
+        return service, still
+
+    with caplog.at_level(logging.INFO, logger="capisync.serve"):
+        service, still_serving = asyncio.run(scenario())
+    assert still_serving and service.background_errors == 1
+    assert "the hourly checks (stale models, Meta's quality) stopped: internal error" in caplog.text
+    assert "jane" not in caplog.text

@@ -183,3 +183,21 @@ def test_an_unset_serve_token_variable_fails_serve_only(tmp_path: Path) -> None:
     assert project.config.serve is None
     with pytest.raises(ConfigError, match="serve.token: environment variable API_TOKEN"):
         Service(project)
+
+
+def test_serve_token_loses_surrounding_whitespace_and_refuses_what_a_header_cannot_carry(
+    tmp_path: Path,
+) -> None:
+    from capisync.serve.service import Service
+
+    # found by breaking serve: a token read from a file or a Kubernetes secret often ends in
+    # a newline; clients cannot send it (a header value is stripped), so every request got 401
+    file = write_project(tmp_path, "    schedule: every 15m")
+    file.write_text(file.read_text() + "serve:\n  token: ${API_TOKEN}\n")
+    project = load_project(file, env={"TOKEN": "t", "API_TOKEN": " s3cret-token\n"})
+    assert project.config.serve is not None and project.config.serve.token is not None
+    assert project.config.serve.token.get_secret_value() == "s3cret-token"
+    for bad in ("s3cret-tökén", "s3cret\ttoken", "s3cret\x00token"):
+        with pytest.raises(ConfigError, match="serve.token: holds a character") as caught:
+            Service(load_project(file, env={"TOKEN": "t", "API_TOKEN": bad}))
+        assert bad not in str(caught.value)

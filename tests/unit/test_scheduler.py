@@ -187,3 +187,24 @@ def test_a_bug_in_starting_a_run_is_logged_without_its_message_and_ticking_goes_
     assert len(calls) == 2 and len(runs.started) == 1
     assert "KeyError" in errors[0] and "jane" not in errors[0]
     assert "jane" not in caplog.text and "KeyError" in caplog.text
+
+
+def test_a_bug_in_claiming_a_tick_is_logged_without_its_message_and_ticking_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # found by breaking serve: any exception but CapisyncError from claim() ended the
+    # ticker task, and the sync was never scheduled again until serve restarted
+    clock = FakeClock(BASE + 5, horizon=BASE + 190)
+    runs = FakeRuns(clock, seconds=1)
+    errors: list[str] = []
+
+    def claim(tick: float) -> bool:
+        if tick == BASE + 60:
+            raise OverflowError("jane@example.com")
+        return True
+
+    with caplog.at_level(logging.INFO, logger="capisync.serve"):
+        drive(ticker("every 1m", clock, runs, claim=claim, errors=errors))
+    assert [t - BASE for t in runs.started] == [120, 180]
+    assert len(errors) == 1 and "OverflowError" in errors[0] and "jane" not in errors[0]
+    assert "jane" not in caplog.text and "OverflowError" in caplog.text

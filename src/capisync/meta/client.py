@@ -111,6 +111,7 @@ class MetaClient:
         self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._resume_at = float("-inf")  # after a throttle, nobody posts before this
+        self._aborted = asyncio.Event()  # abort(): no more posts, no more retries
         self._body_tail = _body_tail(settings)
         room = settings.concurrency + 1
         self._http = httpx.AsyncClient(
@@ -130,6 +131,15 @@ class MetaClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def abort(self, why: MetaError) -> None:
+        """A stop was asked for (Ctrl-C, SIGTERM): requests in flight land, but nothing more
+        is posted and nothing is retried; a retry or throttle wait ends at once. Every batch
+        not delivered is all-pending with `why`. Without it a stopped run went on retrying
+        a Meta that did not answer (6 attempts of a 30 s timeout: minutes past a SIGTERM)."""
+        if self.fatal is None:
+            self.fatal = why
+        self._aborted.set()
 
     async def send(self, events: Sequence[Mapping[str, Any]]) -> BatchResult:
         """Deliver one batch of events (wire-shape dicts); see the module doc for the outcomes."""
@@ -224,6 +234,8 @@ class MetaClient:
             attempts += 1
             if not isinstance(verdict, MetaTransientError | MetaThrottledError):
                 return verdict, attempts
+            if abortable and self._aborted.is_set():
+                return self.fatal or verdict, attempts  # stopped meanwhile: no retry
             delay = budget.policy.delay_for(verdict, attempts - 1, self._rng)
             if not budget.allows(attempts, delay):
                 return budget.exhausted(verdict, attempts, delay), attempts
@@ -233,10 +245,12 @@ class MetaClient:
                 self._resume_at = max(self._resume_at, self._clock() + delay)
                 self.stats.throttle_waits += 1
                 self.stats.throttle_wait_seconds += delay
-            await self._sleep(delay)
+            await self._pause(delay if not abortable or not self._aborted.is_set() else 0.0)
 
     async def _post_once(self, body: bytes) -> Verdict:
         await self._wait_out_throttle()
+        if self._aborted.is_set() and self.fatal is not None:
+            return self.fatal  # stopped while waiting: not posted
         async with self._slots:
             try:
                 response = await self._http.post(
@@ -260,7 +274,19 @@ class MetaClient:
     async def _wait_out_throttle(self) -> None:
         wait = self._resume_at - self._clock()
         if wait > 0:
-            await self._sleep(wait)
+            await self._pause(wait)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or less when abort() is called meanwhile."""
+        if self._aborted.is_set() or seconds <= 0:
+            return
+        sleeping = asyncio.ensure_future(self._sleep(seconds))
+        aborted = asyncio.ensure_future(self._aborted.wait())
+        try:
+            await asyncio.wait({sleeping, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeping.cancel()
+            aborted.cancel()
 
     def _events_body(self, events: Sequence[Mapping[str, Any]], indices: list[int]) -> bytes:
         return request_body([events[i] for i in indices], self._body_tail)

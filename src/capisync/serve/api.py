@@ -26,6 +26,7 @@ from capisync.serve.openapi import OPENAPI
 from capisync.serve.runjson import live_run_dict, record_dict, run_by_id
 from capisync.serve.scheduler import iso
 from capisync.serve.service import Service
+from capisync.state.schema import MAX_RUN_ID
 
 
 def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -63,9 +64,13 @@ async def start_run(request: Request) -> Response:
 async def get_run(request: Request) -> Response:
     service = _service(request)
     text = request.path_params["run_id"]
-    if not text.isascii() or not text.isdigit():
-        return error(400, "bad_run_id", f"run ids are whole numbers, not '{text[:40]}'")
-    run_id = int(text)
+    run_id = parse_run_id(text)
+    if run_id is None:
+        return error(
+            400,
+            "bad_run_id",
+            f"run ids are whole numbers from 1 to {MAX_RUN_ID}, not '{text[:40]}'",
+        )
     live = _live(service, run_id)
     if live is not None:
         return JSONResponse(live)
@@ -107,10 +112,20 @@ async def list_syncs(request: Request) -> Response:
     return JSONResponse({"syncs": syncs})
 
 
+def parse_run_id(text: str) -> int | None:
+    """A run id of the URL (1 to MAX_RUN_ID), or None. A longer number is refused before
+    int() (which refuses over 4300 digits) and before the ledger (SQLite overflows past 64
+    bits, PostgreSQL's column past 32)."""
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_RUN_ID)):
+        return None
+    run_id = int(text)
+    return run_id if 1 <= run_id <= MAX_RUN_ID else None
+
+
 def _live(service: Service, run_id: int) -> dict[str, Any] | None:
     """A run in flight in this process, with its counts so far; None otherwise."""
     report = service.report_of(run_id)
-    return None if report is None else live_run_dict(report)
+    return None if report is None else live_run_dict(report, service.clock())
 
 
 async def openapi(request: Request) -> Response:

@@ -2,7 +2,10 @@
 dashboard (capisync.serve.web, when installed), behind the token (serve/auth.py).
 
 Every error, a route not found included, is JSON: {"error": {"code", "message"}}; an
-exception in a route is logged with its type and place (never its message) and answered 500.
+exception in a route is logged with its type and place (never its message) and answered 500,
+by BugsAsJson: Starlette's own handler for Exception re-raises after answering, and uvicorn
+then logs the traceback with the exception's message (which may quote a row's value) and
+drops the connection.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from capisync.serve.api import api_routes, error
 from capisync.serve.auth import TokenAuth
@@ -34,8 +38,8 @@ def build_app(service: Service) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(TokenAuth, token=service.token)],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(BugsAsJson), Middleware(TokenAuth, token=service.token)],
+        exception_handlers={HTTPException: http_error},
     )
     app.state.service = service
     return app
@@ -65,7 +69,30 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error(exc.status_code, code, f"{exc.detail}: {request.method} {request.url.path}")
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
-    message = internal_error(exc)
-    log.error("%s %s: %s", request.method, request.url.path, message)
-    return error(500, "internal_error", message)
+class BugsAsJson:
+    """ASGI middleware: an exception in a route is logged as internal_error says (type and
+    place, never the message, no traceback) and answered 500 JSON; it is not re-raised, so
+    the server keeps the connection and logs nothing more. Once the answer has started, the
+    rest cannot be changed: the exception is logged and the answer ends there."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            message = internal_error(exc)
+            log.error("%s %s: %s", scope["method"], scope["path"][:200], message)
+            if not started:
+                await error(500, "internal_error", message)(scope, receive, send)

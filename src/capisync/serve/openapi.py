@@ -9,7 +9,7 @@ from typing import Any
 
 from capisync import __version__
 from capisync.jsonout import EXTRA_COUNTS
-from capisync.state.schema import COUNT_FIELDS
+from capisync.state.schema import COUNT_FIELDS, MAX_RUN_ID
 
 _ERROR = {
     "description": "an error",
@@ -153,7 +153,12 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "A run: live counts while it runs, its record after",
                 "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_RUN_ID},
+                    }
                 ],
                 "responses": {
                     "200": _json("Run", "the run"),

@@ -33,5 +33,10 @@ def record_dict(record: RunRecord) -> dict[str, Any]:
     return run_record_dict(record)
 
 
-def live_run_dict(report: RunReport) -> dict[str, Any]:
-    return run_report_dict(report)
+def live_run_dict(report: RunReport, now: float | None = None) -> dict[str, Any]:
+    """A run in flight as the API shows it. `now` (epoch seconds, the service's clock) gives
+    a running run its `seconds` so far: the report's own are set only when it ends."""
+    shown = run_report_dict(report)
+    if now is not None and report.status == "running" and report.started_at is not None:
+        shown["seconds"] = round(max(0.0, now - report.started_at), 3)
+    return shown

@@ -120,6 +120,11 @@ class Ticker:
             log.error("%s: tick at %s not run: %s", self.name, iso(tick), exc)
             self.on_error(str(exc))
             return
+        except Exception as exc:  # a bug in claiming: said, and the next tick tries again
+            message = internal_error(exc)
+            log.error("%s: tick at %s not run: %s", self.name, iso(tick), message)
+            self.on_error(message)
+            return
         try:
             await self.start()
         except Exception as exc:  # a bug in starting: said, and the next tick tries again

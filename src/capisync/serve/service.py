@@ -219,7 +219,7 @@ class Service:
         started.cancel()
         exc = None if flight.task.cancelled() else flight.task.exception()
         if isinstance(exc, SyncLockedError):
-            return StartedRun(name, None, "already running", str(exc))
+            return StartedRun(name, None, "already running", held_elsewhere(name, exc))
         return StartedRun(name, None, "failed to start", self._health[name].last_error)
 
     def _finished(self, name: str, flight: _Flight, task: asyncio.Task[RunReport]) -> None:
@@ -250,7 +250,7 @@ class Service:
         health = self._health[name]
         run = f"run {report.run_id}" if report is not None and report.run_id else "a run"
         if isinstance(exc, SyncLockedError):
-            log.info("%s: not run: %s", name, exc)
+            log.info("%s: not run: %s", name, held_elsewhere(name, exc))
             return
         if exc is not None:
             message = str(exc) if isinstance(exc, CapisyncError) else internal_error(exc)
@@ -346,9 +346,13 @@ class Service:
             task = asyncio.create_task(ticker.run(), name=f"capisync schedule {name}")
             task.add_done_callback(lambda t, n=name: self._ticker_ended(n, t))  # type: ignore[misc]
             self._tickers.append(task)
-        self._tickers.append(asyncio.create_task(self._hourly(), name="capisync hourly"))
+        hourly = asyncio.create_task(self._hourly(), name="capisync hourly")
+        hourly.add_done_callback(self._hourly_ended)
+        self._tickers.append(hourly)
         try:
-            await asyncio.gather(*self._tickers)
+            # a ticker that ends on a bug marks its own sync failing (_ticker_ended); the
+            # others tick on, so its exception is not raised here
+            await asyncio.gather(*self._tickers, return_exceptions=True)
             await asyncio.get_running_loop().create_future()  # nothing scheduled: idle on
         finally:
             for task in self._tickers:
@@ -369,6 +373,14 @@ class Service:
         message = f"its schedule stopped: {internal_error(exc)}"
         self._mark_failing(name, message)
         log.error("%s: %s", name, message)
+
+    def _hourly_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        self.background_errors += 1
+        log.error(
+            "the hourly checks (stale models, Meta's quality) stopped: %s", internal_error(exc)
+        )
 
     async def _hourly(self) -> None:
         await self.sleep(FIRST_HOURLY_DELAY_SECONDS)
@@ -425,3 +437,13 @@ class Service:
         runs = [f.task for _, f in flights if f.task is not None]
         await asyncio.gather(*self._tickers, *runs, return_exceptions=True)
         await self.background_done(SHUTDOWN_GRACE_SECONDS)
+
+
+def held_elsewhere(name: str, exc: SyncLockedError) -> str:
+    """A run of `name` refused for the lock another process holds, said for serve: its runs
+    never wait for a lock, so the CLI's hint (`on_locked: wait`) does not apply here."""
+    holder = exc.holder or "held by another process"
+    return (
+        f"sync '{name}' is already running elsewhere ({holder}): wait for that run to end "
+        "(capisync runs, or GET /api/syncs on the serve running it), or treat it as done"
+    )

@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -66,6 +67,7 @@ _PG_LOOKUP = sa.text(
     "LIMIT 1) AS l"
 )
 BUSY_TIMEOUT_S = 10  # how long a SQLite write waits for another process's write lock
+NEARLY_FULL_BYTES = 1 << 20  # less free than this under an I/O error: the disk is full
 ABANDONED_MESSAGE = (
     "the process running it stopped before the run finished (killed, crashed, or its machine "
     "went down); the counts are what the ledger recorded for it, and rows it had read but not "
@@ -229,7 +231,7 @@ class Ledger:
         path = self.path
         if path is None:
             return f"{self.shown}: {type(orig).__name__}: {first}"
-        if name == "SQLITE_FULL":
+        if name == "SQLITE_FULL" or (name.startswith("SQLITE_IOERR") and _nearly_full(path)):
             return (
                 f"{path}: the disk holding it is full ({first}); free space there, then run "
                 "again (rows not recorded stay pending and are sent then)"
@@ -919,6 +921,16 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+def _nearly_full(path: Path) -> bool:
+    """Whether the disk holding `path` has less than NEARLY_FULL_BYTES free: then SQLite's
+    "disk I/O error" (growing the WAL index of a new connection fails: SQLITE_IOERR_SHMSIZE)
+    means a full disk, though SQLite does not say SQLITE_FULL."""
+    try:
+        return shutil.disk_usage(path.parent).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 def _read_only_file_system(folder: Path) -> bool:

@@ -55,6 +55,10 @@ INFO = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# the largest run id: `id` is an Integer, 32 bits on PostgreSQL (64 on SQLite), so a larger
+# number names no run on any ledger (the API refuses it before asking the database)
+MAX_RUN_ID = 2**31 - 1
+
 RUNS = sa.Table(
     "capisync_runs",
     metadata,
