@@ -29,9 +29,13 @@ EXTRA_COUNTS = ("unrecorded", "unidentified")
 
 def iso_utc(ts: float | None) -> str | None:
     """Epoch seconds -> "2026-11-30T17:56:51.250Z" (milliseconds, UTC); None stays None."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if ts is None else iso_time(ts)
+
+
+def iso_time(ts: float, timespec: str = "milliseconds") -> str:
+    """Epoch seconds as ISO 8601 in UTC with a `Z`, to `timespec` (datetime.isoformat's:
+    "seconds" gives "2026-11-30T17:56:51Z")."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def settled_counts(counts: Mapping[str, int], *, running: bool) -> dict[str, int]:

@@ -22,8 +22,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from capisync.errors import ConfigError, LedgerError
+from capisync.jsonout import run_record_dict
 from capisync.serve.openapi import OPENAPI
-from capisync.serve.runjson import live_run_dict, record_dict, run_by_id
+from capisync.serve.runjson import live_run_dict, run_by_id
 from capisync.serve.scheduler import iso
 from capisync.serve.service import Service
 from capisync.state.schema import MAX_RUN_ID
@@ -81,7 +82,7 @@ async def get_run(request: Request) -> Response:
         return error(503, "ledger_unavailable", str(exc))
     if record is None:
         return error(404, "unknown_run", f"no run {run_id} in the ledger")
-    return JSONResponse(record_dict(record))
+    return JSONResponse(run_record_dict(record))
 
 
 async def list_syncs(request: Request) -> Response:
@@ -96,7 +97,7 @@ async def list_syncs(request: Request) -> Response:
         latest = last[state.name][0] if last[state.name] else None
         last_run = _live(service, state.running_run_id) if state.running_run_id else None
         if last_run is None and latest is not None:
-            last_run = record_dict(latest)
+            last_run = run_record_dict(latest)
         syncs.append(
             {
                 "name": state.name,

@@ -1,36 +1,28 @@
 """A run as the API shows it, in jsonout's shapes: live while it runs in this process
-(jsonout.run_report_dict, counts so far), from the ledger otherwise (run_record_dict)."""
+(jsonout.run_report_dict, counts so far), from the ledger otherwise (jsonout.run_record_dict)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from capisync.jsonout import run_record_dict, run_report_dict
+from capisync.jsonout import run_report_dict
 from capisync.state import Ledger, RunRecord
-from capisync.state.ledger import _run_record, ledger_failure
-from capisync.state.schema import RUNS
+from capisync.state.ledger import ledger_failure
 from capisync.sync import RunReport
 
-__all__ = ["live_run_dict", "record_dict", "run_by_id"]
+__all__ = ["live_run_dict", "run_by_id"]
 
 
 def run_by_id(ledger: Ledger, run_id: int) -> RunRecord | None:
     """The ledger's record of run `run_id`, or None. Raises LedgerError."""
     try:
-        with ledger.engine.connect() as conn:
-            row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).first()
+        return ledger.run(run_id)
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", exc)
         where = f"{ledger.shown}: {type(orig).__name__}"
         raise ledger_failure(exc, f"cannot read the run history at {where}") from exc
-    return None if row is None else _run_record(row._mapping)
-
-
-def record_dict(record: RunRecord) -> dict[str, Any]:
-    return run_record_dict(record)
 
 
 def live_run_dict(report: RunReport, now: float | None = None) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from capisync.errors import CapisyncError
+from capisync.jsonout import iso_time
 from capisync.serve.schedule import Schedule
 
 log = logging.getLogger("capisync.serve")
@@ -32,7 +32,7 @@ log = logging.getLogger("capisync.serve")
 
 def iso(ts: float) -> str:
     """Epoch seconds as an ISO 8601 UTC time, for logs and the API: 2026-11-30T18:15:00Z."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_time(ts, "seconds")
 
 
 class Ticker:
