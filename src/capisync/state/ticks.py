@@ -13,13 +13,12 @@ Rows older than KEEP_SECONDS are deleted as new ticks are claimed.
 
 from __future__ import annotations
 
-import time
 import weakref
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from capisync.state.ledger import Ledger, _dialect_insert, ledger_failure
+from capisync.state.ledger import Ledger, _dialect_insert, create_on_first_use, ledger_failure
 
 KEEP_SECONDS = 7 * 86400  # a week of claimed ticks, to see which process ran which
 
@@ -72,17 +71,9 @@ _created: weakref.WeakSet[sa.Engine] = weakref.WeakSet()  # engines that have th
 
 
 def _create_table(engine: sa.Engine) -> None:
-    """Create capisync_ticks once per engine. Two processes starting at once may both find
-    it missing; the loser's CREATE fails with "already exists" (on PostgreSQL, a unique
-    violation in its catalog), and a second pass sees the table."""
+    """Create capisync_ticks once per engine (claim_tick runs every tick: the check is not
+    repeated), surviving two processes creating it at once (ledger.create_on_first_use)."""
     if engine in _created:
         return
-    for attempt in range(3):
-        try:
-            _metadata.create_all(engine, checkfirst=True)
-            break
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-            if attempt == 2:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+    create_on_first_use(engine, TICKS)
     _created.add(engine)
