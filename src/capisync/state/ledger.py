@@ -335,7 +335,7 @@ class Ledger:
         with self.engine.begin() as conn:
             found = conn.execute(select).scalar()
             if found is None:
-                insert = _dialect_insert(self.engine)(INFO).values(
+                insert = dialect_insert(self.engine)(INFO).values(
                     name="key", value=uuid.uuid4().hex
                 )
                 conn.execute(insert.on_conflict_do_nothing(index_elements=[INFO.c.name]))
@@ -458,7 +458,7 @@ class Ledger:
     def _upsert(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        insert = _dialect_insert(self.engine)(LEDGER)
+        insert = dialect_insert(self.engine)(LEDGER)
         keys = (
             "state",
             "event_id",
@@ -882,7 +882,10 @@ def _sqlite_lookup(size: int) -> str:
     return f"SELECT {columns} FROM {LEDGER.name} WHERE sync = ? AND identifier IN ({marks})"
 
 
-def _dialect_insert(engine: sa.Engine) -> Any:
+def dialect_insert(engine: sa.Engine) -> Any:
+    """The ledger dialect's `insert` (PostgreSQL's or SQLite's), which has
+    `on_conflict_do_nothing` / `on_conflict_do_update`: for tables beside the ledger's own
+    (schedule ticks) as for its rows. Raises ConfigError for another dialect."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
 

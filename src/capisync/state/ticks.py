@@ -18,7 +18,7 @@ import weakref
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from capisync.state.ledger import Ledger, _dialect_insert, create_on_first_use, ledger_failure
+from capisync.state.ledger import Ledger, create_on_first_use, dialect_insert, ledger_failure
 
 KEEP_SECONDS = 7 * 86400  # a week of claimed ticks, to see which process ran which
 
@@ -41,7 +41,7 @@ def claim_tick(ledger: Ledger, sync: str, tick_at: float, *, owner: str, now: fl
     row = {"sync": sync, "tick_at": round(tick_at), "owner": owner, "claimed_at": now}
     try:
         _create_table(engine)
-        insert = _dialect_insert(engine)
+        insert = dialect_insert(engine)
         with engine.begin() as conn:
             ledger.check_file()
             # RETURNING says whether this insert happened (psycopg's rowcount may be -1)
