@@ -13,11 +13,11 @@ own. The token goes in a header through MetaClient and never into a snapshot or 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
+from capisync.blocking import run_blocking
 from capisync.capi.dataset_quality import agent_name_for
 from capisync.config import Project
 from capisync.meta.client import MetaClient
@@ -84,8 +84,10 @@ def fetch_quality(
     clock: Callable[[], float] = time.time,
     transport: Any = None,
 ) -> QualitySnapshot:
-    """:func:`fetch_quality_async` for callers without an event loop (the CLI)."""
-    return asyncio.run(fetch_quality_async(project, sync, clock=clock, transport=transport))
+    """:func:`fetch_quality_async`, blocking until done (the CLI); called inside a running
+    event loop, it fetches in a worker thread (blocking.run_blocking)."""
+    fetching = fetch_quality_async(project, sync, clock=clock, transport=transport)
+    return run_blocking(fetching, thread_name="capisync-quality")
 
 
 def quality_history_for(project: Project, sync: str, limit: int = 30) -> list[QualitySnapshot]:

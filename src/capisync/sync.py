@@ -43,6 +43,7 @@ from typing import Any
 
 import orjson
 
+from capisync.blocking import run_blocking
 from capisync.capi.issues import Issue
 from capisync.capi.mapping import ResolvedMapping
 from capisync.capi.outcome import EVENT_ID_FALLBACK, BuiltEvent, Rejection, ledger_identifier
@@ -214,12 +215,7 @@ def run_sync(
         waiting=waiting,
         handle_signals=True,
     )
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(run)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capisync-run") as pool:
-        return pool.submit(asyncio.run, run).result()
+    return run_blocking(run, thread_name="capisync-run")
 
 
 async def run_sync_async(

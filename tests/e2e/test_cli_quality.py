@@ -135,3 +135,21 @@ def test_an_unknown_sync_exits_2(project: Path) -> None:
 def test_help_has_an_example() -> None:
     result = runner.invoke(app, ["quality", "--help"])
     assert result.exit_code == 0 and "Example: capisync quality" in result.output
+
+
+def test_fetch_quality_works_when_called_inside_a_running_event_loop(project: Path) -> None:
+    import asyncio
+
+    from capisync.quality import fetch_quality
+
+    loaded = load_project(project / "capisync.yml")
+
+    async def notebook_cell() -> float | None:
+        # asyncio.run would refuse here: fetch_quality runs in a worker thread instead
+        [purchase] = fetch_quality(loaded, "purchases").events
+        return purchase.composite_score
+
+    score = asyncio.run(notebook_cell())
+    stored = latest_quality(loaded, "purchases")
+    assert score is not None and stored is not None
+    assert stored.events[0].composite_score == score

@@ -20,11 +20,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
+from capisync.blocking import run_blocking
 from capisync.config import AlertsConfig, Project
 from capisync.errors import CapisyncError, LedgerError
 from capisync.quality import QualitySnapshot, emq_dropped
@@ -228,13 +228,7 @@ def alerts_after_run(project: Project, report: RunReport) -> list[Alert]:
         return []
     try:
         judging = Alerter(settings, project).after_run(report)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(judging)
-        # inside a running loop (a notebook): its own loop in a worker thread, as run_sync
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capisync-alerts") as pool:
-            return pool.submit(asyncio.run, judging).result()
+        return run_blocking(judging, thread_name="capisync-alerts")
     except Exception:  # a bug in alerting must not change what the run did
         log.exception("alerts after the run of sync %s failed", report.sync)
         return []
